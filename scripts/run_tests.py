@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""Run every check of the collection and close with one line in pytest's style.
+
+Stages: yamllint, ansible-lint (production), ruff, ansible-test sanity, pytest (unit and
+loopback integration tests), then every Molecule scenario step by step. Each lint stage and
+each scenario step counts as one test; pytest counts its own tests. Called by `make test`,
+which has already made the virtual environment and prepared the container test bed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / ".build"
+COLLECTION_LINK = BUILD / "collections" / "ansible_collections" / "oscar_emr" / "remote_access"
+SCENARIO_STEPS = ("syntax", "create", "prepare", "converge", "idempotence", "check", "side_effect", "verify")
+
+
+class Results:
+    def __init__(self) -> None:
+        self.passed = 0
+        self.failed: list[str] = []
+        self.skipped = 0
+
+    def record(self, name: str, ok: bool, seconds: float) -> None:
+        mark = "PASS" if ok else "FAIL"
+        print(f"==> {mark} {name} ({seconds:.0f}s)", flush=True)
+        if ok:
+            self.passed += 1
+        else:
+            self.failed.append(name)
+
+
+def environment() -> dict[str, str]:
+    env = dict(os.environ)
+    venv_bin = ROOT / ".venv" / "bin"
+    env["PATH"] = f"{venv_bin}:{env.get('PATH', '')}"
+    env["ANSIBLE_COLLECTIONS_PATH"] = str(BUILD / "collections")
+    env.setdefault("ANSIBLE_FORCE_COLOR", "0")
+    env["PY_COLORS"] = "0"
+    env["ANSIBLE_NOCOLOR"] = "1"
+    return env
+
+
+def link_collection() -> None:
+    """Make the checkout importable as ansible_collections.oscar_emr.remote_access."""
+    COLLECTION_LINK.parent.mkdir(parents=True, exist_ok=True)
+    if COLLECTION_LINK.is_symlink() and COLLECTION_LINK.resolve() == ROOT:
+        return
+    if COLLECTION_LINK.is_symlink() or COLLECTION_LINK.exists():
+        COLLECTION_LINK.unlink()
+    COLLECTION_LINK.symlink_to(ROOT)
+
+
+def run(cmd: list[str], env: dict[str, str], cwd: Path = ROOT, log: Path | None = None) -> tuple[bool, str]:
+    print("$ " + " ".join(cmd), flush=True)
+    proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = proc.stdout
+    if log:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(out)
+    return proc.returncode == 0, out
+
+
+def tail(text: str, lines: int = 60) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def stage(results: Results, name: str, cmd: list[str], env: dict[str, str], cwd: Path = ROOT) -> bool:
+    start = time.monotonic()
+    ok, out = run(cmd, env, cwd)
+    if not ok or os.environ.get("VERBOSE"):
+        print(tail(out, 120))
+    results.record(name, ok, time.monotonic() - start)
+    return ok
+
+
+def sanity_tree() -> Path:
+    """ansible-test wants the collection at ansible_collections/NS/NAME: copy the tracked files there."""
+    dest = BUILD / "sanity" / "ansible_collections" / "oscar_emr" / "remote_access"
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT, check=True, stdout=subprocess.PIPE,
+    ).stdout.decode().split("\0")
+    for rel in filter(None, files):
+        src = ROOT / rel
+        if not src.is_file():
+            continue
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, target, follow_symlinks=False)
+    # ansible-test lists files with git when it finds a repository: give it one.
+    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=dest, check=True)
+    return dest
+
+
+def run_sanity(results: Results, env: dict[str, str]) -> None:
+    start = time.monotonic()
+    tree = sanity_tree()
+    py = f"{sys.version_info.major}.{sys.version_info.minor}"
+    ok, out = run(["ansible-test", "sanity", "--venv", "--python", py, "--color", "no"], env, cwd=tree)
+    if not ok or os.environ.get("VERBOSE"):
+        print(tail(out, 120))
+    results.record("ansible-test sanity", ok, time.monotonic() - start)
+
+
+def run_pytest(results: Results, env: dict[str, str], paths: list[str]) -> None:
+    junit = BUILD / "junit-pytest.xml"
+    start = time.monotonic()
+    ok, out = run([sys.executable, "-m", "pytest", "-q", f"--junitxml={junit}", *paths], env)
+    print(tail(out, 80 if ok else 200))
+    elapsed = time.monotonic() - start
+    if not junit.exists():
+        results.record("pytest (no report)", False, elapsed)
+        return
+    root = ET.parse(junit).getroot()
+    for case in root.iter("testcase"):
+        name = f"pytest {case.get('classname')}::{case.get('name')}"
+        if case.find("skipped") is not None:
+            results.skipped += 1
+        elif case.find("failure") is not None or case.find("error") is not None:
+            results.failed.append(name)
+        else:
+            results.passed += 1
+    if not ok and not any(n.startswith("pytest") for n in results.failed):
+        results.record("pytest (run failed outside any test)", False, elapsed)
+
+
+def scenarios() -> list[str]:
+    return sorted(p.parent.name for p in (ROOT / "molecule").glob("*/molecule.yml"))
+
+
+RECAP = re.compile(r"^(\S+)\s*:\s*ok=\d+\s+changed=(\d+)", re.M)
+
+
+def run_scenario(results: Results, env: dict[str, str], name: str) -> None:
+    """Run a scenario step by step so each step is reported, and always destroy at the end.
+
+    The `check` step is a converge in check mode on a converged host, which must report no change;
+    Molecule's own `check` action does not assert that, so the recap is read here.
+    """
+    logs = BUILD / "molecule-logs" / name
+    base = ["molecule"]
+    try:
+        ok = stage(results, f"molecule {name}: destroy (stale)", [*base, "destroy", "-s", name], env)
+        for step in SCENARIO_STEPS:
+            if step in ("prepare", "side_effect") and not (ROOT / "molecule" / name / f"{step}.yml").exists():
+                continue
+            start = time.monotonic()
+            if step == "check":
+                ok, out = run([*base, "converge", "-s", name, "--", "--check", "--diff"], env, log=logs / f"{step}.log")
+                changed = [(host, int(n)) for host, n in RECAP.findall(out)]
+                if ok and (not changed or any(n for _, n in changed)):
+                    print(tail(out, 150))
+                    print(f"check mode reported changes on a converged host: {changed}")
+                    ok = False
+            else:
+                ok, out = run([*base, step, "-s", name], env, log=logs / f"{step}.log")
+            if not ok:
+                print(tail(out, 150))
+            results.record(f"molecule {name}: {step}", ok, time.monotonic() - start)
+            if not ok:
+                break
+    finally:
+        run([*base, "destroy", "-s", name], env, log=logs / "destroy.log")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", choices=["lint", "sanity", "pytest", "molecule"], action="append")
+    parser.add_argument("--scenario", action="append", help="run only these Molecule scenarios")
+    args = parser.parse_args()
+    only = set(args.only or ["lint", "sanity", "pytest", "molecule"])
+
+    link_collection()
+    env = environment()
+    results = Results()
+    started = time.monotonic()
+
+    if "lint" in only:
+        stage(results, "yamllint", ["yamllint", "--strict", "."], env)
+        stage(results, "ansible-lint (production)", ["ansible-lint", "--offline", "-q"], env)
+        stage(results, "ruff", ["ruff", "check", "."], env)
+    if "sanity" in only:
+        run_sanity(results, env)
+    if "pytest" in only:
+        run_pytest(results, env, ["tests"])
+    if "molecule" in only:
+        for name in args.scenario or scenarios():
+            run_scenario(results, env, name)
+
+    minutes = (time.monotonic() - started) / 60
+    print(f"\ntotal time {minutes:.1f} min")
+    for name in results.failed:
+        print(f"FAILED {name}")
+    summary = f"{results.passed} passed, {len(results.failed)} failed"
+    if results.skipped:
+        summary += f", {results.skipped} skipped"
+    print(summary)
+    return 1 if results.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
