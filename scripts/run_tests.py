@@ -62,7 +62,8 @@ def link_collection() -> None:
 
 def run(cmd: list[str], env: dict[str, str], cwd: Path = ROOT, log: Path | None = None) -> tuple[bool, str]:
     print("$ " + " ".join(cmd), flush=True)
-    proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+    proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          check=False)
     out = proc.stdout
     if log:
         log.parent.mkdir(parents=True, exist_ok=True)
