@@ -1,0 +1,274 @@
+"""Host administration: ``oscar-gateway-admin`` / ``python3 -m oscar_gateway.admin``.
+
+Users, passwords (read from the terminal or standard input, never from the command line), TOTP
+resets, session revocation and listing, the audit log for a period, schema migration. Every
+change is written to the audit log with the operator's login name.
+"""
+
+import argparse
+import datetime
+import getpass
+import json
+import os
+import pwd
+import sys
+import time
+
+from . import config, security, store
+from .config import USERNAME_RE
+
+
+def _operator():
+    try:
+        name = os.getlogin()
+    except OSError:
+        name = pwd.getpwuid(os.getuid()).pw_name
+    return "admin:" + (os.environ.get("SUDO_USER") or name)
+
+
+def _parse_time(text):
+    if text is None:
+        return None
+    text = text.strip()
+    now = time.time()
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if text[:-1].isdigit() and text[-1:] in units:
+        return now - int(text[:-1]) * units[text[-1]]
+    try:
+        when = datetime.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise SystemExit("cannot read time %r (ISO 8601 like 2025-01-31T08:00 or relative like 24h, 7d)" % text) \
+            from exc
+    if when.tzinfo is None:
+        when = when.astimezone()
+    return when.timestamp()
+
+
+def _iso(value):
+    if value is None:
+        return ""
+    return datetime.datetime.fromtimestamp(value).astimezone().isoformat(timespec="seconds")
+
+
+class Admin:
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.store = store.Store(cfg["database"], cfg["audit_jsonl"], log=lambda m: sys.stderr.write(m + "\n"))
+        self.operator = _operator()
+
+    def user(self, username):
+        row = self.store.one("SELECT * FROM users WHERE username = ?", (username,))
+        if row is None:
+            raise SystemExit("no such user: %s" % username)
+        return row
+
+    def revoke(self, username, reason):
+        now = time.time()
+        if username:
+            count = self.store.execute("UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE revoked_at IS NULL"
+                                       " AND username = ?", (now, reason, username)).rowcount
+        else:
+            count = self.store.execute(
+                "UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE revoked_at IS NULL",
+                (now, reason)).rowcount
+        self.store.audit("sessions_revoked", username=username or "*", by=self.operator, reason=reason, count=count)
+        return count
+
+
+def _read_password(args):
+    if sys.stdin.isatty():
+        first = getpass.getpass("New password for %s: " % args.username)
+        second = getpass.getpass("Repeat: ")
+        if first != second:
+            raise SystemExit("passwords differ")
+        password = first
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < 12:
+        raise SystemExit("password too short (at least 12 characters)")
+    if len(password) > 1024:
+        raise SystemExit("password too long")
+    return password
+
+
+def cmd_user_add(admin, args):
+    if not USERNAME_RE.match(args.username):
+        raise SystemExit("user names are lower-case letters, digits, '.', '_' or '-'")
+    now = time.time()
+    if admin.store.one("SELECT 1 FROM users WHERE username = ?", (args.username,)):
+        raise SystemExit("user %s exists" % args.username)
+    admin.store.execute(
+        "INSERT INTO users (username, display_name, email, role, enabled, source, created, updated)"
+        " VALUES (?, ?, ?, ?, 1, 'admin', ?, ?)",
+        (args.username, args.name or args.username, (args.email or "").lower(), args.role or "", now, now))
+    admin.store.audit("user_added", username=args.username, by=admin.operator)
+    print("added %s; set a password with: oscar-gateway-admin set-password %s" % (args.username, args.username))
+
+
+def cmd_user_disable(admin, args):
+    admin.user(args.username)
+    admin.store.execute("UPDATE users SET admin_disabled = 1, updated = ? WHERE username = ?",
+                        (time.time(), args.username))
+    count = admin.revoke(args.username, "user disabled")
+    admin.store.audit("user_disabled", username=args.username, by=admin.operator)
+    print("disabled %s; %d session(s) revoked" % (args.username, count))
+
+
+def cmd_user_enable(admin, args):
+    admin.user(args.username)
+    admin.store.execute("UPDATE users SET admin_disabled = 0, updated = ? WHERE username = ?",
+                        (time.time(), args.username))
+    admin.store.audit("user_enabled", username=args.username, by=admin.operator)
+    print("enabled %s (the inventory must list it as enabled too)" % args.username)
+
+
+def cmd_set_password(admin, args):
+    admin.user(args.username)
+    password = _read_password(args)
+    argon = admin.cfg["login"]["argon2"]
+    hashed = security.Passwords(**argon).hash(password)
+    admin.store.execute("UPDATE users SET password_hash = ?, updated = ? WHERE username = ?",
+                        (hashed, time.time(), args.username))
+    admin.store.audit("password_set", username=args.username, by=admin.operator)
+    count = admin.revoke(args.username, "password changed")
+    print("password set for %s; %d session(s) revoked" % (args.username, count))
+
+
+def cmd_reset_totp(admin, args):
+    admin.user(args.username)
+    with admin.store.transaction() as conn:
+        conn.execute("UPDATE users SET totp_secret = NULL, totp_last_step = 0, updated = ? WHERE username = ?",
+                     (time.time(), args.username))
+        conn.execute("DELETE FROM recovery_codes WHERE username = ?", (args.username,))
+    admin.store.audit("mfa_reset", username=args.username, by=admin.operator)
+    count = admin.revoke(args.username, "TOTP reset")
+    print("TOTP reset for %s (enrols again at next sign-in); %d session(s) revoked" % (args.username, count))
+
+
+def cmd_unlock(admin, args):
+    for key in (["user:" + args.username] if args.username else []) + (["ip:" + args.ip] if args.ip else []):
+        admin.store.execute("DELETE FROM bans WHERE key = ?", (key,))
+        admin.store.execute("DELETE FROM login_failures WHERE key = ?", (key,))
+        admin.store.audit("unlocked", username=args.username or "", ip=args.ip or "", by=admin.operator)
+    print("unlocked")
+
+
+def cmd_revoke(admin, args):
+    if not args.all and not args.user:
+        raise SystemExit("give --user NAME or --all")
+    count = admin.revoke(None if args.all else args.user, "revoked by administrator")
+    print("%d session(s) revoked" % count)
+
+
+def cmd_sessions(admin, args):
+    now = time.time()
+    rows = admin.store.all(
+        "SELECT username, created, last_activity, expires, mfa, login_ip FROM sessions"
+        " WHERE revoked_at IS NULL AND expires > ? AND last_activity > ? ORDER BY username, created",
+        (now, now - admin.cfg["sessions"]["inactivity_seconds"]))
+    items = [{"username": r["username"], "created": _iso(r["created"]), "last_activity": _iso(r["last_activity"]),
+              "expires": _iso(r["expires"]), "mfa": bool(r["mfa"]), "login_ip": r["login_ip"]} for r in rows]
+    _output(items, args.format, ("username", "login_ip", "mfa", "created", "last_activity", "expires"))
+
+
+def cmd_users(admin, args):
+    rows = admin.store.all("SELECT * FROM users ORDER BY username")
+    items = [{"username": r["username"], "display_name": r["display_name"], "email": r["email"], "role": r["role"],
+              "enabled": bool(r["enabled"]) and not r["admin_disabled"], "source": r["source"],
+              "password": bool(r["password_hash"]), "totp": bool(r["totp_secret"])} for r in rows]
+    _output(items, args.format, ("username", "display_name", "email", "role", "enabled", "password", "totp"))
+
+
+def cmd_audit(admin, args):
+    if args.verify:
+        count, bad = admin.store.verify_audit_chain()
+        if bad is not None:
+            print("audit chain BROKEN at row %d (of %d checked)" % (bad, count))
+            return 1
+        print("audit chain intact (%d rows)" % count)
+        return 0
+    rows = admin.store.audit_rows(_parse_time(args.since), _parse_time(args.until))
+    items = []
+    for r in rows:
+        if args.user and r["username"] != args.user:
+            continue
+        if args.event and r["event"] != args.event:
+            continue
+        items.append({"id": r["id"], "time": _iso(r["time"]), "event": r["event"], "username": r["username"],
+                      "ip": r["ip"], "method": r["method"], "path": r["path"], "policy": r["policy"],
+                      "detail": json.loads(r["detail"] or "{}")})
+    _output(items, args.format, ("time", "event", "username", "ip", "method", "path", "policy", "detail"))
+    return 0
+
+
+def cmd_migrate(admin, args):
+    print("database at schema v%d" % admin.store.one("PRAGMA user_version")[0])
+
+
+def _output(items, fmt, columns):
+    if fmt == "json":
+        json.dump(items, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+        return
+    cells = [[_cell(item.get(c)) for c in columns] for item in items]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    print("  ".join(c.upper().ljust(widths[i]) for i, c in enumerate(columns)).rstrip())
+    for row in cells:
+        print("  ".join(v.ljust(widths[i]) for i, v in enumerate(row)).rstrip())
+
+
+def _cell(value):
+    if isinstance(value, dict):
+        return " ".join("%s=%s" % (k, v) for k, v in sorted(value.items()))[:120]
+    return "" if value is None else str(value)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="oscar-gateway-admin", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default=os.environ.get("OSCAR_GATEWAY_CONFIG", "/etc/oscar-gateway/config.json"))
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("user-add", help="add a user (not from the inventory)")
+    p.add_argument("username")
+    p.add_argument("--name")
+    p.add_argument("--email")
+    p.add_argument("--role")
+    p.set_defaults(func=cmd_user_add)
+    for name, func in (("user-disable", cmd_user_disable), ("user-enable", cmd_user_enable),
+                       ("set-password", cmd_set_password), ("reset-totp", cmd_reset_totp)):
+        p = sub.add_parser(name)
+        p.add_argument("username")
+        p.set_defaults(func=func)
+    p = sub.add_parser("unlock", help="lift a brute-force ban")
+    p.add_argument("--username")
+    p.add_argument("--ip")
+    p.set_defaults(func=cmd_unlock)
+    p = sub.add_parser("revoke", help="end sessions now")
+    p.add_argument("--user")
+    p.add_argument("--all", action="store_true")
+    p.set_defaults(func=cmd_revoke)
+    for name, func in (("sessions", cmd_sessions), ("users", cmd_users)):
+        p = sub.add_parser(name)
+        p.add_argument("--format", choices=("table", "json"), default="table")
+        p.set_defaults(func=func)
+    p = sub.add_parser("audit", help="show the audit log for a period")
+    p.add_argument("--since", help="ISO time or relative (24h, 7d); default: everything")
+    p.add_argument("--until")
+    p.add_argument("--user")
+    p.add_argument("--event")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--verify", action="store_true", help="check the audit hash chain")
+    p.set_defaults(func=cmd_audit)
+    p = sub.add_parser("migrate", help="bring the database schema up to date (backs it up first)")
+    p.set_defaults(func=cmd_migrate)
+    args = parser.parse_args(argv)
+    try:
+        cfg = config.load(args.config)
+    except config.ConfigError as exc:
+        sys.stderr.write("oscar-gateway-admin: %s\n" % exc)
+        return 2
+    result = args.func(Admin(cfg), args)
+    return result or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,282 @@
+"""The gateway's configuration file (JSON, written by the gateway role) and its secrets file.
+
+Every value is checked at start: a gateway with a configuration it does not understand does not
+start (the unit fails and nginx answers 500/502 to the auth subrequest, i.e. nobody gets in).
+"""
+
+import base64
+import copy
+import ipaddress
+import json
+import os
+import re
+import stat
+from urllib.parse import urlsplit
+
+from . import _shared
+
+MODES = ("cloudflare", "standalone")
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+HOST_RE = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+AUD_RE = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
+TEST_CERTS_URL_ENV = "OSCAR_GATEWAY_TEST_CERTS_URL"
+
+DEFAULTS = {
+    "listen": {"unix_socket": "/run/oscar-gateway/gateway.sock", "socket_mode": "0660"},
+    "database": "/var/lib/oscar-gateway/gateway.db",
+    "audit_jsonl": "/var/log/oscar-gateway/audit.jsonl",
+    "secrets_file": "/etc/oscar-gateway/secrets.json",
+    "threads": 4,
+    "ui_prefix": "/gateway",
+    "oscar_context": "/oscar",
+    "extra_blocked_paths": [],
+    "default_path": "/oscar/",
+    "sessions": {
+        "absolute_seconds": 12 * 3600,
+        "inactivity_seconds": 30 * 60,
+        "activity_write_seconds": 30,
+        "pending_login_seconds": 300,
+    },
+    "login": {
+        "mfa_required": True,
+        "min_response_seconds": 0.5,
+        "max_failures": 5,
+        "find_seconds": 600,
+        "ban_seconds": 900,
+        "ban_max_seconds": 86400,
+        "argon2": {"time_cost": 2, "memory_cost": 19456, "parallelism": 1},
+        "totp_issuer": "",
+    },
+    "cloudflare": {
+        "team_domain": "",
+        "aud": [],
+        "leeway_seconds": 30,
+        "jwks_ttl_seconds": 3600,
+        "jwks_min_refetch_seconds": 60,
+        "jwks_timeout_seconds": 3,
+        "service_tokens": {},
+    },
+    "decision_cache": {"max_age_seconds": 0},
+    "approvals": {"request_ttl_seconds": 3600, "grant_seconds": 8 * 3600},
+    "audit_navigations": True,
+    "users": [],
+    "access_policy": {"policies": []},
+}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _merge(defaults, data, where):
+    out = copy.deepcopy(defaults)
+    for key, value in data.items():
+        if key not in defaults and where != "":
+            raise ConfigError("%s: unknown setting %r" % (where or "config", key))
+        if isinstance(defaults.get(key), dict) and key != "access_policy":
+            if not isinstance(value, dict):
+                raise ConfigError("%s.%s: must be a mapping" % (where, key))
+            out[key] = _merge(defaults[key], value, ("%s.%s" % (where, key)).lstrip("."))
+        else:
+            out[key] = value
+    return out
+
+
+def _number(cfg, section, key, low, high):
+    value = cfg[section][key] if section else cfg[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise ConfigError("%s.%s: must be a number between %s and %s" % (section, key, low, high))
+    return value
+
+
+def _validate_policy(raw):
+    module = _shared.access_policy_module()
+    if module is None:
+        raise ConfigError("access_policy: the collection's access-policy model (_access_policy.py) is missing")
+    try:
+        return module.validate_access_policy(raw, name="access_policy")
+    except getattr(module, "AccessPolicyError", ValueError) as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _validate_users(users):
+    seen = set()
+    out = []
+    if not isinstance(users, list):
+        raise ConfigError("users: must be a list")
+    for index, user in enumerate(users):
+        where = "users[%d]" % index
+        if not isinstance(user, dict):
+            raise ConfigError(where + ": must be a mapping")
+        unknown = set(user) - {"username", "display_name", "email", "role", "enabled", "password_hash"}
+        if unknown:
+            raise ConfigError("%s: unknown keys %s" % (where, sorted(unknown)))
+        name = user.get("username")
+        if not isinstance(name, str) or not USERNAME_RE.match(name):
+            raise ConfigError(where + ".username: lower-case letters, digits, '.', '_' or '-'")
+        if name in seen:
+            raise ConfigError(where + ".username: duplicate " + name)
+        seen.add(name)
+        email = user.get("email", "")
+        if not isinstance(email, str) or (email and email.count("@") != 1):
+            raise ConfigError(where + ".email: not an email address")
+        role = user.get("role", "")
+        if not isinstance(role, str) or (role and not re.match(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$", role)):
+            raise ConfigError(where + ".role: a role name")
+        pw = user.get("password_hash")
+        if pw is not None and not (isinstance(pw, str) and pw.startswith("$argon2id$")):
+            raise ConfigError(where + ".password_hash: must be an argon2id hash")
+        if not isinstance(user.get("enabled", True), bool):
+            raise ConfigError(where + ".enabled: must be true or false")
+        out.append({
+            "username": name,
+            "display_name": str(user.get("display_name") or name),
+            "email": email.lower(),
+            "role": role,
+            "enabled": user.get("enabled", True),
+            "password_hash": pw,
+        })
+    return out
+
+
+def _is_loopback_url(url):
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return False
+    if parts.hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(parts.hostname).is_loopback
+    except ValueError:
+        return False
+
+
+def validate(data, environ=None):
+    """Return the complete configuration (defaults filled in) or raise ConfigError."""
+    environ = os.environ if environ is None else environ
+    if not isinstance(data, dict):
+        raise ConfigError("config: must be a JSON object")
+    required = ("mode", "clinic_name", "public_host")
+    for key in required:
+        if key not in data:
+            raise ConfigError("config: %s is required" % key)
+    extra = set(data) - set(DEFAULTS) - set(required)
+    if extra:
+        raise ConfigError("config: unknown settings %s" % sorted(extra))
+    cfg = _merge(DEFAULTS, {k: v for k, v in data.items() if k not in required}, "")
+    cfg.update({k: data[k] for k in required})
+    if cfg["mode"] not in MODES:
+        raise ConfigError("mode: must be one of %s" % (MODES,))
+    if not isinstance(cfg["clinic_name"], str) or not cfg["clinic_name"].strip():
+        raise ConfigError("clinic_name: required")
+    host = cfg["public_host"]
+    if not isinstance(host, str) or not HOST_RE.match(host):
+        raise ConfigError("public_host: a lower-case DNS name without scheme or port")
+    prefix = cfg["ui_prefix"]
+    if not isinstance(prefix, str) or not re.match(r"^/[a-z0-9_-]+$", prefix):
+        raise ConfigError("ui_prefix: like /gateway")
+    if not isinstance(cfg["extra_blocked_paths"], list):
+        raise ConfigError("extra_blocked_paths: a list")
+    if not isinstance(cfg["default_path"], str) or not cfg["default_path"].startswith("/"):
+        raise ConfigError("default_path: an absolute path")
+    for key in ("database", "audit_jsonl", "secrets_file"):
+        if not isinstance(cfg[key], str) or not os.path.isabs(cfg[key]):
+            raise ConfigError("%s: an absolute path" % key)
+    sock = cfg["listen"]["unix_socket"]
+    if not isinstance(sock, str) or not os.path.isabs(sock):
+        raise ConfigError("listen.unix_socket: an absolute path")
+    if not re.match(r"^0?[0-7]{3}$", str(cfg["listen"]["socket_mode"])):
+        raise ConfigError("listen.socket_mode: octal like 0660")
+    _number(cfg, None, "threads", 1, 32)
+    for key, low, high in (("absolute_seconds", 60, 31 * 86400), ("inactivity_seconds", 60, 31 * 86400),
+                           ("activity_write_seconds", 0, 3600), ("pending_login_seconds", 30, 3600)):
+        _number(cfg, "sessions", key, low, high)
+    for key, low, high in (("min_response_seconds", 0, 10), ("max_failures", 1, 1000), ("find_seconds", 1, 86400),
+                           ("ban_seconds", 1, 86400), ("ban_max_seconds", 1, 30 * 86400)):
+        _number(cfg, "login", key, low, high)
+    if not isinstance(cfg["login"]["mfa_required"], bool):
+        raise ConfigError("login.mfa_required: true or false")
+    argon = cfg["login"]["argon2"]
+    if set(argon) != {"time_cost", "memory_cost", "parallelism"} or not all(
+            isinstance(v, int) and v > 0 for v in argon.values()):
+        raise ConfigError("login.argon2: time_cost, memory_cost (KiB), parallelism as positive integers")
+    if argon["memory_cost"] > 65536:
+        raise ConfigError("login.argon2.memory_cost: at most 65536 KiB (the gateway must stay under 80 MB)")
+    _number(cfg, "decision_cache", "max_age_seconds", 0, 60)
+    _number(cfg, "approvals", "request_ttl_seconds", 60, 86400)
+    _number(cfg, "approvals", "grant_seconds", 60, 86400)
+    cfg["users"] = _validate_users(cfg["users"])
+    cfg["access_policy"] = _validate_policy(cfg["access_policy"])
+    cf = cfg["cloudflare"]
+    cf["certs_url"] = ""
+    cf["issuer"] = ""
+    if cfg["mode"] == "cloudflare":
+        team = cf["team_domain"]
+        if not isinstance(team, str) or not HOST_RE.match(team) or not team.endswith(".cloudflareaccess.com"):
+            raise ConfigError("cloudflare.team_domain: like clinic.cloudflareaccess.com")
+        auds = cf["aud"]
+        if isinstance(auds, str):
+            auds = [auds]
+        if not auds or not all(isinstance(a, str) and AUD_RE.match(a) for a in auds):
+            raise ConfigError("cloudflare.aud: one or more Access application AUD tags")
+        cf["aud"] = list(auds)
+        cf["issuer"] = "https://" + team
+        cf["certs_url"] = cf["issuer"] + "/cdn-cgi/access/certs"
+        override = environ.get(TEST_CERTS_URL_ENV)
+        if override:
+            # Tests only: a JWKS served on loopback. Anything else is refused, not ignored.
+            if not _is_loopback_url(override):
+                raise ConfigError(TEST_CERTS_URL_ENV + ": tests may only point it at a loopback address")
+            cf["certs_url"] = override
+        tokens = cf["service_tokens"]
+        if not isinstance(tokens, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) and re.match(r"^[A-Za-z0-9._-]{1,128}$", v)
+                for k, v in tokens.items()):
+            raise ConfigError("cloudflare.service_tokens: a mapping of policy service-token name to Client ID")
+        for key, low, high in (("leeway_seconds", 0, 60), ("jwks_ttl_seconds", 60, 86400),
+                               ("jwks_min_refetch_seconds", 0, 3600), ("jwks_timeout_seconds", 0.1, 30)):
+            _number(cfg, "cloudflare", key, low, high)
+    if not cfg["login"]["totp_issuer"]:
+        cfg["login"]["totp_issuer"] = cfg["clinic_name"]
+    return cfg
+
+
+def load(path, environ=None):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise ConfigError("%s: %s" % (path, exc)) from exc
+    return validate(data, environ)
+
+
+def load_secrets(path):
+    """Read the secrets file (JSON, mode 0600 or stricter): ``session_key`` and ``data_key``, base64."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        raise ConfigError("secrets file %s: %s" % (path, exc)) from exc
+    with os.fdopen(fd, "r", encoding="utf-8") as handle:
+        mode = stat.S_IMODE(os.fstat(handle.fileno()).st_mode)
+        if mode & 0o077:
+            raise ConfigError("secrets file %s: mode %o lets others read it; use 0600" % (path, mode))
+        try:
+            data = json.load(handle)
+        except ValueError as exc:
+            raise ConfigError("secrets file %s: %s" % (path, exc)) from exc
+    keys = {}
+    for name in ("session_key", "data_key"):
+        value = data.get(name) if isinstance(data, dict) else None
+        try:
+            raw = base64.b64decode(value or "", validate=True)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError("secrets file: %s is not base64" % name) from exc
+        if len(raw) < 32:
+            raise ConfigError("secrets file: %s must hold at least 32 random bytes" % name)
+        keys[name] = raw
+    return keys
+
+
+def generate_secrets():
+    """New secrets file content (used by the admin command and tests)."""
+    return {name: base64.b64encode(os.urandom(32)).decode() for name in ("session_key", "data_key")}

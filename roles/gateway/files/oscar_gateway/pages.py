@@ -1,0 +1,139 @@
+"""HTML for the gateway's own pages: one small template, inline CSS under a per-response nonce."""
+
+import html
+
+CSS = """
+*{box-sizing:border-box}
+html{-webkit-text-size-adjust:100%}
+body{margin:0;min-height:100vh;display:flex;align-items:center;justify-content:center;
+background:#eef2f5;color:#1d2730;
+font:16px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
+main{width:100%;max-width:420px;margin:24px 16px;background:#fff;border-radius:12px;
+box-shadow:0 2px 14px rgba(20,40,60,.12);padding:28px 24px}
+header{margin-bottom:18px}
+.clinic{font-size:.85rem;letter-spacing:.04em;text-transform:uppercase;color:#4a6274;margin:0 0 4px}
+h1{font-size:1.45rem;margin:0;color:#12344d}
+p{margin:.5em 0}
+label{display:block;font-weight:600;margin:14px 0 6px;font-size:.95rem}
+input[type=text],input[type=password],input[type=email],textarea{width:100%;padding:12px;
+border:1px solid #b7c4cf;border-radius:8px;font:inherit;background:#fbfcfd}
+input:focus,textarea:focus{outline:3px solid #9cc3e6;border-color:#2f6ea3}
+textarea{min-height:110px;resize:vertical}
+button{display:block;width:100%;margin-top:20px;padding:12px;border:0;border-radius:8px;background:#1f5f8f;
+color:#fff;font:inherit;font-weight:600;cursor:pointer}
+button:hover{background:#174c73}
+button.secondary{background:#e5ebf0;color:#12344d}
+button.danger{background:#a33a2f}
+.error{background:#fdecea;color:#8a1f11;border-radius:8px;padding:10px 12px;margin:12px 0}
+.note{background:#eef6fb;border-radius:8px;padding:10px 12px;margin:12px 0;font-size:.95rem}
+.muted{color:#5c6f7e;font-size:.85rem}
+.qr{display:flex;justify-content:center;margin:12px 0}
+.qr svg{width:200px;height:200px}
+code,.codes{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
+.secret{word-break:break-all;background:#f3f5f7;padding:8px;border-radius:6px;display:block}
+.codes{columns:2;padding-left:1.2em}
+table{width:100%;border-collapse:collapse;font-size:.9rem}
+td,th{text-align:left;padding:6px 4px;border-bottom:1px solid #e1e7ec;vertical-align:top}
+form.inline{display:inline}
+footer{margin-top:22px;font-size:.8rem;color:#6b7d8b;text-align:center}
+"""
+
+
+def esc(value):
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def page(title, body, clinic_name, nonce, refresh=None):
+    meta = '<meta http-equiv="refresh" content="%d">' % refresh if refresh else ""
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        "<meta name=\"robots\" content=\"noindex, nofollow\">%s"
+        "<title>%s - %s</title><style nonce=\"%s\">%s</style></head>"
+        "<body><main><header><p class=\"clinic\">%s</p><h1>%s</h1></header>%s"
+        "<footer>Secure access to %s's OSCAR EMR. Every sign-in is recorded.</footer></main></body></html>"
+        % (meta, esc(title), esc(clinic_name), esc(nonce), CSS, esc(clinic_name), esc(title), body, esc(clinic_name))
+    )
+
+
+def hidden(name, value):
+    return '<input type="hidden" name="%s" value="%s">' % (esc(name), esc(value))
+
+
+def error_box(message):
+    return '<p class="error" role="alert">%s</p>' % esc(message) if message else ""
+
+
+def login_form(action, csrf, next_path, error="", username=""):
+    return (
+        error_box(error)
+        + '<form method="post" action="%s" autocomplete="on">' % esc(action)
+        + hidden("csrf", csrf) + hidden("next", next_path)
+        + '<label for="username">Username</label>'
+        + '<input id="username" name="username" type="text" autocomplete="username" autocapitalize="none"'
+        + ' spellcheck="false" required maxlength="64" value="%s" autofocus>' % esc(username)
+        + '<label for="password">Password</label>'
+        + '<input id="password" name="password" type="password" autocomplete="current-password" required'
+        + ' maxlength="1024">'
+        + '<button type="submit">Sign in</button></form>'
+    )
+
+
+def mfa_form(action, csrf, next_path, error=""):
+    return (
+        error_box(error)
+        + "<p>Enter the 6-digit code from your authenticator app.</p>"
+        + '<form method="post" action="%s">' % esc(action)
+        + hidden("csrf", csrf) + hidden("next", next_path)
+        + '<label for="code">Authentication code</label>'
+        + '<input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code"'
+        + ' required maxlength="16" autofocus>'
+        + '<button type="submit">Verify</button></form>'
+        + '<p class="muted">Lost your phone? Enter one of your recovery codes instead.</p>'
+    )
+
+
+def enroll_form(action, csrf, next_path, svg, secret, error=""):
+    grouped = " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
+    return (
+        error_box(error)
+        + "<p>Two-step sign-in is required. Scan this code with an authenticator app"
+        + " (for example Google Authenticator, Microsoft Authenticator or FreeOTP).</p>"
+        + '<div class="qr">%s</div>' % svg
+        + '<p class="muted">Cannot scan? Enter this key:</p><code class="secret">%s</code>' % esc(grouped)
+        + '<form method="post" action="%s">' % esc(action)
+        + hidden("csrf", csrf) + hidden("next", next_path)
+        + '<label for="code">Code shown by the app</label>'
+        + '<input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code"'
+        + ' required maxlength="8" autofocus>'
+        + '<button type="submit">Confirm</button></form>'
+    )
+
+
+def recovery_codes(codes, continue_url):
+    items = "".join("<li>%s</li>" % esc(c) for c in codes)
+    return (
+        '<p class="note">Two-step sign-in is set up. Keep these recovery codes somewhere safe: each one'
+        " works once if you lose your phone. They will not be shown again.</p>"
+        + '<ol class="codes">%s</ol>' % items
+        + '<p><a href="%s">Continue to OSCAR</a></p>' % esc(continue_url)
+    )
+
+
+def justify_form(action, csrf, next_path, policy, prompt, error=""):
+    return (
+        error_box(error)
+        + "<p>%s</p>" % esc(prompt or "Please state why you need access. Your answer is recorded in the audit log.")
+        + '<form method="post" action="%s">' % esc(action)
+        + hidden("csrf", csrf) + hidden("next", next_path) + hidden("policy", policy)
+        + '<label for="reason">Purpose</label>'
+        + '<textarea id="reason" name="reason" required minlength="10" maxlength="1000"></textarea>'
+        + '<button type="submit">Continue</button></form>'
+    )
+
+
+def message(text, link=None, link_text="Continue"):
+    body = '<p class="note">%s</p>' % esc(text)
+    if link:
+        body += '<p><a href="%s">%s</a></p>' % (esc(link), esc(link_text))
+    return body

@@ -1,0 +1,299 @@
+"""SQLite storage: users' credentials, sessions, login regulation, justifications, approvals, audit.
+
+Schema versions live in ``PRAGMA user_version``. Migrations only add (tables, columns, triggers);
+before any migration of an existing database its file is copied (SQLite online backup) to
+``<db>.bak-v<old>-<UTC time>``, so users, sessions and the audit trail can never be lost.
+
+The ``audit`` table is append-only: triggers abort every UPDATE and DELETE. Each row carries a
+SHA-256 chain over the previous row so that an edit of the file outside SQLite shows up in
+``oscar-gateway-admin audit --verify``.
+"""
+
+import datetime
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+
+AUDIT_FIELDS = ("time", "event", "username", "ip", "method", "path", "policy", "detail")
+
+MIGRATIONS = {
+    1: [
+        """CREATE TABLE users (
+            username TEXT PRIMARY KEY,
+            display_name TEXT NOT NULL DEFAULT '',
+            email TEXT NOT NULL DEFAULT '',
+            role TEXT NOT NULL DEFAULT '',
+            enabled INTEGER NOT NULL DEFAULT 1,
+            admin_disabled INTEGER NOT NULL DEFAULT 0,
+            source TEXT NOT NULL DEFAULT 'inventory',
+            password_hash TEXT,
+            totp_secret TEXT,
+            totp_last_step INTEGER NOT NULL DEFAULT 0,
+            created REAL NOT NULL,
+            updated REAL NOT NULL)""",
+        """CREATE TABLE recovery_codes (
+            username TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+            code_hash TEXT NOT NULL,
+            used_at REAL,
+            PRIMARY KEY (username, code_hash))""",
+        """CREATE TABLE sessions (
+            id_hash TEXT PRIMARY KEY,
+            username TEXT NOT NULL,
+            created REAL NOT NULL,
+            last_activity REAL NOT NULL,
+            expires REAL NOT NULL,
+            mfa INTEGER NOT NULL DEFAULT 0,
+            amr TEXT NOT NULL DEFAULT '[]',
+            login_ip TEXT NOT NULL DEFAULT '',
+            revoked_at REAL,
+            revoked_reason TEXT)""",
+        "CREATE INDEX sessions_user ON sessions(username)",
+        """CREATE TABLE pending_logins (
+            id_hash TEXT PRIMARY KEY,
+            username TEXT NOT NULL,
+            stage TEXT NOT NULL,
+            created REAL NOT NULL,
+            expires REAL NOT NULL,
+            ip TEXT NOT NULL DEFAULT '',
+            data TEXT NOT NULL DEFAULT '{}')""",
+        "CREATE TABLE login_failures (key TEXT NOT NULL, time REAL NOT NULL)",
+        "CREATE INDEX login_failures_key ON login_failures(key, time)",
+        "CREATE TABLE bans (key TEXT PRIMARY KEY, until REAL NOT NULL, level INTEGER NOT NULL DEFAULT 0)",
+        """CREATE TABLE justifications (
+            session_hash TEXT NOT NULL,
+            policy TEXT NOT NULL,
+            text TEXT NOT NULL,
+            time REAL NOT NULL,
+            PRIMARY KEY (session_hash, policy))""",
+        """CREATE TABLE audit (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            time REAL NOT NULL,
+            event TEXT NOT NULL,
+            username TEXT NOT NULL DEFAULT '',
+            ip TEXT NOT NULL DEFAULT '',
+            method TEXT NOT NULL DEFAULT '',
+            path TEXT NOT NULL DEFAULT '',
+            policy TEXT NOT NULL DEFAULT '',
+            detail TEXT NOT NULL DEFAULT '{}')""",
+        "CREATE INDEX audit_time ON audit(time)",
+        """CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+           BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END""",
+        """CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+           BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END""",
+    ],
+    2: [
+        # Approvals (temporary authentication) and the audit hash chain.
+        """CREATE TABLE approval_requests (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            username TEXT NOT NULL,
+            email TEXT NOT NULL DEFAULT '',
+            session_hash TEXT NOT NULL,
+            policy TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            path TEXT NOT NULL DEFAULT '',
+            created REAL NOT NULL,
+            expires REAL NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            decided_at REAL,
+            grant_expires REAL)""",
+        "CREATE INDEX approval_requests_session ON approval_requests(session_hash, policy)",
+        """CREATE TABLE approval_votes (
+            request_id INTEGER NOT NULL REFERENCES approval_requests(id),
+            approver TEXT NOT NULL,
+            approver_email TEXT NOT NULL DEFAULT '',
+            decision TEXT NOT NULL,
+            time REAL NOT NULL,
+            PRIMARY KEY (request_id, approver))""",
+        "ALTER TABLE audit ADD COLUMN chain TEXT NOT NULL DEFAULT ''",
+    ],
+}
+SCHEMA_VERSION = max(MIGRATIONS)
+
+
+class StoreError(RuntimeError):
+    pass
+
+
+def _connect(path):
+    conn = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA busy_timeout = 10000")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
+def backup_database(path, version):
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    target = "%s.bak-v%d-%s" % (path, version, stamp)
+    source = sqlite3.connect(path)
+    try:
+        old_umask = os.umask(0o077)
+        try:
+            dest = sqlite3.connect(target)
+        finally:
+            os.umask(old_umask)
+        try:
+            source.backup(dest)
+        finally:
+            dest.close()
+    finally:
+        source.close()
+    return target
+
+
+def migrate(path, target=SCHEMA_VERSION, log=None):
+    """Bring the database at ``path`` to ``target``; returns (old version, new version, backup or None)."""
+    directory = os.path.dirname(path)
+    if directory and not os.path.isdir(directory):
+        os.makedirs(directory, mode=0o700)
+    existed = os.path.exists(path) and os.path.getsize(path) > 0
+    if not existed:
+        old_umask = os.umask(0o077)
+        try:
+            _connect(path).close()
+        finally:
+            os.umask(old_umask)
+    conn = _connect(path)
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError("database schema v%d is newer than this gateway (v%d)" % (version, SCHEMA_VERSION))
+        if version >= target:
+            return version, version, None
+        backup = backup_database(path, version) if existed and version > 0 else None
+        if log and backup:
+            log("database backed up to %s before migrating v%d -> v%d" % (backup, version, target))
+        for step in range(version + 1, target + 1):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in MIGRATIONS[step]:
+                    conn.execute(statement)
+                conn.execute("PRAGMA user_version = %d" % step)
+                conn.execute("COMMIT")
+            except Exception:
+                conn.execute("ROLLBACK")
+                raise
+        return version, target, backup
+    finally:
+        conn.close()
+
+
+class Store:
+    """Thread-safe access: one SQLite connection per thread, WAL mode."""
+
+    def __init__(self, path, audit_jsonl=None, log=None):
+        self.path = path
+        self.audit_jsonl = audit_jsonl
+        self._local = threading.local()
+        self._jsonl_lock = threading.Lock()
+        migrate(path, log=log)
+        version = self.conn().execute("PRAGMA user_version").fetchone()[0]
+        if version != SCHEMA_VERSION:
+            raise StoreError("database schema v%d, expected v%d" % (version, SCHEMA_VERSION))
+
+    def conn(self):
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = _connect(self.path)
+        return conn
+
+    def execute(self, sql, params=()):
+        return self.conn().execute(sql, params)
+
+    def one(self, sql, params=()):
+        return self.conn().execute(sql, params).fetchone()
+
+    def all(self, sql, params=()):
+        return self.conn().execute(sql, params).fetchall()
+
+    def transaction(self):
+        return _Transaction(self.conn())
+
+    # -- audit ----------------------------------------------------------------------------------
+
+    def audit(self, event, username="", ip="", method="", path="", policy="", **detail):
+        """Append one audit record to SQLite and to the JSON-lines file. Paths never carry queries."""
+        path = (path or "").split("?", 1)[0]
+        record = {
+            "time": time.time(), "event": event, "username": username or "", "ip": ip or "",
+            "method": method or "", "path": path, "policy": policy or "",
+            "detail": json.dumps(detail, sort_keys=True, separators=(",", ":"), default=str),
+        }
+        with self.transaction() as conn:
+            row = conn.execute("SELECT chain FROM audit ORDER BY id DESC LIMIT 1").fetchone()
+            previous = row[0] if row else ""
+            chain = _chain(previous, record)
+            cursor = conn.execute(
+                "INSERT INTO audit (time, event, username, ip, method, path, policy, detail, chain)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (*tuple(record[f] for f in AUDIT_FIELDS), chain))
+            record_id = cursor.lastrowid
+        if self.audit_jsonl:
+            line = dict(record, id=record_id, detail=detail,
+                        iso_time=_iso(record["time"]), chain=chain)
+            data = (json.dumps(line, sort_keys=True, default=str) + "\n").encode("utf-8")
+            with self._jsonl_lock:
+                fd = os.open(self.audit_jsonl, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+                try:
+                    os.write(fd, data)
+                finally:
+                    os.close(fd)
+        return record_id
+
+    def audit_rows(self, since=None, until=None, limit=None):
+        sql = "SELECT * FROM audit WHERE 1=1"
+        params = []
+        if since is not None:
+            sql += " AND time >= ?"
+            params.append(since)
+        if until is not None:
+            sql += " AND time < ?"
+            params.append(until)
+        sql += " ORDER BY id"
+        if limit:
+            sql += " LIMIT %d" % int(limit)
+        return self.all(sql, params)
+
+    def verify_audit_chain(self):
+        """Return (rows checked, first bad id or None). Rows written before schema v2 have no chain."""
+        previous = ""
+        count = 0
+        for row in self.all("SELECT * FROM audit ORDER BY id"):
+            count += 1
+            if not row["chain"]:
+                continue
+            record = {f: row[f] for f in AUDIT_FIELDS}
+            if _chain(previous, record) != row["chain"]:
+                return count, row["id"]
+            previous = row["chain"]
+        return count, None
+
+
+def _chain(previous, record):
+    canonical = json.dumps([previous] + [record[f] for f in AUDIT_FIELDS], separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _iso(when):
+    return datetime.datetime.fromtimestamp(when, datetime.timezone.utc).isoformat(timespec="milliseconds")
+
+
+class _Transaction:
+    def __init__(self, conn):
+        self.conn = conn
+
+    def __enter__(self):
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        else:
+            self.conn.execute("ROLLBACK")
+        return False
