@@ -5,8 +5,8 @@ comes back.
 """
 
 import pytest
-from conftest import HOST, ORIGIN, Client, login, make_gateway, set_password
-from conftest import enroll_totp as enroll
+from gwtest import HOST, ORIGIN, Client, login, make_gateway, set_password
+from gwtest import enroll_totp as enroll
 
 ALLOWED_STATUSES = {200, 401, 403}
 

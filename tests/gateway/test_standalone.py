@@ -6,7 +6,7 @@ import time
 
 import pyotp
 import pytest
-from conftest import (
+from gwtest import (
     HOST,
     ORIGIN,
     PASSWORD,
@@ -63,7 +63,7 @@ def test_full_login_with_totp_sets_a_host_only_secure_cookie(gateway):
     secret = enroll_totp(gateway, "drsmith")
     response = login(client, gateway, "drsmith", secret, "/oscar/provider/providercontrol.jsp")
     assert response.header("Location") == ORIGIN + "/oscar/provider/providercontrol.jsp"
-    cookie = [c for c in response.cookies() if c.startswith("__Host-oscar-gw=")][0]
+    cookie = next(c for c in response.cookies() if c.startswith("__Host-oscar-gw="))
     for flag in ("Secure", "HttpOnly", "Path=/", "SameSite=Lax"):
         assert flag in cookie
     assert "Domain=" not in cookie
