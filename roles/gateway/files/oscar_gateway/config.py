@@ -73,7 +73,7 @@ def _merge(defaults, data, where):
     for key, value in data.items():
         if key not in defaults and where != "":
             raise ConfigError("%s: unknown setting %r" % (where or "config", key))
-        if isinstance(defaults.get(key), dict) and key != "access_policy":
+        if isinstance(defaults.get(key), dict) and key not in ("access_policy", "service_tokens"):
             if not isinstance(value, dict):
                 raise ConfigError("%s.%s: must be a mapping" % (where, key))
             out[key] = _merge(defaults[key], value, ("%s.%s" % (where, key)).lstrip("."))
