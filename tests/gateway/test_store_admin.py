@@ -42,7 +42,7 @@ def test_audit_chain_detects_edits_outside_sqlite_triggers(gateway):
     conn.execute("DROP TRIGGER audit_no_update")  # what someone with the file could do
     conn.execute("UPDATE audit SET username = 'x' WHERE event = 'e2'")
     conn.commit()
-    count, bad = gateway.store.verify_audit_chain()
+    _count, bad = gateway.store.verify_audit_chain()
     assert bad is not None
 
 
@@ -214,7 +214,7 @@ def test_admin_disable_enable_revoke_sessions_and_audit(gateway, tmp_path):
 def test_admin_reset_totp_forces_enrolment(gateway, tmp_path):
     set_password(gateway, "drsmith")
     enroll_totp(gateway, "drsmith")
-    code, out = run_admin(gateway, tmp_path, "reset-totp", "drsmith")
+    code, _out = run_admin(gateway, tmp_path, "reset-totp", "drsmith")
     assert code == 0
     client = Client(gateway)
     from gwtest import csrf_of
