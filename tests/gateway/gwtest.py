@@ -212,12 +212,12 @@ def totp_now(secret, offset=0):
 
 def login(client, gateway, username, secret, next_path="/oscar/"):
     """Full standalone login (password + TOTP); returns the final response."""
-    page = client.get("/gateway/login", query="next=" + next_path)
-    response = client.post("/gateway/login", {"username": username, "password": PASSWORD,
+    page = client.get("/_gateway/login", query="next=" + next_path)
+    response = client.post("/_gateway/login", {"username": username, "password": PASSWORD,
                                               "csrf": csrf_of(page), "next": next_path})
     assert response.status == 303, response.text
-    assert response.header("Location").endswith("/gateway/mfa")
-    page = client.get("/gateway/mfa")
+    assert response.header("Location").endswith("/_gateway/mfa")
+    page = client.get("/_gateway/mfa")
     # Use a code of a later step than any already used (replay protection).
     row = gateway.store.one("SELECT totp_last_step FROM users WHERE username = ?", (username,))
     import pyotp
@@ -225,7 +225,7 @@ def login(client, gateway, username, secret, next_path="/oscar/"):
     totp = pyotp.TOTP(secret)
     current = int(time.time() // 30)
     offset = 0 if current > row["totp_last_step"] else 1
-    response = client.post("/gateway/mfa", {"code": totp.at(time.time(), offset), "csrf": csrf_of(page)})
+    response = client.post("/_gateway/mfa", {"code": totp.at(time.time(), offset), "csrf": csrf_of(page)})
     assert response.status == 303, response.text
     return response
 

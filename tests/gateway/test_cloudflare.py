@@ -138,7 +138,7 @@ def test_every_request_needs_the_header(cf):
 
 
 def test_login_pages_do_not_exist_in_cloudflare_mode(cf):
-    assert Client(cf).get("/gateway/login").status == 404
+    assert Client(cf).get("/_gateway/login").status == 404
 
 
 # -- JWT classes -------------------------------------------------------------------------------
@@ -294,9 +294,9 @@ def test_justification_in_cloudflare_mode_creates_a_gateway_session(cf):
     headers = {"Cf-Access-Jwt-Assertion": token}
     response = client.auth("/oscar/report/x.jsp", headers=headers)
     assert response.status == 401
-    assert response.header("Location").startswith(ORIGIN + "/gateway/justify?")
-    page = client.get("/gateway/justify", query="policy=reports&next=/oscar/report/x.jsp", headers=headers)
-    response = client.post("/gateway/justify", {"policy": "reports", "next": "/oscar/report/x.jsp",
+    assert response.header("Location").startswith(ORIGIN + "/_gateway/justify?")
+    page = client.get("/_gateway/justify", query="policy=reports&next=/oscar/report/x.jsp", headers=headers)
+    response = client.post("/_gateway/justify", {"policy": "reports", "next": "/oscar/report/x.jsp",
                                                 "reason": "Monthly billing reconciliation", "csrf": csrf_of(page)},
                            headers=headers)
     assert response.status == 303

@@ -25,7 +25,7 @@ def test_anonymous_gets_401_with_login_location_built_by_the_server(gateway):
     response = Client(gateway).auth("/oscar/provider/providercontrol.jsp?demographic_no=12")
     assert response.status == 401
     location = response.header("Location")
-    assert location.startswith(ORIGIN + "/gateway/login?next=")
+    assert location.startswith(ORIGIN + "/_gateway/login?next=")
     assert "%2Foscar%2Fprovider%2Fprovidercontrol.jsp%3Fdemographic_no%3D12" in location
     assert response.header("X-Accel-Expires") == "0"
     assert response.header("Remote-User") is None

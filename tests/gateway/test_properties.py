@@ -89,7 +89,7 @@ def test_standalone_never_errors_and_never_allows_without_a_session(
     if response.status != 200:
         assert response.header("Remote-User") is None
     if response.status == 401:
-        assert response.header("Location").startswith(ORIGIN + "/gateway/")
+        assert response.header("Location").startswith(ORIGIN + "/_gateway/")
 
 
 @pytest.fixture(scope="module")

@@ -35,12 +35,12 @@ def events(gateway, name=None):
 
 
 def start_login(client, next_path="/oscar/"):
-    page = client.get("/gateway/login", query="next=" + next_path)
+    page = client.get("/_gateway/login", query="next=" + next_path)
     return csrf_of(page)
 
 
 def test_login_page_is_clean_and_locked_down(gateway):
-    response = Client(gateway).get("/gateway/login")
+    response = Client(gateway).get("/_gateway/login")
     assert response.status == 200
     assert "Lakeside Family Clinic" in response.text
     csp = response.header("Content-Security-Policy")
@@ -79,8 +79,8 @@ def test_password_alone_is_not_a_session_when_mfa_is_required(gateway):
     set_password(gateway, "drsmith")
     enroll_totp(gateway, "drsmith")
     csrf = start_login(client)
-    response = client.post("/gateway/login", {"username": "drsmith", "password": PASSWORD, "csrf": csrf})
-    assert response.header("Location") == ORIGIN + "/gateway/mfa"
+    response = client.post("/_gateway/login", {"username": "drsmith", "password": PASSWORD, "csrf": csrf})
+    assert response.header("Location") == ORIGIN + "/_gateway/mfa"
     assert "__Host-oscar-gw" not in client.jar
     assert client.auth("/oscar/").status == 401
 
@@ -94,9 +94,9 @@ def test_totp_code_cannot_be_replayed(gateway):
     code = pyotp.TOTP(secret).at(used_step * 30)
     second = Client(gateway, ip="198.51.100.8")
     csrf = start_login(second)
-    second.post("/gateway/login", {"username": "drsmith", "password": PASSWORD, "csrf": csrf})
-    page = second.get("/gateway/mfa")
-    response = second.post("/gateway/mfa", {"code": code, "csrf": csrf_of(page)})
+    second.post("/_gateway/login", {"username": "drsmith", "password": PASSWORD, "csrf": csrf})
+    page = second.get("/_gateway/mfa")
+    response = second.post("/_gateway/mfa", {"code": code, "csrf": csrf_of(page)})
     assert response.status == 200 and "did not work" in response.text
     assert "__Host-oscar-gw" not in second.jar
     assert events(gateway, "mfa_replay_refused")
@@ -106,12 +106,12 @@ def test_recovery_code_works_once(gateway):
     client = Client(gateway)
     set_password(gateway, "drsmith")
     csrf = start_login(client)
-    response = client.post("/gateway/login", {"username": "drsmith", "password": PASSWORD, "csrf": csrf})
-    assert response.header("Location").endswith("/gateway/enroll")  # no TOTP yet: enrolment
-    page = client.get("/gateway/enroll")
+    response = client.post("/_gateway/login", {"username": "drsmith", "password": PASSWORD, "csrf": csrf})
+    assert response.header("Location").endswith("/_gateway/enroll")  # no TOTP yet: enrolment
+    page = client.get("/_gateway/enroll")
     assert "<svg" in page.text and "otpauth" not in page.text.replace("otpauth://", "otpauth")[:0]
     secret = re.search(r'<code class="secret">([A-Z2-7 ]+)</code>', page.text).group(1).replace(" ", "")
-    response = client.post("/gateway/enroll", {"code": pyotp.TOTP(secret).now(), "csrf": csrf_of(page)})
+    response = client.post("/_gateway/enroll", {"code": pyotp.TOTP(secret).now(), "csrf": csrf_of(page)})
     assert response.status == 200
     codes = re.findall(r"<li>([a-z0-9]{5}-[a-z0-9]{5})</li>", response.text)
     assert len(codes) == 10
@@ -121,9 +121,9 @@ def test_recovery_code_works_once(gateway):
     def sign_in_with(code):
         other = Client(gateway)
         csrf = start_login(other)
-        other.post("/gateway/login", {"username": "drsmith", "password": PASSWORD, "csrf": csrf})
-        page = other.get("/gateway/mfa")
-        return other, other.post("/gateway/mfa", {"code": code, "csrf": csrf_of(page)})
+        other.post("/_gateway/login", {"username": "drsmith", "password": PASSWORD, "csrf": csrf})
+        page = other.get("/_gateway/mfa")
+        return other, other.post("/_gateway/mfa", {"code": code, "csrf": csrf_of(page)})
 
     other, response = sign_in_with(codes[0])
     assert response.status == 303 and other.auth("/oscar/").status == 200
@@ -147,7 +147,7 @@ def test_unknown_and_known_users_look_the_same(tmp_path):
         client = Client(gateway)
         csrf = start_login(client)
         started = time.monotonic()
-        response = client.post("/gateway/login", {"username": user, "password": "wrong password!", "csrf": csrf})
+        response = client.post("/_gateway/login", {"username": user, "password": "wrong password!", "csrf": csrf})
         timings[user] = time.monotonic() - started
         bodies[user] = re.sub(r'value="[^"]*"', "", response.text)
         bodies[user] = re.sub(r'nonce="[^"]*"', "", bodies[user])
@@ -162,11 +162,11 @@ def test_lockout_per_user_with_backoff_and_audit(gateway):
     set_password(gateway, "drsmith")
     for attempt in range(3):
         client = Client(gateway, ip="198.51.100.%d" % (20 + attempt))
-        client.post("/gateway/login", {"username": "drsmith", "password": "nope", "csrf": start_login(client)})
+        client.post("/_gateway/login", {"username": "drsmith", "password": "nope", "csrf": start_login(client)})
     assert events(gateway, "lockout")
     # The right password is refused during the ban, from a fresh address, with the same message.
     client = Client(gateway, ip="198.51.100.99")
-    response = client.post("/gateway/login", {"username": "drsmith", "password": PASSWORD,
+    response = client.post("/_gateway/login", {"username": "drsmith", "password": PASSWORD,
                                               "csrf": start_login(client)})
     assert response.status == 200 and "Sign-in failed" in response.text
     assert events(gateway, "login_refused_locked")
@@ -183,9 +183,9 @@ def test_lockout_per_user_with_backoff_and_audit(gateway):
 def test_lockout_per_client_ip(gateway):
     client = Client(gateway, ip="198.51.100.50")
     for name in ("a1", "a2", "a3"):
-        client.post("/gateway/login", {"username": name, "password": "x", "csrf": start_login(client)})
+        client.post("/_gateway/login", {"username": name, "password": "x", "csrf": start_login(client)})
     set_password(gateway, "reception")
-    response = client.post("/gateway/login", {"username": "reception", "password": PASSWORD,
+    response = client.post("/_gateway/login", {"username": "reception", "password": PASSWORD,
                                               "csrf": start_login(client)})
     assert "Sign-in failed" in response.text
     assert gateway.store.one("SELECT * FROM bans WHERE key = 'ip:198.51.100.50'")
@@ -194,7 +194,7 @@ def test_lockout_per_client_ip(gateway):
 def test_disabled_user_cannot_sign_in(gateway):
     set_password(gateway, "gone")
     client = Client(gateway)
-    response = client.post("/gateway/login", {"username": "gone", "password": PASSWORD,
+    response = client.post("/_gateway/login", {"username": "gone", "password": PASSWORD,
                                               "csrf": start_login(client)})
     assert "Sign-in failed" in response.text
 
@@ -218,7 +218,7 @@ def test_csrf_on_login_form(gateway, case):
         headers["Origin"] = "https://evil.example"
     elif case == "cross site":
         headers["Sec-Fetch-Site"] = "cross-site"
-    response = client.post("/gateway/login", fields, headers)
+    response = client.post("/_gateway/login", fields, headers)
     assert response.status == 403
     assert "__Host-oscar-gw-login" not in client.jar
     assert events(gateway, "csrf_rejected")
@@ -230,7 +230,7 @@ def test_csrf_token_of_one_browser_does_not_work_in_another(gateway):
     token = start_login(attacker)
     victim = Client(gateway)
     start_login(victim)
-    response = victim.post("/gateway/login", {"username": "drsmith", "password": PASSWORD, "csrf": token})
+    response = victim.post("/_gateway/login", {"username": "drsmith", "password": PASSWORD, "csrf": token})
     assert response.status == 403
 
 
@@ -238,9 +238,9 @@ def test_every_form_carries_a_csrf_token(gateway):
     client = Client(gateway)
     set_password(gateway, "drsmith")
     login(client, gateway, "drsmith", enroll_totp(gateway, "drsmith"))
-    for path, query in (("/gateway/login", ""), ("/gateway/logout", ""),
-                        ("/gateway/justify", "policy=reports&next=/oscar/report/x"),
-                        ("/gateway/approvals", "")):
+    for path, query in (("/_gateway/login", ""), ("/_gateway/logout", ""),
+                        ("/_gateway/justify", "policy=reports&next=/oscar/report/x"),
+                        ("/_gateway/approvals", "")):
         page = client.get(path, query=query)
         for form in re.findall(r"<form.*?</form>", page.text, re.S):
             assert 'name="csrf"' in form, (path, form)
@@ -252,18 +252,18 @@ def test_every_form_carries_a_csrf_token(gateway):
     "https://evil.example/", "//evil.example/", "/\\evil.example", "\\\\evil.example", "/%2F%2Fevil.example",
     "https:evil.example", "javascript:alert(1)", "/%09/evil.example", " /oscar/", "/oscar/\r\nLocation: x",
     "@evil.example", "/oscar/../../evil", "http://emr.clinic.test/oscar/", "https://emr.clinic.test.evil.example/",
-    "/gateway/logout", "/.%2e/evil",
+    "/_gateway/logout", "/.%2e/evil",
 ])
 def test_no_open_redirect_after_login(gateway, target):
     client = Client(gateway)
     set_password(gateway, "drsmith")
     secret = enroll_totp(gateway, "drsmith")
-    page = client.get("/gateway/login", query="next=" + target.replace("&", "%26"))
+    page = client.get("/_gateway/login", query="next=" + target.replace("&", "%26"))
     assert 'name="next" value="/oscar/"' in page.text
-    response = client.post("/gateway/login", {"username": "drsmith", "password": PASSWORD,
+    response = client.post("/_gateway/login", {"username": "drsmith", "password": PASSWORD,
                                               "csrf": csrf_of(page), "next": target})
-    page = client.get("/gateway/mfa")
-    response = client.post("/gateway/mfa", {"code": pyotp.TOTP(secret).now(), "csrf": csrf_of(page)})
+    page = client.get("/_gateway/mfa")
+    response = client.post("/_gateway/mfa", {"code": pyotp.TOTP(secret).now(), "csrf": csrf_of(page)})
     assert response.header("Location") == ORIGIN + "/oscar/"
 
 
@@ -358,7 +358,7 @@ def test_absolute_lifetime_and_policy_session_duration(tmp_path):
     # The "staff" policy has session_duration 8h: an older session must log in again there.
     gateway2.store.execute("UPDATE sessions SET created = created - 9 * 3600")
     response = client.auth("/oscar/", headers=XHR)
-    assert response.status == 401 and "/gateway/login" in response.header("Location")
+    assert response.status == 401 and "/_gateway/login" in response.header("Location")
 
 
 def test_revocation_per_user_and_global(gateway):
@@ -379,8 +379,8 @@ def test_logout_ends_the_session(gateway):
     set_password(gateway, "drsmith")
     login(client, gateway, "drsmith", enroll_totp(gateway, "drsmith"))
     cookie = client.jar["__Host-oscar-gw"]
-    page = client.get("/gateway/logout")
-    response = client.post("/gateway/logout", {"csrf": csrf_of(page)})
+    page = client.get("/_gateway/logout")
+    response = client.post("/_gateway/logout", {"csrf": csrf_of(page)})
     assert response.status == 303
     assert Client(gateway).auth("/oscar/", headers={"Cookie": "__Host-oscar-gw=" + cookie}).status == 401
     assert events(gateway, "logout")
@@ -406,13 +406,13 @@ def test_purpose_justification_is_asked_stored_and_audited(gateway):
     response = client.auth("/oscar/report/reportindex.jsp")
     assert response.status == 401
     location = response.header("Location")
-    assert location.startswith(ORIGIN + "/gateway/justify?")
-    page = client.get("/gateway/justify", query=location.split("?", 1)[1])
+    assert location.startswith(ORIGIN + "/_gateway/justify?")
+    page = client.get("/_gateway/justify", query=location.split("?", 1)[1])
     assert "Please state why" in page.text
-    short = client.post("/gateway/justify", {"policy": "reports", "next": "/oscar/report/reportindex.jsp",
+    short = client.post("/_gateway/justify", {"policy": "reports", "next": "/oscar/report/reportindex.jsp",
                                              "reason": "short", "csrf": csrf_of(page)})
     assert short.status == 200 and "10 to 1000" in short.text
-    response = client.post("/gateway/justify", {"policy": "reports", "next": "/oscar/report/reportindex.jsp",
+    response = client.post("/_gateway/justify", {"policy": "reports", "next": "/oscar/report/reportindex.jsp",
                                                 "reason": "Quarterly immunization report for the MOH",
                                                 "csrf": csrf_of(page)})
     assert response.header("Location") == ORIGIN + "/oscar/report/reportindex.jsp"
@@ -426,8 +426,8 @@ def test_purpose_justification_is_asked_stored_and_audited(gateway):
 
 
 def _justify(client, policy, next_path):
-    page = client.get("/gateway/justify", query="policy=%s&next=%s" % (policy, next_path))
-    return client.post("/gateway/justify", {"policy": policy, "next": next_path,
+    page = client.get("/_gateway/justify", query="policy=%s&next=%s" % (policy, next_path))
+    return client.post("/_gateway/justify", {"policy": policy, "next": next_path,
                                             "reason": "Following up a privacy complaint", "csrf": csrf_of(page)})
 
 
@@ -438,22 +438,22 @@ def test_approval_flow_self_approval_refused_and_expiry(gateway):
     login(requester, gateway, "drsmith", enroll_totp(gateway, "drsmith"))
     login(approver, gateway, "privacy", enroll_totp(gateway, "privacy"))
     path = "/oscar/sensitive/chart.jsp"
-    assert requester.auth(path).header("Location").startswith(ORIGIN + "/gateway/justify?")
+    assert requester.auth(path).header("Location").startswith(ORIGIN + "/_gateway/justify?")
     _justify(requester, "sensitive", path)
     response = requester.auth(path)
-    assert response.status == 401 and "/gateway/approval?" in response.header("Location")
-    page = requester.get("/gateway/approval", query=response.header("Location").split("?", 1)[1])
+    assert response.status == 401 and "/_gateway/approval?" in response.header("Location")
+    page = requester.get("/_gateway/approval", query=response.header("Location").split("?", 1)[1])
     assert "Request access" in page.text
-    requester.post("/gateway/approval", {"policy": "sensitive", "next": path, "csrf": csrf_of(page)})
-    waiting = requester.get("/gateway/approval", query="policy=sensitive&next=" + path)
+    requester.post("/_gateway/approval", {"policy": "sensitive", "next": path, "csrf": csrf_of(page)})
+    waiting = requester.get("/_gateway/approval", query="policy=sensitive&next=" + path)
     assert "waiting for approval" in waiting.text
     request_id = gateway.store.one("SELECT id FROM approval_requests")[0]
 
     # The requester sees nothing to approve and cannot approve their own request by posting.
-    own = requester.get("/gateway/approvals")
+    own = requester.get("/_gateway/approvals")
     assert "No requests are waiting" in own.text
     # Even with a valid form token (as a requester crafting the POST would have), the server refuses.
-    response = requester.post("/gateway/approvals", {"request_id": request_id, "decision": "approve",
+    response = requester.post("/_gateway/approvals", {"request_id": request_id, "decision": "approve",
                                                      "csrf": form_token(gateway, requester, "approvals")})
     assert "cannot approve your own" in response.text
     assert requester.auth(path).status == 401
@@ -463,15 +463,15 @@ def test_approval_flow_self_approval_refused_and_expiry(gateway):
     set_password(gateway, "reception")
     other = Client(gateway)
     login(other, gateway, "reception", enroll_totp(gateway, "reception"))
-    other.get("/gateway/approvals")
-    response = other.post("/gateway/approvals", {"request_id": request_id, "decision": "approve",
+    other.get("/_gateway/approvals")
+    response = other.post("/_gateway/approvals", {"request_id": request_id, "decision": "approve",
                                                  "csrf": form_token(gateway, other, "approvals")})
     assert "not an approver" in response.text
 
     # The listed approver approves; access follows; everything is audited.
-    page = approver.get("/gateway/approvals")
+    page = approver.get("/_gateway/approvals")
     assert "drsmith" in page.text and "privacy complaint" in page.text
-    response = approver.post("/gateway/approvals", {"request_id": request_id, "decision": "approve",
+    response = approver.post("/_gateway/approvals", {"request_id": request_id, "decision": "approve",
                                                     "csrf": csrf_of(page)})
     assert "approved" in response.text
     assert requester.auth(path).status == 200
@@ -490,15 +490,15 @@ def test_pending_approval_request_expires(gateway):
     login(approver, gateway, "privacy", enroll_totp(gateway, "privacy"))
     path = "/oscar/sensitive/chart.jsp"
     _justify(requester, "sensitive", path)
-    page = requester.get("/gateway/approval", query="policy=sensitive&next=" + path)
-    requester.post("/gateway/approval", {"policy": "sensitive", "next": path, "csrf": csrf_of(page)})
-    page = approver.get("/gateway/approvals")
+    page = requester.get("/_gateway/approval", query="policy=sensitive&next=" + path)
+    requester.post("/_gateway/approval", {"policy": "sensitive", "next": path, "csrf": csrf_of(page)})
+    page = approver.get("/_gateway/approvals")
     csrf = csrf_of(page)
     gateway.store.execute("UPDATE approval_requests SET expires = ?", (time.time() - 1,))
-    page = approver.get("/gateway/approvals")
+    page = approver.get("/_gateway/approvals")
     assert "No requests are waiting" in page.text
     assert events(gateway, "approval_expired")
-    response = approver.post("/gateway/approvals", {"request_id": 1, "decision": "approve", "csrf": csrf})
+    response = approver.post("/_gateway/approvals", {"request_id": 1, "decision": "approve", "csrf": csrf})
     assert "no longer pending" in response.text
     assert requester.auth(path).status == 401
 
@@ -511,9 +511,9 @@ def test_denied_request_gives_no_access(gateway):
     login(approver, gateway, "privacy", enroll_totp(gateway, "privacy"))
     path = "/oscar/sensitive/x"
     _justify(requester, "sensitive", path)
-    page = requester.get("/gateway/approval", query="policy=sensitive&next=" + path)
-    requester.post("/gateway/approval", {"policy": "sensitive", "next": path, "csrf": csrf_of(page)})
-    page = approver.get("/gateway/approvals")
-    approver.post("/gateway/approvals", {"request_id": 1, "decision": "deny", "csrf": csrf_of(page)})
+    page = requester.get("/_gateway/approval", query="policy=sensitive&next=" + path)
+    requester.post("/_gateway/approval", {"policy": "sensitive", "next": path, "csrf": csrf_of(page)})
+    page = approver.get("/_gateway/approvals")
+    approver.post("/_gateway/approvals", {"request_id": 1, "decision": "deny", "csrf": csrf_of(page)})
     assert requester.auth(path).status == 401
     assert events(gateway, "approval_denied")

@@ -186,10 +186,10 @@ def test_admin_disable_enable_revoke_sessions_and_audit(gateway, tmp_path):
     assert "1 session(s) revoked" in out
     assert client.auth("/oscar/").status == 401
     login_client = Client(gateway)
-    page = login_client.get("/gateway/login")
+    page = login_client.get("/_gateway/login")
     from gwtest import csrf_of
 
-    response = login_client.post("/gateway/login", {"username": "drsmith", "password": PASSWORD,
+    response = login_client.post("/_gateway/login", {"username": "drsmith", "password": PASSWORD,
                                                     "csrf": csrf_of(page)})
     assert "Sign-in failed" in response.text
     # An inventory sync does not undo an administrator's disable.
@@ -219,9 +219,9 @@ def test_admin_reset_totp_forces_enrolment(gateway, tmp_path):
     client = Client(gateway)
     from gwtest import csrf_of
 
-    page = client.get("/gateway/login")
-    response = client.post("/gateway/login", {"username": "drsmith", "password": PASSWORD, "csrf": csrf_of(page)})
-    assert response.header("Location").endswith("/gateway/enroll")
+    page = client.get("/_gateway/login")
+    response = client.post("/_gateway/login", {"username": "drsmith", "password": PASSWORD, "csrf": csrf_of(page)})
+    assert response.header("Location").endswith("/_gateway/enroll")
 
 
 def test_admin_user_add_and_table_output(gateway, tmp_path):

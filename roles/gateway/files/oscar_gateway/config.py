@@ -27,7 +27,7 @@ DEFAULTS = {
     "audit_jsonl": "/var/log/oscar-gateway/audit.jsonl",
     "secrets_file": "/etc/oscar-gateway/secrets.json",
     "threads": 4,
-    "ui_prefix": "/gateway",
+    "ui_prefix": "/_gateway",
     "oscar_context": "/oscar",
     "extra_blocked_paths": [],
     "default_path": "/oscar/",
@@ -174,7 +174,7 @@ def validate(data, environ=None):
         raise ConfigError("public_host: a lower-case DNS name without scheme or port")
     prefix = cfg["ui_prefix"]
     if not isinstance(prefix, str) or not re.match(r"^/[a-z0-9_-]+$", prefix):
-        raise ConfigError("ui_prefix: like /gateway")
+        raise ConfigError("ui_prefix: like /_gateway")
     if not isinstance(cfg["extra_blocked_paths"], list):
         raise ConfigError("extra_blocked_paths: a list")
     if not isinstance(cfg["default_path"], str) or not cfg["default_path"].startswith("/"):
