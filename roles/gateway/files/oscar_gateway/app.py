@@ -565,13 +565,16 @@ class Gateway:
         return seconds or None
 
     def _identity_headers(self, subject, cache=False, session=None):
-        headers = [("Cache-Control", "no-store")]
         ttl = self.cfg["decision_cache"]["max_age_seconds"] if cache else 0
         if ttl and session is not None:
             remaining = min(session.expires - _now(),
                             session.last_activity + self.cfg["sessions"]["inactivity_seconds"] - _now())
             ttl = max(0, min(ttl, int(remaining)))
-        headers.append(("X-Accel-Expires", str(int(ttl))))
+        # nginx's auth cache (only ever keyed on this session or token) may keep an allow for ttl
+        # seconds; no Cache-Control then, as nginx 1.22 lets "no-store" veto X-Accel-Expires.
+        headers = [("X-Accel-Expires", str(int(ttl)))]
+        if not ttl:
+            headers.append(("Cache-Control", "no-store"))
         if subject is None:
             return headers
         headers.extend([

@@ -1,0 +1,256 @@
+"""End to end on loopback: real nginx (Debian's), the gateway on a UNIX socket under waitress, the
+OSCAR stand-in. Each vulnerability class of gateway-anchors.md section 3 is exercised through nginx
+the way an attacker would send it."""
+
+import re
+import sqlite3
+import time
+
+import pyotp
+import pytest
+from gwtest import PASSWORD, base_config, write_secrets
+from oscar_gateway import config as gw_config
+from oscar_gateway import security
+from stack import HOST, Browser, Stack, ensure_nginx
+from test_cloudflare import KEY_A, JwksServer, claims, raw_token, sign
+
+pytestmark = pytest.mark.integration
+ORIGIN = "https://" + HOST
+
+
+def _nginx_or_skip():
+    try:
+        ensure_nginx()
+    except RuntimeError as exc:
+        pytest.skip("real nginx needed: %s" % exc)
+
+
+def gateway_config(tmp, mode="standalone", **extra):
+    cfg = base_config(tmp, mode, **extra)
+    cfg["listen"] = {"unix_socket": str(tmp / ("%s.sock" % mode)), "socket_mode": "0660"}
+    cfg["database"] = str(tmp / ("%s.db" % mode))
+    cfg["audit_jsonl"] = str(tmp / ("%s-audit.jsonl" % mode))
+    cfg["secrets_file"] = str(tmp / ("%s-secrets.json" % mode))
+    write_secrets(cfg["secrets_file"])
+    if mode == "standalone":
+        hasher = security.Passwords(**cfg["login"]["argon2"])
+        for user in cfg["users"]:
+            user["password_hash"] = hasher.hash(PASSWORD)
+    return cfg
+
+
+def give_totp(cfg, username):
+    keys = gw_config.load_secrets(cfg["secrets_file"])
+    box = security.SecretBox(keys["data_key"])
+    secret = security.new_totp_secret()
+    conn = sqlite3.connect(cfg["database"])
+    conn.execute("UPDATE users SET totp_secret = ?, totp_last_step = 0 WHERE username = ?",
+                 (box.seal(secret, "totp:" + username), username))
+    conn.commit()
+    conn.close()
+    return secret
+
+
+def csrf(text):
+    return re.search(r'name="csrf" value="([^"]+)"', text).group(1)
+
+
+def sign_in(browser, cfg, username, next_path="/oscar/provider/providercontrol.jsp"):
+    secret = give_totp(cfg, username)
+    page = browser.get("/_gateway/login?next=" + next_path)
+    assert page.status == 200
+    response = browser.post_form("/_gateway/login", {"username": username, "password": PASSWORD,
+                                                     "csrf": csrf(page.text), "next": next_path})
+    assert response.status == 303, response.text
+    assert response.getheader("Location") == ORIGIN + "/_gateway/mfa"
+    page = browser.get("/_gateway/mfa")
+    response = browser.post_form("/_gateway/mfa", {"code": pyotp.TOTP(secret).now(), "csrf": csrf(page.text)})
+    assert response.status == 303, response.text
+    assert response.getheader("Location") == ORIGIN + next_path
+    return response
+
+
+@pytest.fixture(scope="module")
+def jwks():
+    server = JwksServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, jwks):
+    _nginx_or_skip()
+    tmp = tmp_path_factory.mktemp("nginx")
+    configs = {"sa": gateway_config(tmp), "cf": gateway_config(tmp, "cloudflare")}
+    running = Stack(tmp / "stack", configs, gateway_env={gw_config.TEST_CERTS_URL_ENV: jwks.url}).start()
+    running.configs = configs
+    yield running
+    running.stop()
+
+
+def seen_paths(stack):
+    return [r["path"] for r in stack.requests_seen()]
+
+
+def test_anonymous_is_sent_to_login_and_nothing_reaches_oscar(stack):
+    before = len(stack.requests_seen())
+    response = Browser(stack.ports["sa"]).get("/oscar/provider/providercontrol.jsp?demographic_no=7")
+    assert response.status == 302
+    assert response.getheader("Location") == (
+        ORIGIN + "/_gateway/login?next=%2Foscar%2Fprovider%2Fprovidercontrol.jsp%3Fdemographic_no%3D7")
+    assert len(stack.requests_seen()) == before
+
+
+def test_login_with_totp_through_nginx_and_identity_reaches_oscar(stack):
+    browser = Browser(stack.ports["sa"])
+    sign_in(browser, stack.configs["sa"], "drsmith")
+    cookie = next(v for k, v in browser.jar.items() if k == "__Host-oscar-gw")
+    assert cookie
+    page = browser.get("/oscar/demographic/search.jsp", {"Sec-Fetch-Mode": "navigate",
+                                                               "Sec-Fetch-Dest": "document"})
+    assert page.status == 200 and '"reached": "oscar-standin"' in page.text
+    seen = stack.requests_seen()[-1]
+    assert seen["headers"]["Remote-User"] == "drsmith"
+    assert seen["headers"]["Remote-Email"] == "drsmith@clinic.test"
+    assert seen["headers"]["X-Forwarded-For"] == "127.0.0.1"
+
+
+def test_spoofed_forwarding_and_identity_headers_change_nothing(stack):
+    browser = Browser(stack.ports["sa"])
+    sign_in(browser, stack.configs["sa"], "reception")
+    spoof = {"Remote-User": "privacy", "Remote-Groups": "admin", "X-Forwarded-For": "203.0.113.9",
+             "X-Real-IP": "203.0.113.9", "X_Real_IP": "203.0.113.9", "X-Original-URL": ORIGIN + "/oscar/ws/x",
+             "X-Original-Method": "GET", "Forwarded": "for=203.0.113.9"}
+    page = browser.get("/oscar/demographic/search.jsp", spoof)
+    assert page.status == 200
+    seen = stack.requests_seen()[-1]["headers"]
+    assert seen["Remote-User"] == "reception" and seen["Remote-Groups"] == "clerk,staff"
+    assert seen["X-Forwarded-For"] == "127.0.0.1" and seen["X-Real-IP"] == "127.0.0.1"
+    assert "X_Real_IP" not in seen and "X-Original-URL" not in seen
+    # Anonymous, pretending to be the integration network: no bypass, no admin page.
+    anonymous = Browser(stack.ports["sa"])
+    assert anonymous.get("/oscar/ws/LoginService", spoof).status == 302
+    assert anonymous.get("/oscar/admin/admin.jsp", spoof).status == 302
+    assert browser.get("/oscar/admin/admin.jsp", spoof).status == 403
+
+
+@pytest.mark.parametrize("raw", [
+    "/oscar/../manager/html", "/oscar/..;/manager/html", "/oscar/%2e%2e/manager/html", "/oscar/%2E%2E/manager/html",
+    "/oscar/..%2fmanager/html", "/oscar/%252e%252e/manager/html", "/oscar//..//manager/html",
+    "/oscar/;/../manager", "/oscar\\..\\manager", "/oscar/EFormViewForPdfGenerationServlet?fdid=1",
+    "/oscar/./monitoring", "/Oscar/../MANAGER/html", "/oscar/%00/x", "/oscar/x%0d%0aX-Injected:%201",
+])
+def test_path_tricks_never_reach_tomcat(stack, raw):
+    browser = Browser(stack.ports["sa"])
+    sign_in(browser, stack.configs["sa"], "privacy")
+    before = len(stack.requests_seen())
+    response = browser.get(raw)
+    assert response.status in (400, 403, 404), (raw, response.status)
+    assert len(stack.requests_seen()) == before
+
+
+def test_open_redirect_through_nginx(stack):
+    browser = Browser(stack.ports["sa"])
+    for target in ("https://evil.example/", "//evil.example", "/\\evil.example", "/%2F%2Fevil.example"):
+        page = browser.get("/_gateway/login?next=" + target.replace("/", "%2F").replace("\\", "%5C"))
+        assert 'name="next" value="/oscar/"' in page.text, target
+    for path in ("//evil.example/oscar/", "/oscar/x?next=https://evil.example"):
+        response = Browser(stack.ports["sa"]).get(path)
+        location = response.getheader("Location") or ""
+        assert response.status in (302, 400) and (not location or location.startswith(ORIGIN + "/")), path
+
+
+def test_csrf_and_tampered_cookie_through_nginx(stack):
+    browser = Browser(stack.ports["sa"])
+    browser.get("/_gateway/login")
+    response = browser.post_form("/_gateway/login", {"username": "drsmith", "password": PASSWORD})
+    assert response.status == 403
+    response = browser.post_form("/_gateway/login", {"username": "drsmith", "password": PASSWORD,
+                                                     "csrf": "x" * 64}, {"Origin": "https://evil.example"})
+    assert response.status == 403
+    sign_in(browser, stack.configs["sa"], "drsmith")
+    token, _, signature = browser.jar["__Host-oscar-gw"].partition(".")
+    browser.jar["__Host-oscar-gw"] = token[:-1] + ("A" if token[-1] != "A" else "B") + "." + signature
+    assert browser.get("/oscar/demographic/search.jsp").status == 302
+
+
+def test_session_fixation_through_nginx(stack):
+    attacker = Browser(stack.ports["sa"])
+    sign_in(attacker, stack.configs["sa"], "locum")
+    planted = attacker.jar["__Host-oscar-gw"]
+    victim = Browser(stack.ports["sa"])
+    victim.jar["__Host-oscar-gw"] = planted
+    sign_in(victim, stack.configs["sa"], "drsmith")
+    assert victim.jar["__Host-oscar-gw"] != planted
+    assert victim.get("/oscar/demographic/search.jsp").status == 200
+    assert stack.requests_seen()[-1]["headers"]["Remote-User"] == "drsmith"
+    # The planted id was ended by the victim's login: the attacker holds nothing usable.
+    assert attacker.get("/oscar/demographic/search.jsp").status == 302
+
+
+def test_cloudflare_mode_through_nginx(stack):
+    port = stack.ports["cf"]
+    browser = Browser(port)
+    assert browser.get("/oscar/demographic/search.jsp").status == 403
+    assert browser.get("/oscar/", {"Cookie": "CF_Authorization=" + sign(claims())}).status == 403
+    none_token = raw_token({"alg": "none", "kid": KEY_A.kid}, claims())
+    assert browser.get("/oscar/", {"Cf-Access-Jwt-Assertion": none_token}).status == 403
+    assert browser.get("/oscar/", {"Cf-Access-Jwt-Assertion": sign(claims(aud=["nope-nope-nope"]))}).status == 403
+    assert browser.get("/oscar/", {"Cf-Access-Jwt-Assertion": sign(claims(exp=int(time.time()) - 300))}).status \
+        == 403
+    page = browser.get("/oscar/demographic/search.jsp", {"Cf-Access-Jwt-Assertion": sign(claims())})
+    assert page.status == 200
+    seen = stack.requests_seen()[-1]["headers"]
+    assert seen["Remote-Email"] == "drsmith@clinic.test" and seen["Remote-User"] == "drsmith"
+    # A request "from the integration network" through the local tunnel is still loopback: no bypass.
+    assert Browser(port).get("/oscar/ws/LoginService", {"X-Forwarded-For": "203.0.113.9"}).status == 403
+
+
+@pytest.fixture(scope="module")
+def cached_stack(tmp_path_factory):
+    _nginx_or_skip()
+    tmp = tmp_path_factory.mktemp("nginxcache")
+    configs = {"sa": gateway_config(tmp, decision_cache={"max_age_seconds": 2})}
+    running = Stack(tmp / "stack", configs, cache_ttl=2).start()
+    running.configs = configs
+    yield running
+    running.stop()
+
+
+def test_decision_cache_bounds_revocation_delay(cached_stack):
+    browser = Browser(cached_stack.ports["sa"])
+    sign_in(browser, cached_stack.configs["sa"], "drsmith")
+    xhr = {"X-Requested-With": "XMLHttpRequest", "Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty"}
+    assert browser.get("/oscar/ws/rs/messages", xhr).status == 200
+    assert browser.get("/oscar/ws/rs/messages", xhr).getheader("X-Auth-Cache").startswith("HIT")
+    # The key holds the path: a cached allow never answers for another path (in the auth
+    # subrequest $uri is the internal location, so a key on $uri would be a bypass).
+    assert browser.get("/oscar/admin/admin.jsp", xhr).status == 403
+    conn = sqlite3.connect(cached_stack.configs["sa"]["database"])
+    conn.execute("UPDATE sessions SET revoked_at = ?", (time.time(),))
+    conn.commit()
+    conn.close()
+    # Background request: served from the auth cache for at most the TTL; a navigation is never cached.
+    assert browser.get("/oscar/ws/rs/messages", xhr).status == 200
+    assert browser.get("/oscar/demographic/search.jsp", {"Sec-Fetch-Mode": "navigate",
+                                                               "Sec-Fetch-Dest": "document"}).status == 302
+    time.sleep(3.2)  # nginx counts whole seconds: an entry lives up to TTL + 1 s
+    assert browser.get("/oscar/ws/rs/messages", xhr).status == 302
+    # Another visitor never gets a cached decision.
+    assert Browser(cached_stack.ports["sa"]).get("/oscar/ws/rs/messages", xhr).status == 302
+
+
+def test_gateway_down_fails_closed(cached_stack):
+    browser = Browser(cached_stack.ports["sa"])
+    sign_in(browser, cached_stack.configs["sa"], "reception")
+    before = len(cached_stack.requests_seen())
+    cached_stack.stop_gateway("sa")
+    try:
+        response = Browser(cached_stack.ports["sa"]).get("/oscar/demographic/search.jsp")
+        assert response.status >= 500
+        response = browser.get("/oscar/demographic/search.jsp")
+        assert response.status >= 500
+        assert len(cached_stack.requests_seen()) == before
+    finally:
+        cached_stack.start_gateway("sa")
+    assert browser.get("/oscar/demographic/search.jsp").status == 200
