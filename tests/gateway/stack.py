@@ -276,7 +276,7 @@ class Stack:
             sys.path.pop(0)
         cert, key = make_cert(self.dir)
         servers = []
-        for name, cfg in self.gateway_configs.items():
+        for name in self.gateway_configs:
             self.ports[name] = free_port()
             cache = CACHE.format(ttl=self.cache_ttl) if self.cache_ttl else ""
             servers.append(SERVER.format(
