@@ -114,7 +114,8 @@ def nginx_input_errors(v):
     _upstream_errors("nginx_oscar_upstream_url", v.get("nginx_oscar_upstream_url"), errors)
     trusted = v.get("nginx_oscar_upstream_trusted_certificate")
     if trusted and not str(trusted).startswith("/"):
-        errors.append("nginx_oscar_upstream_trusted_certificate: %r must be an absolute path on the target" % (trusted,))
+        errors.append("nginx_oscar_upstream_trusted_certificate: %r must be an absolute path on the target"
+                      % (trusted,))
     tls_name = v.get("nginx_oscar_upstream_tls_name")
     if tls_name and not (_is_ip(tls_name) or _HOST_RE.match(str(tls_name))):
         errors.append("nginx_oscar_upstream_tls_name: %r is not a host name" % (tls_name,))
@@ -155,7 +156,8 @@ def nginx_input_errors(v):
 
     methods = v.get("nginx_browser_methods")
     if not isinstance(methods, list) or not methods or any(m not in _METHODS for m in methods):
-        errors.append("nginx_browser_methods: %r must be a non-empty list of %s" % (methods, ", ".join(sorted(_METHODS))))
+        errors.append("nginx_browser_methods: %r must be a non-empty list of %s"
+                      % (methods, ", ".join(sorted(_METHODS))))
     elif "GET" not in methods:
         errors.append("nginx_browser_methods: %r must include GET" % (methods,))
 
@@ -168,7 +170,9 @@ def nginx_input_errors(v):
     _cidr_errors("nginx_trusted_proxies", v.get("nginx_trusted_proxies"), errors)
     for item in v.get("nginx_browser_ws_paths") or []:
         _path_errors("nginx_browser_ws_paths", item, errors, must_end_slash=True, under=context + "/ws/")
-        if isinstance(item, str) and re.search(_oscar_paths.login_regex(context), item, re.IGNORECASE):
+        if isinstance(item, str) and item.lower() == (context + "/ws/").lower():
+            errors.append("nginx_browser_ws_paths: %r would open every web service to everyone" % (item,))
+        elif isinstance(item, str) and re.search(_oscar_paths.login_regex(context), item, re.IGNORECASE):
             errors.append("nginx_browser_ws_paths: %r would open a login web service to everyone" % (item,))
 
     for name in ("nginx_login_rate_limit", "nginx_machine_rate_limit"):
@@ -194,7 +198,11 @@ def nginx_input_errors(v):
     _path_errors("nginx_gateway_prefix", prefix, errors, must_end_slash=True)
     if isinstance(prefix, str) and (prefix == "/" or prefix.lower().startswith(context.lower() + "/")):
         errors.append("nginx_gateway_prefix: %r must be outside OSCAR's context path %s" % (prefix, context))
-    _path_errors("nginx_gateway_auth_path", v.get("nginx_gateway_auth_path"), errors)
+    auth_path = v.get("nginx_gateway_auth_path")
+    _path_errors("nginx_gateway_auth_path", auth_path, errors)
+    if isinstance(prefix, str) and isinstance(auth_path, str) and auth_path.startswith(prefix):
+        errors.append("nginx_gateway_auth_path: %r is under nginx_gateway_prefix %r, which clients can reach"
+                      % (auth_path, prefix))
     login = v.get("nginx_gateway_login_url")
     if not isinstance(login, str) or not re.match(r"^(?:https://[A-Za-z0-9.-]+(?::[0-9]+)?)?/[^\s\"'{};]*$", login):
         errors.append("nginx_gateway_login_url: %r must be a path or an https URL" % (login,))

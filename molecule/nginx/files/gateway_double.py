@@ -51,7 +51,7 @@ class Handler(BaseHTTPRequestHandler):
             handle.write(json.dumps({"time": time.time(), "method": self.command, "path": self.path,
                                      "headers": dict(self.headers.items())}) + "\n")
         path = self.path.split("?", 1)[0]
-        if path == "/_gateway/auth":
+        if path == "/auth":
             decision = self.headers.get("X-Double-Decision") or self._cookie("double_decision") or "allow"
             if decision == "login":
                 target = quote(self.headers.get("X-Original-URL") or "", safe="")

@@ -1,0 +1,94 @@
+"""Semantic checks of the nginx role's variables (plugins/filter/nginx_input_errors.py).
+
+The role fails with these messages before it changes anything; each must name the variable and the value.
+"""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ansible_collections.oscar_emr.remote_access.plugins.filter.nginx_input_errors import (
+    FilterModule,
+    nginx_input_errors,
+    nginx_subject_alt_names,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULTS = yaml.safe_load((ROOT / "roles" / "nginx" / "defaults" / "main.yml").read_text())
+
+
+def good(**overrides):
+    values = dict(DEFAULTS)
+    values["nginx_server_names"] = ["emr.clinic.example", "192.168.1.10"]
+    values.update(overrides)
+    return values
+
+
+def test_defaults_and_a_full_example_pass():
+    assert nginx_input_errors(good()) == []
+    assert nginx_input_errors(good(
+        nginx_tls_mode="files", nginx_tls_certificate_file="/etc/ssl/a.crt", nginx_tls_key_file="/etc/ssl/a.key",
+        nginx_oscar_upstream_url="http://10.0.0.5:8080", nginx_integration_sources=["203.0.113.10/32", "2001:db8::/64"],
+        nginx_trusted_proxies=["127.0.0.1/32"], nginx_browser_ws_paths=["/oscar/ws/rs/"],
+        nginx_location_overrides=[{"path": "/oscar/report/", "proxy_read_timeout": "900s"}],
+        nginx_blocked_paths_extra=["/oscar/admin", {"path": "Scratch", "kind": "contains"}],
+        nginx_gateway_upstream="127.0.0.1:9000", nginx_oscar_upstream_trusted_certificate="/etc/nginx/tomcat.pem",
+    )) == []
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [
+    ({"nginx_oscar_upstream_url": "127.0.0.1:8443"}, "nginx_oscar_upstream_url: '127.0.0.1:8443'"),
+    ({"nginx_oscar_upstream_url": "ftp://oscar:21"}, "nginx_oscar_upstream_url: 'ftp://oscar:21'"),
+    ({"nginx_oscar_upstream_url": "https://oscar:8443/oscar"}, "no path"),
+    ({"nginx_oscar_upstream_url": "https://oscar:99999"}, "invalid port"),
+    ({"nginx_integration_sources": ["203.0.113.300/32"]}, "nginx_integration_sources: '203.0.113.300/32'"),
+    ({"nginx_integration_sources": ["192.168.1.10/24"]}, "did you mean 192.168.1.0/24"),
+    ({"nginx_trusted_proxies": ["127.0.0.1/33"]}, "nginx_trusted_proxies: '127.0.0.1/33'"),
+    ({"nginx_trusted_proxies": "127.0.0.1/32"}, "must be a list"),
+    ({"nginx_server_names": []}, "nginx_server_names"),
+    ({"nginx_server_names": ["emr clinic"]}, "'emr clinic' is not a host name"),
+    ({"nginx_https_port": 80}, "same as nginx_https_port"),
+    ({"nginx_https_port": 0}, "nginx_https_port: 0"),
+    ({"nginx_tls_mode": "files"}, "nginx_tls_certificate_file: '' must be an absolute path"),
+    ({"nginx_tls_mode": "cloudflare_origin", "nginx_tls_certificate_file": "/a", "nginx_tls_key_file": "key.pem"},
+     "nginx_tls_key_file: 'key.pem'"),
+    ({"nginx_oscar_upstream_trusted_certificate": "tomcat.crt"}, "nginx_oscar_upstream_trusted_certificate"),
+    ({"nginx_oscar_context_path": "/oscar/"}, "nginx_oscar_context_path"),
+    ({"nginx_client_max_body_size": "100 MB"}, "nginx_client_max_body_size: '100 MB'"),
+    ({"nginx_proxy_read_timeout": "5 minutes"}, "nginx_proxy_read_timeout"),
+    ({"nginx_location_overrides": [{"path": "/report/"}]}, "must be under /oscar/"),
+    ({"nginx_location_overrides": [{"path": "/oscar/report"}]}, "must end with /"),
+    ({"nginx_location_overrides": [{"path": "/oscar/r/", "body": "1m"}]}, "unknown keys body"),
+    ({"nginx_location_overrides": [{"path": "/oscar/../x/"}]}, "segments"),
+    ({"nginx_browser_methods": ["GET", "TRACE"]}, "nginx_browser_methods"),
+    ({"nginx_browser_methods": ["POST"]}, "must include GET"),
+    ({"nginx_blocked_paths_extra": ["relative"]}, "nginx_blocked_paths_extra"),
+    ({"nginx_blocked_paths_extra": [{"path": "/x", "kind": "regex"}]}, "kind must be prefix or contains"),
+    ({"nginx_browser_ws_paths": ["/oscar/rs/"]}, "must be under /oscar/ws/"),
+    ({"nginx_browser_ws_paths": ["/oscar/ws/"]}, "would open every web service"),
+    ({"nginx_browser_ws_paths": ["/oscar/ws/LoginService/"]}, "would open a login web service"),
+    ({"nginx_login_rate_limit": "10/m"}, "nginx_login_rate_limit: '10/m'"),
+    ({"nginx_login_rate_burst": -1}, "nginx_login_rate_burst: -1"),
+    ({"nginx_real_ip_header": "CF Connecting IP"}, "nginx_real_ip_header"),
+    ({"nginx_strip_request_headers": ["X-Auth-*", "Bad Header"]}, "'Bad Header'"),
+    ({"nginx_gateway_identity_headers": ["Remote-*"]}, "nginx_gateway_identity_headers: 'Remote-*'"),
+    ({"nginx_gateway_upstream": "/run/gw.sock"}, "nginx_gateway_upstream: '/run/gw.sock'"),
+    ({"nginx_gateway_prefix": "/oscar/gw/"}, "outside OSCAR's context path"),
+    ({"nginx_gateway_auth_path": "/_gateway/auth"}, "under nginx_gateway_prefix"),
+    ({"nginx_gateway_login_url": "javascript:alert(1)"}, "nginx_gateway_login_url"),
+    ({"nginx_gateway_session_cookie": "sess-id"}, "nginx_gateway_session_cookie: 'sess-id'"),
+    ({"nginx_access_log": "oscar.log"}, "nginx_access_log"),
+    ({"nginx_internal_cert_ip_addresses": ["10.0.0.300"]}, "nginx_internal_cert_ip_addresses"),
+    ({"nginx_internal_cert_valid_days": 20}, "more than 30"),
+])
+def test_bad_input_is_named_with_its_value(overrides, expected):
+    errors = nginx_input_errors(good(**overrides))
+    assert errors, overrides
+    assert any(expected in message for message in errors), errors
+
+
+def test_subject_alt_names_split_names_and_addresses():
+    assert nginx_subject_alt_names(["emr.clinic.example", "192.168.1.10", "emr.clinic.example"], ["::1"]) == [
+        "DNS:emr.clinic.example", "IP:192.168.1.10", "IP:::1"]
+    assert set(FilterModule().filters()) == {"nginx_input_errors", "nginx_subject_alt_names"}
