@@ -269,8 +269,8 @@ def main():
 
     def secret_gate(action):
         if not cf.module.no_log and not params["secret_file"]:
-            cf.fail("refusing to %s service token %r: Cloudflare shows its client secret only now, and it would be lost "
-                    "(no secret_file) or printed (the task lacks no_log: true). Set no_log: true on the task and "
+            cf.fail("refusing to %s service token %r: Cloudflare shows its client secret only now, and it would be "
+                    "lost (no secret_file) or printed (the task lacks no_log: true). Set no_log: true on the task and "
                     "register the result, or give secret_file." % (action, name))
 
     result = {"secret_issued": False, "secret_file_written": False}

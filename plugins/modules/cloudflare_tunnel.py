@@ -92,6 +92,12 @@ options:
       - Service of the catch-all rule added at the end of O(ingress).
     type: str
     default: http_status:404
+  return_secrets:
+    description:
+      - Return RV(token) and RV(credentials). They are returned only when the task also runs with C(no_log: true)
+        (a warning says so otherwise); set V(false) on a task that should show its diff and needs no secret.
+    type: bool
+    default: true
   cascade:
     description:
       - On delete, also remove the tunnel's routes and stale connections (C(cascade=true)), as C(cloudflared tunnel
@@ -156,11 +162,11 @@ tunnel:
   type: dict
 token:
   description: The tunnel token for C(cloudflared tunnel run --token-file) (C(cloudflared_tunnel_token)).
-  returned: when the tunnel exists and the task runs with no_log
+  returned: when the tunnel exists, O(return_secrets=true) and the task runs with no_log
   type: str
 credentials:
   description: The credentials file content for a locally managed tunnel (C(cloudflared_tunnel_credentials)).
-  returned: when the tunnel exists and the task runs with no_log
+  returned: when the tunnel exists, O(return_secrets=true) and the task runs with no_log
   type: dict
   contains:
     AccountTag:
@@ -350,6 +356,7 @@ def main():
             origin_request=dict(type="dict"),
             catch_all_service=dict(type="str", default="http_status:404"),
             cascade=dict(type="bool", default=True),
+            return_secrets=dict(type="bool", default=True),
         ),
     )
     params = cf.params
@@ -453,7 +460,9 @@ def main():
 
     result.update(tunnel_id=current["id"], cname="%s.cfargotunnel.com" % current["id"],
                   tunnel=dict((k, v) for k, v in current.items() if k not in ("token", "credentials_file")))
-    if cf.module.no_log:
+    if not params["return_secrets"]:
+        pass
+    elif cf.module.no_log:
         if token is None:
             token = cf.call(cf.client.get, cf.path("cfd_tunnel", current["id"], "token"))
         data = decode_token(token) or {}
@@ -461,7 +470,8 @@ def main():
         result["credentials"] = {"AccountTag": data.get("a", cf.account_id), "TunnelID": current["id"],
                                  "TunnelName": name, "TunnelSecret": data.get("s")}
     else:
-        cf.module.warn("the tunnel token and credentials are returned only when the task sets no_log: true")
+        cf.module.warn("the tunnel token and credentials are returned only when the task sets no_log: true "
+                       "(set return_secrets: false to silence this)")
     cf.exit(changed, before=before, after=after, **result)
 
 
