@@ -1,0 +1,762 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, oscar_emr.remote_access contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This module util is PRIVATE to the oscar_emr.remote_access collection. It can change at any time.
+# Do not use it from other collections or standalone plugins.
+
+"""cloudflared's configuration checks, in Python, and the cloudflared role's settings model.
+
+Two layers:
+
+* ``validate_ingress()`` / ``validate_config()`` check ingress rules and a whole ``config.yml`` the way
+  ``cloudflared tunnel --config F ingress validate`` does (cloudflare/cloudflared ``ingress/ingress.go``,
+  ``config/configuration.go``): the last rule must be a catch-all (no hostname, or ``*``, and no path),
+  and only the last; hostnames carry no port and a wildcard only as the first character; paths are
+  regular expressions; services are ``unix:``/``unix+tls:`` paths, ``http_status:NNN``, ``hello_world``,
+  ``bastion``, ``socks-proxy`` or a URL with a scheme and a host and no path; ``originRequest`` values
+  have cloudflared's types (durations as Go duration strings such as ``30s``).
+  With ``strict=True`` (what the role uses) a few things cloudflared lets through are errors too,
+  because in a clinic's configuration they are always mistakes: a service scheme outside the
+  documented ones (``htps://``), a wildcard not written ``*.example.com``, a hostname that is not a
+  DNS name, a port outside 1-65535 and an unknown ``originRequest`` key (cloudflared only warns).
+* ``settings_problems()``, ``build_config()`` work on the role's variables (without the ``cloudflared_``
+  prefix): every problem names the role variable, and secrets never appear in a message.
+
+The file depends on nothing but the Python standard library: the cloudflared test double
+(tests/cloudflared_double) bundles it to implement ``ingress validate``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import binascii
+import copy
+import ipaddress
+import json
+import re
+
+VAR_PREFIX = "cloudflared_"
+CATCH_ALL_SERVICE = "http_status:404"
+TOKEN_FILE_MIN_VERSION = (2025, 4, 0)
+
+# Schemes cloudflared documents for URL services; http/https/ws/wss are proxied as HTTP, the others as TCP.
+KNOWN_SCHEMES = ("http", "https", "ws", "wss", "tcp", "ssh", "rdp", "smb")
+HELLO_WORLD = ("hello_world", "hello-world", "helloworld")
+
+DURATION = "duration"
+BOOL = "bool"
+INT = "int"
+UINT = "uint"
+STRING = "string"
+# originRequest keys and their types (config/configuration.go OriginRequestConfig).
+ORIGIN_REQUEST_KEYS = {
+    "connectTimeout": DURATION,
+    "tlsTimeout": DURATION,
+    "tcpKeepAlive": DURATION,
+    "noHappyEyeballs": BOOL,
+    "keepAliveConnections": INT,
+    "keepAliveTimeout": DURATION,
+    "httpHostHeader": STRING,
+    "originServerName": STRING,
+    "matchSNItoHost": BOOL,
+    "caPool": STRING,
+    "noTLSVerify": BOOL,
+    "disableChunkedEncoding": BOOL,
+    "bastionMode": BOOL,
+    "proxyAddress": STRING,
+    "proxyPort": UINT,
+    "proxyType": STRING,
+    "ipRules": "ipRules",
+    "http2Origin": BOOL,
+    "access": "access",
+}
+ACCESS_KEYS = ("required", "teamName", "audTag", "environment")
+RULE_KEYS = ("hostname", "path", "service", "originRequest")
+
+# Go's time.ParseDuration syntax: "0", or a sequence of decimal numbers each with a unit.
+_DURATION_RE = re.compile(r"^[-+]?(0|((\d+(\.\d*)?|\.\d+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h))+)$")
+_LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
+_UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
+_VERSION_RE = re.compile(r"(?:^|\s)version\s+v?(\d{4}\.\d{1,2}\.\d+)")
+# Regular-expression features of Python's re that Go's RE2 refuses: lookaround, backreferences, atomic groups.
+_NOT_RE2 = re.compile(r"\(\?<?[=!]|\(\?P=|\(\?>|\\[1-9]|[*+?}][+]")
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_str(value):
+    return isinstance(value, str)
+
+
+# ---------------------------------------------------------------------------------------------
+# Go semantics cloudflared relies on
+# ---------------------------------------------------------------------------------------------
+
+
+def split_host_port(hostport):
+    """Go's net.SplitHostPort: return (host, port) or raise ValueError with Go's reason."""
+    j = k = 0
+    i = hostport.rfind(":")
+    if i < 0:
+        raise ValueError("missing port in address")
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        if end < 0:
+            raise ValueError("missing ']' in address")
+        if end + 1 == len(hostport):
+            raise ValueError("missing port in address")
+        if end + 1 != i:
+            if hostport[end + 1] == ":":
+                raise ValueError("too many colons in address")
+            raise ValueError("missing port in address")
+        host = hostport[1:end]
+        j, k = 1, end + 1
+    else:
+        host = hostport[:i]
+        if ":" in host:
+            raise ValueError("too many colons in address")
+    if "[" in hostport[j:]:
+        raise ValueError("unexpected '[' in address")
+    if "]" in hostport[k:]:
+        raise ValueError("unexpected ']' in address")
+    return host, hostport[i + 1:]
+
+
+def parse_service_url(raw):
+    """Parse a service URL the way Go's net/url does for what cloudflared looks at.
+
+    Returns a dict with scheme, host (without brackets), port (string, maybe empty) and path.
+    Raises ValueError for what url.Parse refuses.
+    """
+    rest = raw
+    scheme = ""
+    # Go's getScheme: letters, then letters, digits, "+", "-", "." up to the first ":".
+    for index, char in enumerate(raw):
+        if ("a" <= char <= "z") or ("A" <= char <= "Z"):
+            continue
+        if ("0" <= char <= "9") or char in "+-.":
+            if index == 0:
+                break
+            continue
+        if char == ":":
+            if index == 0:
+                raise ValueError("missing protocol scheme")
+            scheme, rest = raw[:index], raw[index + 1:]
+        break
+    for bad in (" ", "\t", "\n", "\r", "\x7f"):
+        if bad in raw:
+            raise ValueError("invalid character %r in URL" % bad)
+    rest = rest.split("#", 1)[0].split("?", 1)[0]
+    if not rest.startswith("//"):
+        # Opaque ("localhost:8000" parses as scheme "localhost") or a bare path: no host.
+        return {"scheme": scheme.lower(), "host": "", "port": "", "path": rest if not scheme else ""}
+    authority, slash, path = rest[2:].partition("/")
+    path = slash + path
+    host = authority.rpartition("@")[2]
+    port = ""
+    if host.startswith("["):
+        end = host.find("]")
+        if end < 0:
+            raise ValueError("missing ']' in host")
+        after = host[end + 1:]
+        if after and not after.startswith(":"):
+            raise ValueError("invalid port %r after host" % after)
+        port = after[1:]
+        host = host[1:end]
+    elif ":" in host:
+        host, _, port = host.rpartition(":")
+        if ":" in host:
+            raise ValueError("invalid port %r after host" % (":" + port))
+    if port and not port.isdigit():
+        raise ValueError("invalid port %r after host" % (":" + port))
+    return {"scheme": scheme.lower(), "host": host, "port": port, "path": path}
+
+
+def is_go_duration(value):
+    return _is_str(value) and bool(_DURATION_RE.match(value))
+
+
+def parse_version(text):
+    """The release ("2025.8.0") in `cloudflared --version` output, or None."""
+    if not _is_str(text):
+        return None
+    match = _VERSION_RE.search(text)
+    return match.group(1) if match else None
+
+
+def version_tuple(version):
+    match = re.match(r"^v?(\d+)\.(\d+)\.(\d+)", version or "")
+    if not match:
+        return None
+    return tuple(int(part) for part in match.groups())
+
+
+def supports_token_file(version):
+    """True when this cloudflared release understands `tunnel run --token-file` (2025.4.0 and later)."""
+    parsed = version_tuple(version)
+    return parsed is not None and parsed >= TOKEN_FILE_MIN_VERSION
+
+
+# ---------------------------------------------------------------------------------------------
+# Ingress rules and originRequest
+# ---------------------------------------------------------------------------------------------
+
+
+class Report:
+    """Errors and warnings, each a message; ``where`` prefixes say which rule or key."""
+
+    def __init__(self):
+        self.errors = []
+        self.warnings = []
+
+    def error(self, where, message):
+        self.errors.append("%s: %s" % (where, message) if where else message)
+
+    def warning(self, where, message):
+        self.warnings.append("%s: %s" % (where, message) if where else message)
+
+
+def _check_type(kind, value):
+    if kind == DURATION:
+        return is_go_duration(value), 'a Go duration string such as "30s" or "1m30s"'
+    if kind == BOOL:
+        return isinstance(value, bool), "true or false"
+    if kind == INT:
+        return _is_int(value), "an integer"
+    if kind == UINT:
+        return _is_int(value) and 0 <= value <= 65535, "a port number 0-65535"
+    if kind == STRING:
+        return _is_str(value), "a string"
+    return True, ""
+
+
+def check_origin_request(cfg, where, report, strict=False):
+    """Check one originRequest mapping (rule-level or top-level defaults)."""
+    if cfg is None:
+        return
+    if not isinstance(cfg, dict):
+        report.error(where, "originRequest must be a mapping, not %r" % (cfg,))
+        return
+    for key, value in cfg.items():
+        kind = ORIGIN_REQUEST_KEYS.get(key)
+        here = "%s.%s" % (where, key)
+        if kind is None:
+            lowered = dict((k.lower(), k) for k in ORIGIN_REQUEST_KEYS)
+            hint = " (did you mean %s?)" % lowered[str(key).lower()] if str(key).lower() in lowered else ""
+            if strict:
+                report.error(here, "unknown originRequest key%s; known keys: %s"
+                             % (hint, ", ".join(sorted(ORIGIN_REQUEST_KEYS))))
+            else:
+                report.warning(here, "unknown key, cloudflared ignores it%s" % hint)
+            continue
+        if kind == "access":
+            _check_access(value, here, report, strict)
+        elif kind == "ipRules":
+            _check_ip_rules(value, here, report)
+        else:
+            ok, expected = _check_type(kind, value)
+            if not ok:
+                report.error(here, "%r is not %s" % (value, expected))
+    proxy_type = cfg.get("proxyType")
+    if _is_str(proxy_type) and proxy_type not in ("", "socks"):
+        report.error(where + ".proxyType", "%r is not one of '' or 'socks'" % (proxy_type,))
+
+
+def _check_access(value, where, report, strict):
+    if not isinstance(value, dict):
+        report.error(where, "must be a mapping with required, teamName and audTag")
+        return
+    for key in value:
+        if key not in ACCESS_KEYS:
+            (report.error if strict else report.warning)(
+                "%s.%s" % (where, key), "unknown key; known keys: %s" % ", ".join(ACCESS_KEYS))
+    required = value.get("required", False)
+    if not isinstance(required, bool):
+        report.error(where + ".required", "%r is not true or false" % (required,))
+    team = value.get("teamName", "")
+    if not _is_str(team):
+        report.error(where + ".teamName", "%r is not a string" % (team,))
+        team = ""
+    aud = value.get("audTag", [])
+    if aud is None:
+        aud = []
+    if not isinstance(aud, list) or not all(_is_str(tag) and tag for tag in aud):
+        report.error(where + ".audTag", "must be a list of Access application AUD tags (strings)")
+        aud = []
+    env = value.get("environment", "")
+    if not _is_str(env):
+        report.error(where + ".environment", "%r is not a string" % (env,))
+    # cloudflared (validateAccessConfiguration): with required, audTag needs a teamName.
+    if required is True and aud and not team:
+        report.error(where + ".teamName", "access.TeamName cannot be blank when audTag is set")
+    if strict and required is True and not (team and aud):
+        report.error(where, "access.required needs both teamName and audTag, or cloudflared cannot check "
+                     "the Access token")
+
+
+def _check_ip_rules(value, where, report):
+    if not isinstance(value, list):
+        report.error(where, "must be a list of {prefix, ports, allow}")
+        return
+    for index, rule in enumerate(value):
+        here = "%s[%d]" % (where, index)
+        if not isinstance(rule, dict):
+            report.error(here, "must be a mapping with prefix, ports and allow")
+            continue
+        try:
+            ipaddress.ip_network(u"%s" % rule.get("prefix"), strict=False)
+        except ValueError:
+            report.error(here + ".prefix", "%r is not a CIDR" % (rule.get("prefix"),))
+        ports = rule.get("ports", [])
+        if not isinstance(ports, list) or not all(_is_int(p) and 1 <= p <= 65535 for p in ports):
+            report.error(here + ".ports", "must be a list of ports 1-65535")
+        if not isinstance(rule.get("allow", False), bool):
+            report.error(here + ".allow", "must be true or false")
+
+
+def _check_hostname(rule, index, total, report, strict):
+    where = "rule #%d" % (index + 1)
+    hostname = rule.get("hostname", "")
+    if hostname is None:
+        hostname = ""
+    path = rule.get("path", "") or ""
+    if not _is_str(hostname):
+        report.error(where, "hostname %r is not a string" % (hostname,))
+        return
+    try:
+        split_host_port(hostname)
+    except ValueError:
+        pass
+    else:
+        report.error(where, "Hostname cannot contain a port")
+        return
+    if hostname.rfind("*") > 0:
+        report.error(where, 'Hostname patterns can have at most one wildcard character ("*") and it can only '
+                     'be used for subdomains, e.g. "*.example.com"')
+        return
+    catch_all = hostname in ("", "*") and path == ""
+    last = index == total - 1
+    if last and not catch_all:
+        report.error(where, "The last ingress rule must match all URLs (i.e. it should not have a hostname "
+                     "or path filter)")
+    elif not last and catch_all:
+        report.error(where, "Rule #%d is matching the hostname '%s', but this will match every hostname, "
+                     "meaning the rules which follow it will never be triggered." % (index + 1, hostname))
+    if hostname in ("", "*"):
+        return
+    name = hostname[2:] if hostname.startswith("*.") else hostname
+    try:
+        ascii_name = name.encode("idna").decode("ascii")
+    except (UnicodeError, ValueError):
+        report.error(where, "hostname %r is not a valid (internationalised) domain name" % hostname)
+        return
+    if strict:
+        if hostname.startswith("*") and not hostname.startswith("*."):
+            report.error(where, 'hostname %r: a wildcard is only allowed as a whole leftmost label, e.g. '
+                         '"*.example.com"' % hostname)
+            return
+        labels = ascii_name.rstrip(".").split(".")
+        if len(ascii_name) > 253 or not all(_LABEL_RE.match(label) for label in labels):
+            report.error(where, "hostname %r is not a DNS name (no scheme, path, port or spaces: "
+                         "emr.clinic.example)" % hostname)
+
+
+def _check_path(rule, index, report):
+    path = rule.get("path")
+    if path in (None, ""):
+        return
+    where = "rule #%d" % (index + 1)
+    if not _is_str(path):
+        report.error(where, "path %r is not a string" % (path,))
+        return
+    if _NOT_RE2.search(path):
+        report.error(where, "Rule #%d has an invalid regex: %r uses a feature Go's regexp syntax (RE2) lacks "
+                     "(lookaround, backreference, atomic or possessive)" % (index + 1, path))
+        return
+    try:
+        re.compile(path)
+    except re.error as exc:
+        report.error(where, "Rule #%d has an invalid regex: %s" % (index + 1, exc))
+
+
+def _check_service(rule, index, report, strict, defaults):
+    where = "rule #%d" % (index + 1)
+    service = rule.get("service")
+    origin = rule.get("originRequest") or {}
+    bastion = (isinstance(origin, dict) and origin.get("bastionMode") is True) or (
+        isinstance(defaults, dict) and defaults.get("bastionMode") is True)
+    if service in (None, "") and bastion:
+        return
+    if not _is_str(service) or service == "":
+        report.error(where, "service is required (for example https://127.0.0.1:443 or http_status:404)")
+        return
+    if service.startswith("unix:") or service.startswith("unix+tls:"):
+        if strict and not service.split(":", 1)[1].startswith("/"):
+            report.error(where, "%s: the socket path must be absolute" % service)
+        return
+    if service.startswith("http_status:"):
+        code = service[len("http_status:"):]
+        if not re.match(r"^[+-]?\d+$", code):
+            report.error(where, "invalid HTTP status: %r" % code)
+        elif not 100 <= int(code) <= 599:
+            report.error(where, "invalid HTTP status code: %s" % code)
+        return
+    if service in HELLO_WORLD or service in ("bastion", "socks-proxy"):
+        return
+    try:
+        parsed = parse_service_url(service)
+    except ValueError as exc:
+        report.error(where, "%s is an invalid address: %s" % (service, exc))
+        return
+    if not parsed["scheme"] or not parsed["host"]:
+        report.error(where, "%s is an invalid address, please make sure it has a scheme and a hostname" % service)
+        return
+    if parsed["path"]:
+        report.error(where, "%s is an invalid address, ingress rules don't support proxying to a different path "
+                     "on the origin service. The path will be the same as the eyeball request's path" % service)
+        return
+    if strict:
+        if parsed["scheme"] not in KNOWN_SCHEMES:
+            report.error(where, "%s: unknown scheme %r; cloudflared documents %s, unix:, unix+tls:, http_status:NNN, "
+                         "hello_world, bastion and socks-proxy" % (service, parsed["scheme"], ", ".join(KNOWN_SCHEMES)))
+        if parsed["port"] and not 1 <= int(parsed["port"]) <= 65535:
+            report.error(where, "%s: port %s is out of range 1-65535" % (service, parsed["port"]))
+
+
+def validate_ingress(rules, defaults=None, strict=False):
+    """Check a list of ingress rules (and the top-level originRequest). Returns a Report."""
+    report = Report()
+    if defaults is not None:
+        check_origin_request(defaults, "originRequest", report, strict)
+    if not isinstance(rules, list) or not rules:
+        report.error("", "The config file doesn't contain any ingress rules")
+        return report
+    for index, rule in enumerate(rules):
+        where = "rule #%d" % (index + 1)
+        if not isinstance(rule, dict):
+            report.error(where, "must be a mapping with hostname, path, service and originRequest")
+            continue
+        for key in rule:
+            if key not in RULE_KEYS:
+                (report.error if strict else report.warning)(
+                    "%s.%s" % (where, key), "unknown key; ingress rules have %s" % ", ".join(RULE_KEYS))
+        _check_service(rule, index, report, strict, defaults)
+        _check_hostname(rule, index, len(rules), report, strict)
+        _check_path(rule, index, report)
+        check_origin_request(rule.get("originRequest"), where + ".originRequest", report, strict)
+    return report
+
+
+def validate_config(document, strict=False):
+    """Check a parsed config.yml the way `cloudflared tunnel --config F ingress validate` does."""
+    if document is None:
+        document = {}
+    if not isinstance(document, dict):
+        report = Report()
+        report.error("", "the configuration file is not a YAML mapping")
+        return report
+    return validate_ingress(document.get("ingress"), document.get("originRequest"), strict)
+
+
+# ---------------------------------------------------------------------------------------------
+# Secrets: checked without ever putting them in a message
+# ---------------------------------------------------------------------------------------------
+
+
+def _b64decode(text):
+    if not _is_str(text):
+        raise ValueError("not text")
+    text = text.strip()
+    padded = text + "=" * (-len(text) % 4)
+    try:
+        return base64.b64decode(padded.encode("ascii"), validate=True)
+    except (binascii.Error, ValueError, UnicodeError):
+        return base64.urlsafe_b64decode(padded.encode("ascii"))
+
+
+def decode_tunnel_token(token):
+    """Decode a tunnel token into (account_tag, tunnel_id, secret_bytes); raise ValueError without the token."""
+    try:
+        data = json.loads(_b64decode(token).decode("utf-8"))
+    except (ValueError, TypeError, UnicodeError, binascii.Error):
+        raise ValueError("it is not the base64 text Cloudflare shows for the tunnel") from None
+    if not isinstance(data, dict):
+        raise ValueError("it does not decode to a JSON object")
+    account, tunnel, secret = data.get("a"), data.get("t"), data.get("s")
+    if not _is_str(account) or not account:
+        raise ValueError("its account tag (a) is missing")
+    if not _is_str(tunnel) or not _UUID_RE.match(tunnel):
+        raise ValueError("its tunnel ID (t) is not a UUID")
+    try:
+        secret_bytes = _b64decode(secret)
+    except (ValueError, TypeError, binascii.Error):
+        raise ValueError("its tunnel secret (s) is not base64") from None
+    if not secret_bytes:
+        raise ValueError("its tunnel secret (s) is empty")
+    return account, tunnel.lower(), secret_bytes
+
+
+def check_credentials(creds):
+    """Problems with a credentials JSON mapping (AccountTag, TunnelID, TunnelSecret); no secret in messages."""
+    problems = []
+    if not isinstance(creds, dict) or not creds:
+        return ["must be the tunnel's credentials JSON as a mapping: AccountTag, TunnelID, TunnelSecret"]
+    for key in ("AccountTag", "TunnelID", "TunnelSecret"):
+        if not _is_str(creds.get(key)) or not creds.get(key):
+            problems.append("%s is missing" % key)
+    if _is_str(creds.get("TunnelID")) and creds.get("TunnelID") and not _UUID_RE.match(creds["TunnelID"]):
+        problems.append("TunnelID is not a UUID")
+    if _is_str(creds.get("TunnelSecret")) and creds.get("TunnelSecret"):
+        try:
+            if len(_b64decode(creds["TunnelSecret"])) < 32:
+                problems.append("TunnelSecret decodes to fewer than 32 bytes")
+        except (ValueError, TypeError, binascii.Error):
+            problems.append("TunnelSecret is not base64")
+    unknown = sorted(k for k in creds if k not in ("AccountTag", "TunnelID", "TunnelSecret", "TunnelName", "Endpoint"))
+    if unknown:
+        problems.append("unknown key(s) %s" % ", ".join(unknown))
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# The role's settings
+# ---------------------------------------------------------------------------------------------
+
+
+def _var(name):
+    return VAR_PREFIX + name
+
+
+def check_metrics_address(address):
+    """Problem with a metrics address (must be loopback with an explicit port), or None."""
+    if not _is_str(address):
+        return "%r is not host:port" % (address,)
+    try:
+        host, port = split_host_port(address)
+    except ValueError as exc:
+        return "%r is not host:port (%s)" % (address, exc)
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        return "%r: the port must be 1-65535 (0, cloudflared's 'pick one', would hide /ready from the role)" % address
+    if host != "localhost":
+        try:
+            loopback = ipaddress.ip_address(u"%s" % host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            return "%r: metrics and /ready must listen on loopback only (127.0.0.1, ::1 or localhost)" % address
+    return None
+
+
+def ready_url(address):
+    host, port = split_host_port(address)
+    if ":" in host:
+        host = "[%s]" % host
+    return "http://%s:%s/ready" % (host, port)
+
+
+def _origin_scheme(service):
+    try:
+        return parse_service_url(service)["scheme"] if _is_str(service) else ""
+    except ValueError:
+        return ""
+
+
+def ca_pool_path(settings):
+    if settings.get("origin_ca_pool"):
+        return settings["origin_ca_pool"]
+    if settings.get("origin_ca_certificate"):
+        return "%s/origin-ca.pem" % settings.get("config_dir", "/etc/cloudflared")
+    return ""
+
+
+def build_ingress(settings):
+    """The ingress rules for a locally managed tunnel: OSCAR first, then the extra rules, then the catch-all."""
+    oscar = {"hostname": settings.get("oscar_hostname"), "service": settings.get("origin_service")}
+    origin = {}
+    if _origin_scheme(settings.get("origin_service")) in ("https", "wss") or (
+            _is_str(settings.get("origin_service")) and settings["origin_service"].startswith("unix+tls:")):
+        origin["originServerName"] = settings.get("origin_server_name") or settings.get("oscar_hostname")
+        ca = ca_pool_path(settings)
+        if ca:
+            origin["caPool"] = ca
+    if settings.get("access_team_name") and settings.get("access_aud_tags"):
+        origin["access"] = {
+            "required": True,
+            "teamName": settings["access_team_name"],
+            "audTag": list(settings["access_aud_tags"]),
+        }
+    if origin:
+        oscar["originRequest"] = origin
+    extra = []
+    for rule in copy.deepcopy(settings.get("ingress_extra_rules") or []):
+        if isinstance(rule, dict):
+            # cloudflared's own order, then anything else (which the checks report).
+            ordered = dict((key, rule[key]) for key in RULE_KEYS if key in rule)
+            ordered.update((key, value) for key, value in rule.items() if key not in ordered)
+            rule = ordered
+        extra.append(rule)
+    return [oscar, *extra, {"service": CATCH_ALL_SERVICE}]
+
+
+def build_config(settings):
+    """The config.yml document for this host's connector."""
+    doc = {}
+    if settings.get("tunnel_mode") == "local":
+        creds = settings.get("tunnel_credentials") or {}
+        tunnel_id = str(creds.get("TunnelID", "")).lower()
+        doc["tunnel"] = tunnel_id
+        doc["credentials-file"] = "%s/%s.json" % (settings.get("config_dir", "/etc/cloudflared"), tunnel_id)
+    doc["metrics"] = settings.get("metrics_address")
+    doc["loglevel"] = settings.get("loglevel")
+    doc["protocol"] = settings.get("protocol")
+    doc["no-autoupdate"] = True
+    if settings.get("tunnel_mode") == "local":
+        if settings.get("origin_request_defaults"):
+            doc["originRequest"] = copy.deepcopy(settings["origin_request_defaults"])
+        doc["ingress"] = build_ingress(settings)
+    return doc
+
+
+def _rule_origin(index, total):
+    """Which role variable produced generated rule #index+1."""
+    if index == 0:
+        return "%s/%s (rule #1, OSCAR)" % (_var("oscar_hostname"), _var("origin_service"))
+    if index == total - 1:
+        return "the catch-all rule #%d the role adds" % (index + 1)
+    return "%s[%d] (rule #%d)" % (_var("ingress_extra_rules"), index - 1, index + 1)
+
+
+def _no_tls_verify(cfg):
+    return isinstance(cfg, dict) and cfg.get("noTLSVerify") is True
+
+
+def _fingerprint_ok(value):
+    return _is_str(value) and re.match(r"^([0-9A-Fa-f]{40}|[0-9A-Fa-f]{64})$", value.replace(" ", "")) is not None
+
+
+def _sha256_ok(value):
+    return _is_str(value) and re.match(r"^[0-9A-Fa-f]{64}$", value) is not None
+
+
+def settings_problems(settings):
+    """Every problem with the role's settings, each starting with the variable's name. Never echoes secrets."""
+    problems = []
+
+    def add(name, message):
+        problems.append("%s: %s" % (_var(name), message))
+
+    if settings.get("state") == "absent":
+        return problems
+
+    arch = settings.get("architecture")
+    if not arch:
+        problems.append("this host's architecture %r is not supported: cloudflared runs on amd64 (x86_64) and arm64 "
+                        "(aarch64, Raspberry Pi OS 64-bit)" % (settings.get("machine"),))
+
+    version = settings.get("version")
+    if version != "latest" and not (_is_str(version) and re.match(r"^\d{4}\.\d{1,2}\.\d+([-+~][0-9A-Za-z.+~-]+)?$",
+                                                                   version)):
+        add("version", "%r is neither 'latest' nor a cloudflared release such as '2025.8.0'" % (version,))
+
+    method = settings.get("install_method")
+    if method == "repository":
+        fingerprints = settings.get("apt_key_fingerprints") or []
+        if not fingerprints:
+            add("apt_key_fingerprints", "is empty: pin the fingerprint of the key Cloudflare signs its apt "
+                "repository with (see https://pkg.cloudflare.com/) so a substituted key is refused")
+        for index, value in enumerate(fingerprints):
+            if not _fingerprint_ok(value):
+                add("apt_key_fingerprints[%d]" % index, "%r is not an OpenPGP fingerprint (40 or 64 hex digits)"
+                    % (value,))
+    elif method in ("url", "file"):
+        packages = settings.get("packages") or {}
+        entry = packages.get(arch) if arch else None
+        if arch and not entry:
+            add("packages", "has no entry for this host's architecture %r (install method %r)" % (arch, method))
+        elif entry:
+            key = "url" if method == "url" else "src"
+            if not entry.get(key):
+                add("packages.%s.%s" % (arch, key), "is required with install method %r" % method)
+            if method == "url" and not entry.get("sha256"):
+                add("packages.%s.sha256" % arch, "is required with install method 'url': the SHA-256 of the file "
+                    "the mirror serves")
+            if entry.get("sha256") and not _sha256_ok(entry["sha256"]):
+                add("packages.%s.sha256" % arch, "%r is not a SHA-256 (64 hex digits)" % (entry["sha256"],))
+            if method == "url" and entry.get("url") and not re.match(r"^(https?|ftp)://", entry["url"]):
+                add("packages.%s.url" % arch, "%r is not an http(s) URL" % (entry["url"],))
+
+    mode = settings.get("tunnel_mode")
+    if mode == "token":
+        token = settings.get("tunnel_token")
+        if not token:
+            add("tunnel_token", "is required with cloudflared_tunnel_mode 'token' (keep it in the clinic's vault)")
+        else:
+            try:
+                decode_tunnel_token(token)
+            except ValueError as exc:
+                add("tunnel_token", "is not a valid tunnel token: %s" % exc)
+    elif mode == "local":
+        for message in check_credentials(settings.get("tunnel_credentials")):
+            add("tunnel_credentials", message)
+
+    problem = check_metrics_address(settings.get("metrics_address"))
+    if problem:
+        add("metrics_address", problem)
+
+    timeout = settings.get("ready_timeout")
+    if not _is_int(timeout) or not 5 <= timeout <= 3600:
+        add("ready_timeout", "%r is not a number of seconds between 5 and 3600" % (timeout,))
+
+    if settings.get("origin_ca_pool") and settings.get("origin_ca_certificate"):
+        add("origin_ca_certificate", "give either cloudflared_origin_ca_pool (a file on the host) or "
+            "cloudflared_origin_ca_certificate (PEM text), not both")
+    pem = settings.get("origin_ca_certificate")
+    if pem and (not _is_str(pem) or "-----BEGIN CERTIFICATE-----" not in pem):
+        add("origin_ca_certificate", "is not PEM text (-----BEGIN CERTIFICATE-----)")
+    ca_pool = settings.get("origin_ca_pool")
+    if ca_pool and (not _is_str(ca_pool) or not ca_pool.startswith("/")):
+        add("origin_ca_pool", "%r is not an absolute path" % (ca_pool,))
+
+    team, aud = settings.get("access_team_name"), settings.get("access_aud_tags")
+    if bool(team) != bool(aud):
+        add("access_team_name" if not team else "access_aud_tags",
+            "cloudflared_access_team_name and cloudflared_access_aud_tags go together: give both for cloudflared "
+            "to check the Access token at the origin, or neither")
+    if team and not re.match(r"^[A-Za-z0-9][A-Za-z0-9-]*$", str(team)):
+        add("access_team_name", "%r is not a team name (the <team> of <team>.cloudflareaccess.com)" % (team,))
+
+    if mode == "local":
+        if not settings.get("oscar_hostname"):
+            add("oscar_hostname", "is required with cloudflared_tunnel_mode 'local' (the name staff use to reach "
+                "OSCAR; defaults to clinic_oscar_hostname)")
+        extra = settings.get("ingress_extra_rules") or []
+        if not isinstance(extra, list):
+            add("ingress_extra_rules", "must be a list of ingress rules")
+            extra = []
+        for index, rule in enumerate(extra):
+            if isinstance(rule, dict) and _no_tls_verify(rule.get("originRequest")):
+                add("ingress_extra_rules[%d].originRequest.noTLSVerify" % index,
+                    "is refused: verify the origin's certificate (caPool, originServerName) instead")
+        if _no_tls_verify(settings.get("origin_request_defaults")):
+            add("origin_request_defaults.noTLSVerify",
+                "is refused: verify the origin's certificate (caPool, originServerName) instead")
+        if settings.get("oscar_hostname"):
+            rules = build_ingress(dict(settings, ingress_extra_rules=extra))
+            report = validate_ingress(rules, settings.get("origin_request_defaults") or None, strict=True)
+            for message in report.errors:
+                where, _, text = message.partition(": ")
+                match = re.match(r"^rule #(\d+)(.*)$", where)
+                if match:
+                    origin = _rule_origin(int(match.group(1)) - 1, len(rules))
+                    problems.append("%s%s: %s" % (origin, match.group(2), text))
+                elif where.startswith("originRequest"):
+                    problems.append("%s%s: %s" % (_var("origin_request_defaults"), where[len("originRequest"):], text))
+                else:
+                    problems.append("%s: %s" % (_var("ingress_extra_rules"), message))
+    return problems
