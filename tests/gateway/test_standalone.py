@@ -49,6 +49,7 @@ def test_login_page_is_clean_and_locked_down(gateway):
     assert '<style nonce="%s">' % nonce in response.text
     assert "http://" not in response.text and "https://" not in response.text.replace(ORIGIN, "")
     assert response.header("X-Frame-Options") == "DENY"
+    assert response.header("Referrer-Policy") == "same-origin"  # no-referrer makes Chromium send Origin: null
     assert response.header("Cache-Control") == "no-store"
     cookie = response.cookies()[0]
     assert cookie.startswith("__Host-oscar-gw-csrf=")

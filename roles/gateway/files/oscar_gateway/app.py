@@ -235,6 +235,7 @@ class Gateway:
         try:
             status, body, headers = handler(request, nonce)
         except _HttpError as exc:
+            _log("page %s %s refused with %d" % (request.method, request.path, exc.status))
             status, body, headers = exc.status, self._page("Request refused", pages.message(
                 "The request could not be processed."), nonce), []
         except Exception:  # noqa: BLE001 - never leak internals to the browser
@@ -255,7 +256,9 @@ class Gateway:
              "frame-ancestors 'none'; base-uri 'none'" % nonce),
             ("X-Frame-Options", "DENY"),
             ("X-Content-Type-Options", "nosniff"),
-            ("Referrer-Policy", "no-referrer"),
+            # same-origin, not no-referrer: with no-referrer Chromium sends "Origin: null" on form posts,
+            # and the CSRF check wants this origin there.
+            ("Referrer-Policy", "same-origin"),
             ("Cross-Origin-Opener-Policy", "same-origin"),
             ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
         ]
