@@ -58,6 +58,15 @@ def curl_many(container, arg_lists):
     return [Response(item) for item in json.loads(proc.stdout)]
 
 
+def statuses(container, common_args, urls):
+    """Status codes of many GETs made by one curl process (connections reused where nginx keeps them)."""
+    args = ["curl", "-s", "--path-as-is", "--max-time", "60", *common_args]
+    for url in urls:
+        args += ["-o", "/dev/null", "-w", "%{http_code}\\n", url]
+    proc = run(container, " ".join(_quote(a) for a in args))
+    return [int(code) for code in proc.stdout.split()]
+
+
 def curl(container, *args):
     return curl_many(container, [list(args)])[0]
 
