@@ -1,0 +1,87 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, oscar_emr.remote_access contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Controller-side validation of the firewall role's variables (documentation: plugins/modules/firewall_validate.py)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.module_utils.common.text.converters import to_text
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.oscar_emr.remote_access.plugins.module_utils._firewall_model import (
+    FirewallConfigError,
+    build_model,
+    parse_ssh_connection,
+)
+
+# Connection plugins (last part of their name) whose sessions have $SSH_CONNECTION on the host.
+SSH_CONNECTIONS = ("ssh", "paramiko", "paramiko_ssh", "libssh")
+
+ARGUMENT_SPEC = {
+    "services": {"type": "list", "elements": "raw", "default": []},
+    "management_sources": {"type": "list", "elements": "raw", "default": []},
+    "management_ports": {"type": "list", "elements": "raw", "default": [22]},
+    "allow_management_lockout": {"type": "bool", "default": False},
+    "trusted_interfaces": {"type": "list", "elements": "raw", "default": []},
+    "allow_ping": {"type": "bool", "default": True},
+    "allow_dhcpv6_client": {"type": "bool", "default": True},
+    "rollback_timeout": {"type": "raw", "default": 90},
+    "egress_enabled": {"type": "bool", "default": False},
+    "egress_essentials": {"type": "list", "elements": "raw", "default": ["dns", "ntp", "apt", "dhcp"]},
+    "egress_rules": {"type": "list", "elements": "raw", "default": []},
+    "forward_enabled": {"type": "bool", "default": False},
+    "forward_rules": {"type": "list", "elements": "raw", "default": []},
+}
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(ARGUMENT_SPEC)
+
+    def _connection_name(self):
+        name = getattr(self._connection, "_load_name", None) or getattr(self._play_context, "connection", None) or ""
+        return to_text(name).rsplit(".", 1)[-1]
+
+    def _controller(self):
+        """Return ((ip_address, ssh_port) or None, a sentence saying how it was found)."""
+        name = self._connection_name()
+        if name not in SSH_CONNECTIONS:
+            return None, "the connection (%s) is not SSH, so no controller address applies" % (name or "unknown")
+        # A read-only probe without become: $SSH_CONNECTION is what the host sees of this session.
+        probe = self._low_level_execute_command("printenv SSH_CONNECTION", sudoable=False)
+        raw = to_text(probe.get("stdout", "")).strip()
+        parsed = parse_ssh_connection(raw)
+        if parsed is None:
+            return None, "connected over SSH but $SSH_CONNECTION on the host was %r" % raw
+        return parsed, "from $SSH_CONNECTION on the host"
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        del tmp
+
+        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
+        controller, how = self._controller()
+
+        result["changed"] = False
+        result["controller"] = None
+        if controller is not None:
+            result["controller"] = {"address": str(controller[0]), "ssh_port": controller[1]}
+        result["controller_detection"] = how
+        try:
+            model, warnings = build_model(args, controller)
+        except FirewallConfigError as exc:
+            result["failed"] = True
+            result["errors"] = exc.errors
+            result["msg"] = "Invalid firewall settings (nothing was changed on the host): " + "; ".join(exc.errors)
+            return result
+        if controller is None and self._connection_name() in SSH_CONNECTIONS:
+            warnings.append("could not tell the controller's address (%s): only checked that someone can reach "
+                            "SSH" % how)
+        if warnings:
+            result["warnings"] = warnings
+        result["model"] = model
+        return result
