@@ -254,3 +254,20 @@ def test_gateway_down_fails_closed(cached_stack):
     finally:
         cached_stack.start_gateway("sa")
     assert browser.get("/oscar/demographic/search.jsp").status == 200
+
+
+def test_gateway_memory_stays_under_80_mb_with_real_argon2(tmp_path):
+    """The deployed argon2id cost (19 MiB per hash) on several logins: RSS and its peak stay < 80 MB."""
+    _nginx_or_skip()
+    argon = {"time_cost": 2, "memory_cost": 19456, "parallelism": 1}
+    cfg = gateway_config(tmp_path, login={"min_response_seconds": 0.0, "argon2": argon})
+    running = Stack(tmp_path / "stack", {"sa": cfg}).start()
+    try:
+        for user in ("drsmith", "reception", "privacy", "locum", "drsmith", "reception"):
+            sign_in(Browser(running.ports["sa"]), cfg, user)
+        status = open("/proc/%d/status" % running.procs["gw-sa"].pid).read()
+        values = {line.split(":")[0]: int(line.split()[1]) for line in status.splitlines()
+                  if line.startswith(("VmRSS:", "VmHWM:"))}
+        assert values["VmRSS"] < 80 * 1024 and values["VmHWM"] < 80 * 1024, values
+    finally:
+        running.stop()
