@@ -55,6 +55,8 @@ EGRESS_ESSENTIALS = {
     ],
 }
 
+DEFAULT_EGRESS_ESSENTIALS = ("dns", "ntp", "apt", "dhcp")
+
 
 class FirewallConfigError(Exception):
     """Raised with every problem found; ``errors`` lists one message per problem."""
@@ -284,7 +286,7 @@ def _egress(params, c):
     var = _var("egress_rules")
     seen = {}
     rules = []
-    essentials = params.get("egress_essentials")
+    essentials = params.get("egress_essentials", list(DEFAULT_EGRESS_ESSENTIALS))
     if essentials is None:
         essentials = []
     if not isinstance(essentials, list):

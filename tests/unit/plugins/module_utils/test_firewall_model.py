@@ -1,0 +1,406 @@
+"""The firewall role's input model: validation messages, normalisation, management checks, rendering."""
+
+import copy
+import ipaddress
+import shutil
+import subprocess
+from pathlib import Path
+
+import jinja2
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ansible_collections.oscar_emr.remote_access.plugins.action.firewall_validate import ARGUMENT_SPEC
+from ansible_collections.oscar_emr.remote_access.plugins.module_utils import _firewall_model as fm
+from ansible_collections.oscar_emr.remote_access.plugins.module_utils._firewall_model import FirewallConfigError
+
+ROOT = Path(__file__).resolve().parents[4]
+ROLE = ROOT / "roles" / "firewall"
+
+BASE = {
+    "services": [
+        {"name": "https", "port": 443, "sources": ["0.0.0.0/0", "::/0"]},
+        {"name": "range", "port": "8000-8010", "protocol": "tcp", "sources": ["10.0.0.0/8", "10.1.0.0/16"]},
+        {"name": "wg", "port": 51820, "protocol": "udp", "sources": ["2001:db8::/32"]},
+    ],
+    "management_sources": ["192.0.2.10/32", "2001:db8:100::/56"],
+}
+
+
+def params(**changes):
+    data = copy.deepcopy(BASE)
+    data.update(changes)
+    return data
+
+
+def errors_of(data, controller=None):
+    with pytest.raises(FirewallConfigError) as info:
+        fm.build_model(data, controller)
+    return info.value.errors
+
+
+def controller(address, port=22):
+    return ipaddress.ip_address(address), port
+
+
+# --- ports and networks ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value, expected", [
+    (443, (443, 443)), ("443", (443, 443)), ("8000-8010", (8000, 8010)), (" 1 - 65535 ", (1, 65535)),
+    ("22-22", (22, 22)),
+])
+def test_parse_port_accepts_ports_and_ranges(value, expected):
+    assert fm.parse_port(value) == expected
+
+
+@pytest.mark.parametrize("value, message", [
+    (0, "0 is out of range: ports are 1-65535"),
+    (65536, "65536 is out of range"),
+    ("70000", "'70000' is out of range"),
+    ("9002-9000", "'9002-9000' is not a valid range: 9002 is greater than 9000"),
+    ("http", "'http' is not a port"),
+    ("80,443", "'80,443' is not a port"),
+    (True, "True is not a port"),
+    (None, "None is not a port"),
+    (44.3, "44.3 is not a port"),
+])
+def test_parse_port_rejects_with_the_value(value, message):
+    with pytest.raises(ValueError, match=None) as info:
+        fm.parse_port(value)
+    assert message in str(info.value)
+
+
+@given(st.integers(1, 65535), st.integers(1, 65535))
+def test_port_ranges_round_trip(a, b):
+    low, high = min(a, b), max(a, b)
+    text = fm.port_expr(low, high)
+    assert fm.parse_port(text) == (low, high)
+
+
+@pytest.mark.parametrize("value", ["10.0.0.0/8", "192.0.2.1", "192.0.2.1/32", "::/0", "2001:db8::/32", "fe80::1"])
+def test_parse_network_accepts_addresses_and_cidrs(value):
+    assert fm.parse_network(value) == ipaddress.ip_network(value)
+
+
+@pytest.mark.parametrize("value, message", [
+    ("10.0.0.300/24", "'10.0.0.300/24' is not a valid CIDR"),
+    ("10.0.0.0/33", "'10.0.0.0/33' is not a valid CIDR"),
+    ("example.org", "'example.org' is not a valid CIDR"),
+    ("", "'' is not a valid CIDR"),
+    (42, "42 is not a valid CIDR"),
+    ("192.168.1.1/24", "'192.168.1.1/24' has host bits set (did you mean '192.168.1.0/24'?)"),
+    ("2001:db8::1/32", "has host bits set (did you mean '2001:db8::/32'?)"),
+])
+def test_parse_network_rejects_with_the_value(value, message):
+    with pytest.raises(ValueError) as info:
+        fm.parse_network(value)
+    assert message in str(info.value)
+
+
+# --- error messages name the variable and the value -------------------------------------------------------
+
+
+def test_bad_cidr_message_names_the_variable_path_and_value():
+    data = params()
+    data["services"][1]["sources"] = ["10.0.0.300/24"]
+    assert errors_of(data) == ["firewall_services[1].sources[0]: '10.0.0.300/24' is not a valid CIDR"]
+
+
+def test_every_error_is_reported_at_once():
+    data = params(
+        services=[
+            {"name": "web", "port": "9002-9000", "sources": ["10.0.0.0/8"]},
+            {"name": "web", "port": 80, "protocol": "icmp", "sources": []},
+            {"name": "bad name!", "sources": ["10.0.0.0/8"], "source": ["typo"]},
+            "not-a-mapping",
+        ],
+        management_sources=["192.0.2.0/33"],
+        management_ports=[22, 22, 0],
+        trusted_interfaces=["podman0", "this-name-is-way-too-long"],
+        rollback_timeout=2,
+    )
+    errors = errors_of(data)
+    expected = [
+        "firewall_services[0].port: '9002-9000' is not a valid range: 9002 is greater than 9000",
+        "firewall_services[1].name: 'web' is already used by firewall_services[0]",
+        "firewall_services[1].protocol: 'icmp' is not one of tcp, udp",
+        "firewall_services[1].sources: is empty: list at least one CIDR (0.0.0.0/0 and ::/0 mean everyone)",
+        "firewall_services[2]: unknown key(s) source; allowed: name, port, protocol, sources",
+        "firewall_services[2].name: 'bad name!' is not a valid name",
+        "firewall_services[2].port: is required",
+        "firewall_services[3]: 'not-a-mapping' is not a mapping",
+        "firewall_management_sources[0]: '192.0.2.0/33' is not a valid CIDR",
+        "firewall_management_ports[1]: 22 is listed twice",
+        "firewall_management_ports[2]: 0 is out of range",
+        "firewall_trusted_interfaces[1]: 'this-name-is-way-too-long' is not a valid interface name",
+        "firewall_rollback_timeout: 2 is not a number of seconds between 5 and 3600",
+    ]
+    for message in expected:
+        assert any(error.startswith(message) for error in errors), (message, errors)
+    assert len(errors) == len(expected)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("allow_ping", "yes", "firewall_allow_ping: 'yes' is not a boolean"),
+    ("rollback_timeout", True, "firewall_rollback_timeout: True is not a number"),
+    ("rollback_timeout", 3601, "firewall_rollback_timeout: 3601 is not a number"),
+    ("services", {"name": "x"}, "firewall_services: {'name': 'x'} is not a list"),
+    ("management_ports", [], "firewall_management_ports: [] must be a non-empty list"),
+    ("management_ports", ["ssh"], "firewall_management_ports[0]: 'ssh' is not a port number"),
+    ("egress_essentials", ["dns", "smtp"], "firewall_egress_essentials[1]: 'smtp' is not one of apt, dhcp, dns, ntp"),
+])
+def test_scalar_and_list_checks(key, value, message):
+    assert any(e.startswith(message) for e in errors_of(params(**{key: value})))
+
+
+# --- the rule model ------------------------------------------------------------------------------------
+
+
+def test_input_rules_split_families_collapse_and_keep_order():
+    model, warnings = fm.build_model(params(management_sources=["192.0.2.10/32", "192.0.2.10", "192.0.2.11/32"]))
+    assert warnings == []
+    assert model["input_rules"] == [
+        {"match": "tcp dport 22 ip saddr 192.0.2.10/31", "comment": "management"},
+        {"match": "tcp dport 443 ip saddr 0.0.0.0/0", "comment": "https"},
+        {"match": "tcp dport 443 ip6 saddr ::/0", "comment": "https"},
+        {"match": "tcp dport 8000-8010 ip saddr 10.0.0.0/8", "comment": "range"},
+        {"match": "udp dport 51820 ip6 saddr 2001:db8::/32", "comment": "wg"},
+    ]
+    assert model["egress"] == {"enabled": False, "rules": []}
+    assert model["forward"] == {"enabled": False, "rules": []}
+    assert model["allow_ping"] is True and model["allow_dhcpv6_client"] is True
+
+
+def test_several_management_ports_become_a_set():
+    model, _ = fm.build_model(params(management_ports=[22, 2222]))
+    assert model["input_rules"][0]["match"] == "tcp dport { 22, 2222 } ip saddr 192.0.2.10/32"
+    assert model["input_rules"][1]["match"] == "tcp dport { 22, 2222 } ip6 saddr 2001:db8:100::/56"
+
+
+def test_model_is_plain_data():
+    model, _ = fm.build_model(params())
+    assert yaml.safe_load(yaml.safe_dump(model)) == model
+
+
+# --- management lockout --------------------------------------------------------------------------------
+
+
+def test_no_management_sources_is_refused():
+    errors = errors_of(params(management_sources=[]))
+    assert len(errors) == 1
+    assert errors[0].startswith(
+        "firewall_management_sources: is empty and no entry of firewall_services opens TCP port 22")
+    assert errors[0].endswith("set firewall_allow_management_lockout: true")
+
+
+def test_a_service_that_opens_ssh_counts_as_management():
+    data = params(management_sources=[])
+    data["services"].append({"name": "ssh", "port": "20-30", "sources": ["198.51.100.0/24"]})
+    fm.build_model(data)
+    # ...but a UDP service on 22 does not.
+    data["services"][-1]["protocol"] = "udp"
+    assert errors_of(data)[0].startswith("firewall_management_sources: is empty")
+
+
+def test_lockout_with_consent_is_a_warning():
+    model, warnings = fm.build_model(params(management_sources=[], allow_management_lockout=True))
+    assert any("firewall_management_sources: is empty" in w and "allowed by firewall_allow_management_lockout" in w
+               for w in warnings)
+    assert not any("dport 22" in r["match"] for r in model["input_rules"])
+
+
+@pytest.mark.parametrize("address, port", [
+    ("192.0.2.10", 22), ("2001:db8:100::5", 22), ("127.0.0.1", 22), ("::1", 2222),
+])
+def test_controller_inside_the_management_sources_passes(address, port):
+    fm.build_model(params(), controller(address, port))
+
+
+def test_controller_reached_through_a_service_passes():
+    data = params()
+    data["services"].append({"name": "ssh-alt", "port": 2222, "sources": ["203.0.113.0/24"]})
+    fm.build_model(data, controller("203.0.113.9", 2222))
+
+
+@pytest.mark.parametrize("address, port", [
+    ("203.0.113.9", 22),  # not a management source
+    ("192.0.2.10", 2222),  # a management source, but SSH listens on a port the ruleset does not open
+    ("2001:db8:200::1", 22),  # IPv6, outside the /56
+])
+def test_controller_outside_is_refused_naming_address_and_port(address, port):
+    errors = errors_of(params(), controller(address, port))
+    assert len(errors) == 1
+    assert errors[0].startswith(
+        "firewall_management_sources: Ansible connects from %s to SSH port %d" % (address, port))
+    assert "set firewall_allow_management_lockout: true" in errors[0]
+
+
+def test_controller_lockout_with_consent_is_a_warning():
+    _, warnings = fm.build_model(params(allow_management_lockout=True), controller("203.0.113.9"))
+    assert any("Ansible connects from 203.0.113.9" in w for w in warnings)
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("192.0.2.10 51234 192.0.2.1 22", ("192.0.2.10", 22)),
+    ("2001:db8::5 40000 2001:db8::1 2222", ("2001:db8::5", 2222)),
+    ("fe80::5%eth0 40000 fe80::1%eth0 22", ("fe80::5", 22)),
+    ("::ffff:192.0.2.10 40000 ::ffff:192.0.2.1 22", ("192.0.2.10", 22)),
+    ("", None), ("garbage", None), ("1.2.3.4 1 5.6.7.8 ssh", None), ("999.1.1.1 1 1.1.1.1 22", None),
+])
+def test_parse_ssh_connection(value, expected):
+    parsed = fm.parse_ssh_connection(value)
+    if expected is None:
+        assert parsed is None
+    else:
+        assert (str(parsed[0]), parsed[1]) == expected
+
+
+# --- egress --------------------------------------------------------------------------------------------
+
+
+def test_egress_essentials_and_rules():
+    model, warnings = fm.build_model(params(
+        egress_enabled=True, egress_essentials=["ntp", "dns", "ntp"],
+        egress_rules=[{"name": "smtp", "port": 587, "destinations": ["203.0.113.25/32", "2001:db8:25::/48"]}],
+    ))
+    assert warnings == []
+    comments = [r["comment"] for r in model["egress"]["rules"]]
+    assert comments == ["ntp", "ntp", "dns-udp", "dns-udp", "dns-tcp", "dns-tcp", "smtp", "smtp"]
+    assert {"match": "tcp dport 587 ip daddr 203.0.113.25/32", "comment": "smtp"} in model["egress"]["rules"]
+    assert {"match": "udp dport 123 ip6 daddr ::/0", "comment": "ntp"} in model["egress"]["rules"]
+
+
+def test_egress_rule_names_must_not_clash_with_essentials():
+    errors = errors_of(params(egress_enabled=True, egress_rules=[
+        {"name": "dns-udp", "port": 53, "protocol": "udp", "destinations": ["192.0.2.53/32"]},
+        {"name": "proxy", "port": 3128},
+    ]))
+    assert errors[0] == "firewall_egress_rules[0].name: 'dns-udp' is already used by firewall_egress_essentials (dns)"
+    assert errors[1].startswith("firewall_egress_rules[1].destinations: is empty")
+
+
+def test_egress_rules_while_disabled_warn_and_are_not_rendered():
+    model, warnings = fm.build_model(params(egress_rules=[{"name": "x", "port": 1, "destinations": ["::/0"]}]))
+    assert model["egress"] == {"enabled": False, "rules": []}
+    assert warnings == ["firewall_egress_rules lists rules but firewall_egress_enabled is false: they are not applied"]
+
+
+# --- forward -------------------------------------------------------------------------------------------
+
+
+def test_forward_rules():
+    model, _ = fm.build_model(params(forward_enabled=True, forward_rules=[
+        {"name": "wg-oscar", "iifname": "wg0", "sources": ["10.66.0.0/24", "fd66::/64"],
+         "destinations": ["192.168.1.20/32"], "protocol": "tcp", "port": 443},
+        {"name": "wg-any", "iifname": "wg*", "oifname": "eth0"},
+        {"name": "dual", "sources": ["10.66.0.0/24", "fd66::/64"], "protocol": "udp"},
+    ]))
+    assert model["forward"]["rules"] == [
+        {"match": 'iifname "wg0" tcp dport 443 ip saddr 10.66.0.0/24 ip daddr 192.168.1.20/32', "comment": "wg-oscar"},
+        {"match": 'iifname "wg*" oifname "eth0"', "comment": "wg-any"},
+        {"match": "meta l4proto udp ip saddr 10.66.0.0/24", "comment": "dual"},
+        {"match": "meta l4proto udp ip6 saddr fd66::/64", "comment": "dual"},
+    ]
+
+
+@pytest.mark.parametrize("rule, message", [
+    ({"name": "a", "port": 443}, "firewall_forward_rules[0].port: needs protocol tcp or udp"),
+    ({"name": "a"}, "firewall_forward_rules[0]: matches all forwarded traffic"),
+    ({"name": "a", "sources": ["10.0.0.0/8"], "destinations": ["fd00::/8"]},
+     "firewall_forward_rules[0]: sources and destinations share no address family"),
+    ({"name": "a", "iifname": "wg 0"}, "firewall_forward_rules[0].iifname: 'wg 0' is not a valid interface name"),
+    ({"name": "a", "oifname": "eth0", "destinations": ["10.0.0.1/8"]},
+     "firewall_forward_rules[0].destinations[0]: '10.0.0.1/8' has host bits set"),
+    ({"name": "a", "oifname": "eth0", "protocol": "sctp"}, "firewall_forward_rules[0].protocol: 'sctp' is not one of"),
+])
+def test_forward_rule_errors(rule, message):
+    errors = errors_of(params(forward_enabled=True, forward_rules=[rule]))
+    assert any(e.startswith(message) for e in errors), errors
+
+
+def test_forward_rules_while_disabled_warn():
+    model, warnings = fm.build_model(params(forward_rules=[{"name": "a", "iifname": "wg0"}]))
+    assert model["forward"] == {"enabled": False, "rules": []}
+    assert warnings
+    assert warnings[0].startswith("firewall_forward_rules lists rules but firewall_forward_enabled is false")
+
+
+# --- the role's interface and the action's options agree -------------------------------------------------
+
+
+def test_action_options_match_the_role_defaults():
+    defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
+    options = {"firewall_" + name: spec.get("default") for name, spec in ARGUMENT_SPEC.items()}
+    assert options == defaults
+
+
+def test_essentials_choices_match_the_model():
+    spec = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
+    assert sorted(spec["firewall_egress_essentials"]["choices"]) == sorted(fm.EGRESS_ESSENTIALS)
+
+
+# --- rendering: what the template makes of a model is valid nftables ----------------------------------------
+
+
+def render(model):
+    role_vars = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(ROLE / "templates")), trim_blocks=True,
+                             undefined=jinja2.StrictUndefined, autoescape=False)
+    variables = dict(role_vars, __firewall_model=model, ansible_managed="Ansible managed")
+    # vars/main.yml refers to itself (paths built from the config dir): resolve one level.
+    for key, value in list(variables.items()):
+        if isinstance(value, str) and "{{" in value:
+            variables[key] = env.from_string(value).render(variables)
+    return env.get_template("ruleset.nft.j2").render(variables)
+
+
+FULL = params(
+    trusted_interfaces=["podman0", "veth*"],
+    allow_ping=False,
+    egress_enabled=True,
+    egress_rules=[{"name": "smtp", "port": "587-588", "destinations": ["203.0.113.25/32", "2001:db8:25::/48"]}],
+    forward_enabled=True,
+    forward_rules=[
+        {"name": "wg-oscar", "iifname": "wg0", "sources": ["10.66.0.0/24"], "destinations": ["192.168.1.20/32"],
+         "protocol": "tcp", "port": 443},
+        {"name": "wg-any", "iifname": "wg*", "oifname": "eth0"},
+    ],
+)
+
+
+def test_rendered_ruleset_replaces_only_its_own_table():
+    text = render(fm.build_model(FULL)[0])
+    body = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert body[:3] == ["table inet oscar_remote_access", "delete table inet oscar_remote_access",
+                        "table inet oscar_remote_access {"]
+    assert not any("flush" in line for line in body)
+    assert 'iifname { "podman0", "veth*" } accept comment "trusted interfaces"' in text
+    assert "type filter hook output priority filter; policy drop;" in text
+    assert "type filter hook forward priority filter; policy drop;" in text
+    assert "echo-request accept comment \"ping\"" not in text
+
+
+def test_default_ruleset_has_no_output_or_forward_chain():
+    text = render(fm.build_model(params())[0])
+    assert "hook input" in text and "hook output" not in text and "hook forward" not in text
+
+
+def _nft_check_available():
+    if not shutil.which("nft") or not shutil.which("unshare"):
+        return False
+    probe = subprocess.run(["unshare", "--net", "true"], capture_output=True)
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not _nft_check_available(), reason="needs nft and unshare --net (root)")
+@pytest.mark.parametrize("data", [params(), FULL, params(management_sources=[], allow_management_lockout=True,
+                                                          services=[])])
+def test_rendered_ruleset_passes_nft_check(tmp_path, data):
+    """nft -c in a private, empty network namespace: the host's own ruleset is neither read nor touched."""
+    path = tmp_path / "ruleset.nft"
+    path.write_text(render(fm.build_model(data)[0]))
+    result = subprocess.run(["unshare", "--net", "nft", "-c", "-f", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
