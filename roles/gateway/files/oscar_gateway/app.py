@@ -455,11 +455,11 @@ class Gateway:
         """nginx auth_request: (status, headers) with status 200, 401 or 403 only."""
         try:
             return self._auth(request)
-        except Exception:  # noqa: BLE001 - fail closed: any error is a 403
+        except Exception:  # noqa: BLE001 - fail closed: any error is a refusal
             _log("decision error (answered 403): %s" % traceback.format_exc())
             try:
                 self.store.audit("denied", ip=self.client_ip(request) or "", reason="internal error")
-            except Exception:  # noqa: BLE001, S110 - the 403 stands even if the audit write fails
+            except Exception:  # noqa: BLE001, S110 - the refusal stands even if the audit write fails
                 pass
             return 403, [("Cache-Control", "no-store"), ("X-Accel-Expires", "0")]
 
