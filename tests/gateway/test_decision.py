@@ -112,7 +112,8 @@ def test_jsessionid_suffix_is_decided_like_tomcat(signed_in):
 
 def test_original_url_for_another_host_or_scheme_is_refused(signed_in):
     for url in ("https://evil.example/oscar/", "http://%s/oscar/" % HOST, "https://%s:8443/oscar/" % HOST,
-                "https://user@%s/oscar/" % HOST, "/oscar/", ""):
+                "https://user@%s/oscar/" % HOST, "/oscar/", "", "https://%s:abc/oscar/" % HOST,
+                "https://[::1/oscar", "https://%s:99999/oscar/" % HOST):
         response = signed_in.request("GET", "/auth", {"X-Original-URL": url})
         assert response.status == 403, url
 

@@ -303,11 +303,15 @@ class Gateway:
         url = request.header("X-Original-URL")
         if not url:
             raise paths.PathRejected("no X-Original-URL")
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as exc:
+            raise paths.PathRejected("unreadable X-Original-URL") from exc
         host = (parts.hostname or "").lower()
         if parts.scheme != "https" or host != self.host or parts.username or parts.password:
             raise paths.PathRejected("not this gateway's https host")
-        if parts.port not in (None, 443):
+        if port not in (None, 443):
             raise paths.PathRejected("unexpected port")
         decision_path = self.paths.normalize_url(url)
         target = url.split("://", 1)[1]
