@@ -30,8 +30,6 @@ fi
 
 bash scripts/venv.sh
 TESTBED_DISTS=bookworm bash scripts/testbed.sh
-mkdir -p .build/collections/ansible_collections/oscar_emr
-ln -sfn "$PWD" .build/collections/ansible_collections/oscar_emr/remote_access
 export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$PWD/.build/collections"
 
 podman network exists "$NETWORK" || podman network create --subnet "$SUBNET" "$NETWORK" >/dev/null
@@ -68,8 +66,8 @@ The demo clinic is up (network $NETWORK, $SUBNET):
 
 Look at it:
   podman exec demo-oscar nft list table inet oscar_remote_access   # the clinic's allowlist
-  podman exec demo-oscar systemctl status oscar-firewall.service
-  ansible-playbook -i $INVENTORY playbooks/site.yml --check --diff  # what a re-run would change (nothing)
+  podman exec demo-oscar systemctl status oscar-remote-access-firewall.service
+  .venv/bin/ansible-playbook -i $INVENTORY playbooks/site.yml --check --diff  # what a re-run would change (nothing)
 Remove it:
   bash scripts/demo.sh clean
 INFO
