@@ -54,6 +54,8 @@ options:
       - The tunnel's secret, base64 of at least 32 random bytes. Generated on create when not given.
       - When given for an existing tunnel, the tunnel's secret is compared (through its token) and reset to this value
         if it differs. Keep it in Vault.
+      - Like any C(no_log) argument, Ansible masks this value wherever it appears in the result, so
+        RV(credentials.TunnelSecret) then reads C(VALUE_SPECIFIED_IN_NO_LOG_PARAMETER); use the value you passed.
     type: str
   ingress:
     description:

@@ -65,25 +65,34 @@ def ansible_bin(name):
     return str(Path(sys.executable).parent / name)
 
 
-def run_module(fake, tmp_path, module, args, check=False, diff=True, no_log=False, env=None):
-    """Run one module once in a playbook; return its registered result (a dict)."""
-    out = tmp_path / ("result-%d.json" % len(list(tmp_path.glob("result-*.json"))))
-    task = {
-        "name": "module under test",
-        module if "." in module else "oscar_emr.remote_access." + module: args,
-        "register": "result",
-        "ignore_errors": True,
-        "no_log": no_log,
-    }
-    save = {
-        "name": "save the result",
-        "ansible.builtin.copy": {"content": "{{ result | to_json }}", "dest": str(out), "mode": "0600"},
-        "check_mode": False,
-        "diff": False,
-        "no_log": True,
-    }
-    play = [{"name": "run", "hosts": "localhost", "gather_facts": False, "tasks": [task, save]}]
-    book = tmp_path / "play.yml"
+def run_tasks(fake, tmp_path, calls, check=False, diff=True, no_log=False, env=None):
+    """Run modules in one playbook, one task each; return their registered results (dicts), in order.
+
+    ``calls`` is a list of ``(module, args)``. Every task ignores errors, so a failing call returns its
+    result (``failed``, ``msg``) and the next one still runs.
+    """
+    run = len(list(tmp_path.glob("run-*")))
+    folder = tmp_path / ("run-%d" % run)
+    folder.mkdir()
+    tasks = []
+    for index, (module, args) in enumerate(calls):
+        out = folder / ("result-%d.json" % index)
+        tasks.append({
+            "name": "call %d" % index,
+            module if "." in module else "oscar_emr.remote_access." + module: args,
+            "register": "result_%d" % index,
+            "ignore_errors": True,
+            "no_log": no_log,
+        })
+        tasks.append({
+            "name": "save the result of call %d" % index,
+            "ansible.builtin.copy": {"content": "{{ result_%d | to_json }}" % index, "dest": str(out), "mode": "0600"},
+            "check_mode": False,
+            "diff": False,
+            "no_log": True,
+        })
+    play = [{"name": "run", "hosts": "localhost", "gather_facts": False, "tasks": tasks}]
+    book = folder / "play.yml"
     book.write_text(yaml.safe_dump(play, sort_keys=False))
     cmd = [ansible_bin("ansible-playbook"), "-i", "localhost,", "-c", "local", str(book)]
     if check:
@@ -91,11 +100,27 @@ def run_module(fake, tmp_path, module, args, check=False, diff=True, no_log=Fals
     if diff:
         cmd.append("--diff")
     proc = subprocess.run(cmd, env=ansible_env(fake, env), capture_output=True, text=True, timeout=300)
-    if not out.exists():
-        raise AssertionError("ansible-playbook produced no result (rc %d)\n%s\n%s" % (proc.returncode, proc.stdout,
-                                                                                    proc.stderr))
-    result = json.loads(out.read_text())
-    result["_stdout"] = proc.stdout
+    results = []
+    for index in range(len(calls)):
+        out = folder / ("result-%d.json" % index)
+        if not out.exists():
+            raise AssertionError("ansible-playbook produced no result for call %d (rc %d)\n%s\n%s"
+                                 % (index, proc.returncode, proc.stdout, proc.stderr))
+        result = json.loads(out.read_text())
+        result["_stdout"] = proc.stdout
+        results.append(result)
+    return results
+
+
+def run_module(fake, tmp_path, module, args, **kwargs):
+    """Run one module once; return its registered result with the fake's request counts for that run."""
+    if fake is not None:
+        fake.reset_requests()
+    result = run_tasks(fake, tmp_path, [(module, args)], **kwargs)[0]
+    if fake is not None:
+        result["_reads"] = fake.reads
+        result["_writes"] = fake.writes
+        result["_calls"] = ["%s %s" % (r.method, r.path) for r in fake.calls()]
     return result
 
 
