@@ -1,0 +1,205 @@
+"""The converged connectors: the OSCAR host (locally managed tunnel, .deb 2025.8.0) and the Pi (token,
+binary 2024.12.0 from the mirror), both running the same tunnel."""
+
+import re
+
+import pytest
+from conftest import CONFIG_DIR, HOSTS, OSCAR, PI, TUNNEL_ID, UNIT, container, double_info, leaks, service_property
+
+EXPECTED = {
+    OSCAR: {"version": "2025.8.0", "credentialSource": "credentials-file", "binary": "/usr/bin/cloudflared"},
+    PI: {"version": "2024.12.0", "credentialSource": "env TUNNEL_TOKEN", "binary": "/usr/local/bin/cloudflared"},
+}
+
+
+@pytest.mark.parametrize("name", HOSTS)
+def test_service_runs_enabled_as_the_dedicated_user(name):
+    host = container(name)
+    assert host.service("cloudflared").is_running
+    assert host.service("cloudflared").is_enabled
+    pid = service_property(host, "MainPID")
+    assert host.check_output("ps -o user= -p %s", pid) == "cloudflared"
+    user = host.user("cloudflared")
+    assert user.shell == "/usr/sbin/nologin"
+    assert user.uid < 1000, "a system user"
+    assert user.group == "cloudflared"
+    assert user.groups == ["cloudflared"]
+
+
+@pytest.mark.parametrize("name", HOSTS)
+def test_the_installed_release_and_token_delivery(name):
+    info = double_info(container(name))
+    assert info["double"] is True
+    assert info["version"] == EXPECTED[name]["version"]
+    assert info["credentialSource"] == EXPECTED[name]["credentialSource"]
+    assert info["noAutoupdate"] is True
+    assert info["protocol"] == "quic"
+    assert info["configFile"] == CONFIG_DIR + "/config.yml"
+
+
+def test_the_two_connectors_are_replicas_of_one_tunnel():
+    oscar, pi = double_info(container(OSCAR)), double_info(container(PI))
+    assert oscar["tunnelID"] == pi["tunnelID"] == TUNNEL_ID
+    assert oscar["connectorId"] != pi["connectorId"]
+    assert oscar["ready"] and pi["ready"]
+
+
+def test_oscar_files_modes_and_owners():
+    host = container(OSCAR)
+    expected = {
+        CONFIG_DIR: ("root", "cloudflared", 0o750),
+        CONFIG_DIR + "/config.yml": ("root", "cloudflared", 0o640),
+        CONFIG_DIR + "/origin-ca.pem": ("root", "cloudflared", 0o640),
+        "%s/%s.json" % (CONFIG_DIR, TUNNEL_ID): ("cloudflared", "cloudflared", 0o600),
+        UNIT: ("root", "root", 0o644),
+        "/var/cache/cloudflared-ansible": ("root", "root", 0o700),
+    }
+    for path, (user, group, mode) in expected.items():
+        item = host.file(path)
+        assert item.exists, path
+        assert (item.user, item.group, item.mode) == (user, group, mode), path
+    for absent in ("token", "tunnel.env"):
+        assert not host.file("%s/%s" % (CONFIG_DIR, absent)).exists
+    assert host.check_output("ls %s", CONFIG_DIR).split() == sorted(
+        ["config.yml", "origin-ca.pem", TUNNEL_ID + ".json"])
+
+
+def test_pi_files_modes_and_owners():
+    host = container(PI)
+    env = host.file(CONFIG_DIR + "/tunnel.env")
+    assert (env.user, env.group, env.mode) == ("root", "root", 0o600)
+    assert env.content_string.startswith("TUNNEL_TOKEN=")
+    assert not host.file(CONFIG_DIR + "/token").exists
+    assert host.check_output("ls %s", CONFIG_DIR).split() == ["config.yml", "origin-ca.pem", "tunnel.env"]
+    binary = host.file("/usr/local/bin/cloudflared")
+    assert (binary.user, binary.group, binary.mode) == ("root", "root", 0o755)
+    assert host.run("dpkg-query -W cloudflared").rc != 0, "the binary method installs no package"
+
+
+@pytest.mark.parametrize("name", HOSTS)
+def test_no_secret_in_the_process_list_unit_journal_or_world_readable_files(name):
+    host = container(name)
+    places = {
+        "ps": host.check_output("ps -eo user,pid,args --no-headers"),
+        "cmdline": host.check_output("cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '; true"),
+        "unit": host.file(UNIT).content_string,
+        "systemctl show": host.check_output("systemctl show cloudflared.service"),
+        "journal": host.check_output("journalctl -u cloudflared.service --no-pager -o cat"),
+        "config.yml": host.file(CONFIG_DIR + "/config.yml").content_string,
+        "world-readable files": host.check_output(
+            "find /etc /var /run /tmp /usr/local -xdev -type f -perm -o+r -size -1M "
+            "-exec grep -l -F -e molecule-test-tunnel-secret -e bW9sZWN1bGUtdGVzdC10dW5uZWwtc2VjcmV0 {} + "
+            "2>/dev/null; true"),
+    }
+    found = {place: leaks(text) for place, text in places.items() if leaks(text)}
+    assert not found
+    assert places["world-readable files"].strip() == ""
+
+
+@pytest.mark.parametrize("name", HOSTS)
+def test_hardening_score_is_ok_or_better(name):
+    out = container(name).check_output("systemd-analyze security cloudflared.service --no-pager")
+    score = float(re.search(r"Overall exposure level for cloudflared\.service: ([0-9.]+)", out).group(1))
+    assert score <= 2.5, out[-2000:]
+
+
+@pytest.mark.parametrize("name", HOSTS)
+def test_unit_is_the_roles_own_and_hardened(name):
+    host = container(name)
+    unit = host.file(UNIT).content_string
+    directives = ("Type=notify", "User=cloudflared", "Group=cloudflared", "NoNewPrivileges=yes",
+                  "ProtectSystem=strict", "PrivateTmp=yes", "CapabilityBoundingSet=\n", "RestrictAddressFamilies=",
+                  "SystemCallFilter=@system-service", "Restart=on-failure")
+    for directive in directives:
+        assert directive in unit, directive
+    exec_start = service_property(host, "ExecStart")
+    assert "--no-autoupdate" in exec_start
+    assert "--token " not in exec_start and "--token=" not in exec_start
+    assert EXPECTED[name]["binary"] in exec_start
+    if name == PI:
+        assert "EnvironmentFile=/etc/cloudflared/tunnel.env" in unit
+        assert "LoadCredential" not in unit and "--token-file" not in unit
+    else:
+        assert "EnvironmentFile" not in unit and "LoadCredential" not in unit
+    assert service_property(host, "CapabilityBoundingSet") == ""
+    assert host.file("/etc/systemd/system/cloudflared-update.timer").exists is False
+
+
+@pytest.mark.parametrize("name", HOSTS)
+def test_metrics_and_ready_listen_on_loopback_only(name):
+    host = container(name)
+    listening = host.check_output("ss -Hltn")
+    assert "127.0.0.1:20241" in listening
+    assert not re.search(r"(0\.0\.0\.0|\*|\[::\]):20241", listening)
+    assert host.check_output("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:20241/ready") == "200"
+
+
+def test_oscar_config_routes_oscar_to_the_verified_front_door_with_access():
+    config = container(OSCAR).file(CONFIG_DIR + "/config.yml").content_string
+    expected = """tunnel: 3c1e6b2a-5d4f-4e8a-9b7c-0123456789ab
+credentials-file: /etc/cloudflared/3c1e6b2a-5d4f-4e8a-9b7c-0123456789ab.json
+metrics: 127.0.0.1:20241
+loglevel: info
+protocol: quic
+no-autoupdate: true
+ingress:
+- hostname: emr.clinic.test
+  service: https://127.0.0.1:443
+  originRequest:
+    originServerName: emr.clinic.test
+    caPool: /etc/cloudflared/origin-ca.pem
+    access:
+      required: true
+      teamName: molecule-clinic
+      audTag:
+      - 4714e1bf2e2a7c0a8b4c53bd6f4ad1e2c0f9e1a3b5d7f9e1a3b5d7f9e1a3b5d7
+- hostname: '*.files.clinic.test'
+  service: http://127.0.0.1:8080
+  originRequest:
+    connectTimeout: 10s
+- service: http_status:404
+"""
+    assert config.endswith(expected)
+    assert "noTLSVerify" not in config
+
+
+def test_pi_config_holds_no_ingress_for_a_remotely_managed_tunnel():
+    config = container(PI).file(CONFIG_DIR + "/config.yml").content_string
+    settings = [line for line in config.splitlines() if not line.startswith("#")]
+    assert settings == ["metrics: 127.0.0.1:20241", "loglevel: info", "protocol: quic", "no-autoupdate: true"]
+
+
+def test_cloudflared_validated_the_candidate_config_before_it_was_installed():
+    """The template's validate: ran `cloudflared tunnel --config <candidate> ingress validate`, as root."""
+    host = container(OSCAR)
+    calls = [line for line in host.check_output("cat /var/lib/cloudflared-testdouble/invocations.jsonl").splitlines()
+             if '"ingress", "validate"' in line]
+    assert calls, "no ingress validate invocation recorded"
+    last = calls[-1]
+    match = re.search(r'"--config", "([^"]+)"', last)
+    assert match and match.group(1) != CONFIG_DIR + "/config.yml", last
+    assert '"uid": 0' in last
+
+
+def test_cloudflareds_own_validation_rejects_a_bad_rule_set():
+    host = container(OSCAR)
+    bad = (
+        "ingress:\n"
+        "  - hostname: emr.clinic.test:443\n"
+        "    service: https://127.0.0.1:443/oscar\n"
+        "  - hostname: emr.clinic.test\n"
+        "    service: http_status:404\n"
+    )
+    host.run("printf '%%s' %s > /tmp/bad-config.yml", bad)
+    result = host.run("cloudflared tunnel --config /tmp/bad-config.yml ingress validate")
+    assert result.rc != 0
+    assert "Validation failed" in result.stderr
+    assert "don't support proxying to a different path" in result.stderr
+    good = host.run("cloudflared tunnel --config %s/config.yml ingress validate", CONFIG_DIR)
+    assert good.rc == 0 and good.stdout.strip().endswith("OK")
+
+
+def test_the_old_release_has_no_token_file_flag_hence_the_environment_file():
+    result = container(PI).run("/usr/local/bin/cloudflared tunnel run --token-file /nonexistent")
+    assert result.rc != 0
+    assert "flag provided but not defined: -token-file" in result.stderr

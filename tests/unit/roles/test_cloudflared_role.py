@@ -1,0 +1,139 @@
+"""The cloudflared role's own contract: secrets handling in its tasks, the unit it renders, its filters, and the
+egress rules it publishes for the firewall role."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jinja2
+import pytest
+import yaml
+
+from ansible_collections.oscar_emr.remote_access.plugins.filter import cloudflared_config as filters
+from ansible_collections.oscar_emr.remote_access.plugins.module_utils import _firewall_model as firewall
+
+ROOT = Path(__file__).resolve().parents[3]
+ROLE = ROOT / "roles" / "cloudflared"
+COLLECTIONS = ROOT / ".build" / "collections"
+SECRETS = ("cloudflared_tunnel_token", "cloudflared_tunnel_credentials")
+
+
+def all_tasks():
+    """Every task of the role, blocks flattened, with the file it is in."""
+    def walk(tasks, path):
+        for task in tasks or []:
+            yield path, task
+            for key in ("block", "rescue", "always"):
+                yield from walk(task.get(key), path)
+
+    for path in sorted((ROLE / "tasks").glob("*.yml")) + [ROLE / "handlers" / "main.yml"]:
+        yield from walk(yaml.safe_load(path.read_text()), path.name)
+
+
+def test_every_task_that_handles_a_secret_hides_it():
+    handled = []
+    for path, task in all_tasks():
+        if "block" in task:
+            continue
+        body = json.dumps({k: v for k, v in task.items() if k not in ("name", "when")})
+        if any(secret in body for secret in SECRETS):
+            handled.append(task["name"])
+            assert task.get("no_log") is True, "%s: %r needs no_log: true" % (path, task["name"])
+            module = next(k for k in task if k.startswith("ansible.builtin."))
+            if module in ("ansible.builtin.copy", "ansible.builtin.template"):
+                assert task.get("diff") is False, "%s: %r needs diff: false" % (path, task["name"])
+    assert len(handled) == 3, handled  # token file, environment file, credentials
+
+
+def test_secrets_are_root_only_or_service_user_only():
+    tasks = {task["name"]: task for _path, task in all_tasks() if "name" in task}
+    token = tasks["Install the tunnel token, root-only, for systemd to hand over (LoadCredential=, --token-file)"]
+    env = tasks["Install the tunnel token as TUNNEL_TOKEN in a root-only environment file (cloudflared before 2025.4)"]
+    creds = tasks["Install the tunnel credentials (0600, owned by the service user)"]
+    for task in (token, env):
+        copy = task["ansible.builtin.copy"]
+        assert (copy["owner"], copy["group"], copy["mode"]) == ("root", "root", "0600")
+    copy = creds["ansible.builtin.copy"]
+    assert (copy["owner"], copy["group"], copy["mode"]) == ("{{ cloudflared_user }}", "{{ cloudflared_group }}", "0600")
+
+
+def render_unit(token_file, env_file, binary="/usr/bin/cloudflared"):
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(ROLE / "templates")), undefined=jinja2.StrictUndefined,
+                             keep_trailing_newline=True, trim_blocks=True)
+    variables = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
+    values = {key: variables[key] for key in ("__cloudflared_credential_name", "__cloudflared_state_dir")}
+    values.update({
+        "ansible_managed": "Ansible managed", "cloudflared_user": "cloudflared", "cloudflared_group": "cloudflared",
+        "cloudflared_ready_timeout": 60, "__cloudflared_binary": binary,
+        "__cloudflared_config_path": "/etc/cloudflared/config.yml", "__cloudflared_token_path": "/etc/cloudflared/token",
+        "__cloudflared_env_path": "/etc/cloudflared/tunnel.env", "__cloudflared_use_token_file": token_file,
+        "__cloudflared_use_env_file": env_file,
+    })
+    return env.get_template("cloudflared.service.j2").render(**values)
+
+
+@pytest.mark.parametrize("token_file,env_file", [(True, False), (False, True), (False, False)])
+def test_the_unit_never_carries_a_token_and_is_sandboxed(token_file, env_file):
+    unit = render_unit(token_file, env_file)
+    exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    assert "--no-autoupdate" in exec_start
+    assert "--token " not in unit and "--token=" not in unit and "TUNNEL_TOKEN" not in unit.split("[Unit]")[1]
+    for directive in ("User=cloudflared", "NoNewPrivileges=yes", "CapabilityBoundingSet=\n", "ProtectSystem=strict",
+                      "PrivateTmp=yes", "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK",
+                      "SystemCallFilter=@system-service", "SystemCallErrorNumber=EPERM", "Restart=on-failure"):
+        assert directive in unit, directive
+    assert ("LoadCredential=tunnel-token:/etc/cloudflared/token" in unit) is token_file
+    assert ("--token-file %d/tunnel-token" in exec_start) is token_file
+    assert ("EnvironmentFile=/etc/cloudflared/tunnel.env" in unit) is env_file
+
+
+def test_filters_are_registered():
+    names = set(filters.FilterModule().filters())
+    assert names == {"cloudflared_problems", "cloudflared_config", "cloudflared_ingress_report", "cloudflared_version",
+                     "cloudflared_token_file_supported", "cloudflared_ready_url"}
+    assert filters.cloudflared_version("cloudflared version 2025.8.0 (built x)") == "2025.8.0"
+    assert filters.cloudflared_version("garbage") == ""
+    assert filters.cloudflared_token_file_supported("2025.4.0") is True
+    report = filters.cloudflared_ingress_report([{"hostname": "a.example.com", "service": "http://x"}])
+    assert report["errors"] == ["rule #1: The last ingress rule must match all URLs (i.e. it should not have a "
+                                "hostname or path filter)"]
+
+
+def published_egress_rules(state="present"):
+    """Run the role's firewall_egress entry point on localhost and return the fact it sets."""
+    playbook = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - ansible.builtin.include_role:
+        name: oscar_emr.remote_access.cloudflared
+        tasks_from: firewall_egress
+    - ansible.builtin.debug:
+        var: cloudflared_firewall_egress_rules
+"""
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
+               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0", ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-c", "local", "/dev/stdin",
+         "-e", json.dumps({"cloudflared_state": state, "ansible_python_interpreter": sys.executable})],
+        input=playbook, capture_output=True, text=True, env=env, check=False)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    tasks = json.loads(proc.stdout)["plays"][0]["tasks"]
+    return tasks[-1]["hosts"]["localhost"]["cloudflared_firewall_egress_rules"]
+
+
+def test_the_published_egress_rules_are_what_the_firewall_role_takes():
+    rules = published_egress_rules()
+    assert rules == [
+        {"name": "cloudflared-quic", "port": 7844, "protocol": "udp", "destinations": ["0.0.0.0/0", "::/0"]},
+        {"name": "cloudflared-http2", "port": 7844, "protocol": "tcp", "destinations": ["0.0.0.0/0", "::/0"]},
+        {"name": "cloudflared-api", "port": 443, "protocol": "tcp", "destinations": ["0.0.0.0/0", "::/0"]},
+    ]
+    model, _warnings = firewall.build_model({
+        "management_sources": ["192.0.2.10/32"], "egress_enabled": True, "egress_rules": rules,
+    })
+    names = [rule["comment"] for rule in model["egress"]["rules"]]
+    assert {"cloudflared-quic", "cloudflared-http2", "cloudflared-api"} <= set(names)
+    assert published_egress_rules("absent") == []
