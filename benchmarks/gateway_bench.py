@@ -62,17 +62,18 @@ def _worker(port, path, headers, seconds, out):
 
 def load(port, path, headers, seconds, workers):
     out = multiprocessing.Queue()
-    procs = [multiprocessing.Process(target=_worker, args=(port, path, headers, seconds, out)) for _ in range(workers)]
+    procs = [multiprocessing.Process(target=_worker, args=(port, path, headers, seconds, out))
+             for _unused in range(workers)]
     started = time.monotonic()
     for proc in procs:
         proc.start()
-    results = [out.get(timeout=seconds + 60) for _ in procs]
+    results = [out.get(timeout=seconds + 60) for _unused in procs]
     for proc in procs:
         proc.join(30)
     elapsed = time.monotonic() - started
-    latencies = [x for lat, _ in results for x in lat]
+    latencies = [x for lat, _statuses in results for x in lat]
     statuses = {}
-    for _, st in results:
+    for _latencies, st in results:
         for code, count in st.items():
             statuses[code] = statuses.get(code, 0) + count
     return {
@@ -90,7 +91,7 @@ def unix_decisions(sock_path, headers, count):
     sock.connect(sock_path)
     handle = sock.makefile("rb")
     latencies, statuses = [], {}
-    for _ in range(count):
+    for _unused in range(count):
         started = time.perf_counter()
         sock.sendall(request)
         status = int(handle.readline().split()[1])
@@ -118,7 +119,7 @@ def in_process_decisions(tmp, count):
     set_password(gateway, "drsmith")
     login(client, gateway, "drsmith", enroll_totp(gateway, "drsmith"))
     latencies = []
-    for _ in range(count):
+    for _unused in range(count):
         started = time.perf_counter()
         response = client.auth("/oscar/demographic/search.jsp", headers=XHR)
         latencies.append(time.perf_counter() - started)
@@ -138,7 +139,7 @@ def rss(stack):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--cache-ttl", type=int, default=5)

@@ -159,7 +159,7 @@ class Client:
         body_out = b"".join(self.app(environ, start_response))
         response = Response(captured["status"], captured["headers"], body_out)
         for cookie in response.cookies():
-            name, _, rest = cookie.partition("=")
+            name, _sep, rest = cookie.partition("=")
             value = rest.split(";", 1)[0]
             if "Max-Age=0" in cookie:
                 self.jar.pop(name, None)
@@ -214,7 +214,7 @@ def login(client, gateway, username, secret, next_path="/oscar/"):
     """Full standalone login (password + TOTP); returns the final response."""
     page = client.get("/_gateway/login", query="next=" + next_path)
     response = client.post("/_gateway/login", {"username": username, "password": PASSWORD,
-                                              "csrf": csrf_of(page), "next": next_path})
+                                               "csrf": csrf_of(page), "next": next_path})
     assert response.status == 303, response.text
     assert response.header("Location").endswith("/_gateway/mfa")
     page = client.get("/_gateway/mfa")

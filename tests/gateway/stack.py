@@ -366,7 +366,7 @@ class Browser:
         if keep_cookies:
             for key, value in response.getheaders():
                 if key.lower() == "set-cookie":
-                    name, _, rest = value.partition("=")
+                    name, _sep, rest = value.partition("=")
                     if "Max-Age=0" in value:
                         self.jar.pop(name, None)
                     else:

@@ -237,7 +237,7 @@ def test_cached_keys_keep_working_when_the_endpoint_is_down(cf, jwks):
     jwks.mode = "down"
     cf.verifier.keyset._fetched_at = 0  # stale: a background refresh is attempted and fails
     cf.verifier.keyset._last_attempt = -1e18
-    for _ in range(3):
+    for _unused in range(3):
         assert ask(cf, sign(claims())).status == 200
     time.sleep(0.3)
     assert ask(cf, sign(claims())).status == 200
@@ -297,7 +297,7 @@ def test_justification_in_cloudflare_mode_creates_a_gateway_session(cf):
     assert response.header("Location").startswith(ORIGIN + "/_gateway/justify?")
     page = client.get("/_gateway/justify", query="policy=reports&next=/oscar/report/x.jsp", headers=headers)
     response = client.post("/_gateway/justify", {"policy": "reports", "next": "/oscar/report/x.jsp",
-                                                "reason": "Monthly billing reconciliation", "csrf": csrf_of(page)},
+                                                 "reason": "Monthly billing reconciliation", "csrf": csrf_of(page)},
                            headers=headers)
     assert response.status == 303
     assert client.auth("/oscar/report/x.jsp", headers=headers).status == 200

@@ -200,7 +200,7 @@ def test_duplicate_session_cookies_are_refused(gateway, signed_in):
 
 def test_tampered_session_cookie_is_rejected(gateway, signed_in):
     good = signed_in.jar["__Host-oscar-gw"]
-    token, _, signature = good.partition(".")
+    token, _sep, signature = good.partition(".")
     flipped = ("A" if token[0] != "A" else "B") + token[1:]
     for value in (flipped + "." + signature, token + "." + ("0" if signature[0] != "0" else "1") + signature[1:],
                   token, token + "." + signature.upper()):

@@ -107,7 +107,7 @@ def test_login_with_totp_through_nginx_and_identity_reaches_oscar(stack):
     cookie = next(v for k, v in browser.jar.items() if k == "__Host-oscar-gw")
     assert cookie
     page = browser.get("/oscar/demographic/search.jsp", {"Sec-Fetch-Mode": "navigate",
-                                                               "Sec-Fetch-Dest": "document"})
+                                                         "Sec-Fetch-Dest": "document"})
     assert page.status == 200 and '"reached": "oscar-standin"' in page.text
     seen = stack.requests_seen()[-1]
     assert seen["headers"]["Remote-User"] == "drsmith"
@@ -169,7 +169,7 @@ def test_csrf_and_tampered_cookie_through_nginx(stack):
                                                      "csrf": "x" * 64}, {"Origin": "https://evil.example"})
     assert response.status == 403
     sign_in(browser, stack.configs["sa"], "drsmith")
-    token, _, signature = browser.jar["__Host-oscar-gw"].partition(".")
+    token, _sep, signature = browser.jar["__Host-oscar-gw"].partition(".")
     browser.jar["__Host-oscar-gw"] = token[:-1] + ("A" if token[-1] != "A" else "B") + "." + signature
     assert browser.get("/oscar/demographic/search.jsp").status == 302
 
@@ -233,7 +233,7 @@ def test_decision_cache_bounds_revocation_delay(cached_stack):
     # Background request: served from the auth cache for at most the TTL; a navigation is never cached.
     assert browser.get("/oscar/ws/rs/messages", xhr).status == 200
     assert browser.get("/oscar/demographic/search.jsp", {"Sec-Fetch-Mode": "navigate",
-                                                               "Sec-Fetch-Dest": "document"}).status == 302
+                                                         "Sec-Fetch-Dest": "document"}).status == 302
     time.sleep(3.2)  # nginx counts whole seconds: an entry lives up to TTL + 1 s
     assert browser.get("/oscar/ws/rs/messages", xhr).status == 302
     # Another visitor never gets a cached decision.

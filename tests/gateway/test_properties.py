@@ -65,7 +65,7 @@ def bypassed(gateway, raw_path, ip):
 def test_standalone_never_errors_and_never_allows_without_a_session(
         standalone, path, ip, method, cookie, fetch_mode, requested_with, forwarded, remote_user, original_url):
     gateway, good = standalone
-    token, _, signature = good.partition(".")
+    token, _sep, signature = good.partition(".")
     cookies = {
         None: None, "valid": "__Host-oscar-gw=" + good,
         "tampered": "__Host-oscar-gw=%s.%s" % (token[::-1], signature),

@@ -168,7 +168,7 @@ def test_lockout_per_user_with_backoff_and_audit(gateway):
     # The right password is refused during the ban, from a fresh address, with the same message.
     client = Client(gateway, ip="198.51.100.99")
     response = client.post("/_gateway/login", {"username": "drsmith", "password": PASSWORD,
-                                              "csrf": start_login(client)})
+                                               "csrf": start_login(client)})
     assert response.status == 200 and "Sign-in failed" in response.text
     assert events(gateway, "login_refused_locked")
     ban = gateway.store.one("SELECT * FROM bans WHERE key = 'user:drsmith'")
@@ -187,7 +187,7 @@ def test_lockout_per_client_ip(gateway):
         client.post("/_gateway/login", {"username": name, "password": "x", "csrf": start_login(client)})
     set_password(gateway, "reception")
     response = client.post("/_gateway/login", {"username": "reception", "password": PASSWORD,
-                                              "csrf": start_login(client)})
+                                               "csrf": start_login(client)})
     assert "Sign-in failed" in response.text
     assert gateway.store.one("SELECT * FROM bans WHERE key = 'ip:198.51.100.50'")
 
@@ -196,7 +196,7 @@ def test_disabled_user_cannot_sign_in(gateway):
     set_password(gateway, "gone")
     client = Client(gateway)
     response = client.post("/_gateway/login", {"username": "gone", "password": PASSWORD,
-                                              "csrf": start_login(client)})
+                                               "csrf": start_login(client)})
     assert "Sign-in failed" in response.text
 
 
@@ -262,7 +262,7 @@ def test_no_open_redirect_after_login(gateway, target):
     page = client.get("/_gateway/login", query="next=" + target.replace("&", "%26"))
     assert 'name="next" value="/oscar/"' in page.text
     response = client.post("/_gateway/login", {"username": "drsmith", "password": PASSWORD,
-                                              "csrf": csrf_of(page), "next": target})
+                                               "csrf": csrf_of(page), "next": target})
     page = client.get("/_gateway/mfa")
     response = client.post("/_gateway/mfa", {"code": pyotp.TOTP(secret).now(), "csrf": csrf_of(page)})
     assert response.header("Location") == ORIGIN + "/oscar/"
@@ -411,11 +411,11 @@ def test_purpose_justification_is_asked_stored_and_audited(gateway):
     page = client.get("/_gateway/justify", query=location.split("?", 1)[1])
     assert "Please state why" in page.text
     short = client.post("/_gateway/justify", {"policy": "reports", "next": "/oscar/report/reportindex.jsp",
-                                             "reason": "short", "csrf": csrf_of(page)})
+                                              "reason": "short", "csrf": csrf_of(page)})
     assert short.status == 200 and "10 to 1000" in short.text
     response = client.post("/_gateway/justify", {"policy": "reports", "next": "/oscar/report/reportindex.jsp",
-                                                "reason": "Quarterly immunization report for the MOH",
-                                                "csrf": csrf_of(page)})
+                                                 "reason": "Quarterly immunization report for the MOH",
+                                                 "csrf": csrf_of(page)})
     assert response.header("Location") == ORIGIN + "/oscar/report/reportindex.jsp"
     assert client.auth("/oscar/report/reportindex.jsp").status == 200
     row = events(gateway, "justification")[-1]
@@ -429,7 +429,7 @@ def test_purpose_justification_is_asked_stored_and_audited(gateway):
 def _justify(client, policy, next_path):
     page = client.get("/_gateway/justify", query="policy=%s&next=%s" % (policy, next_path))
     return client.post("/_gateway/justify", {"policy": policy, "next": next_path,
-                                            "reason": "Following up a privacy complaint", "csrf": csrf_of(page)})
+                                             "reason": "Following up a privacy complaint", "csrf": csrf_of(page)})
 
 
 def test_approval_flow_self_approval_refused_and_expiry(gateway):
@@ -455,7 +455,7 @@ def test_approval_flow_self_approval_refused_and_expiry(gateway):
     assert "No requests are waiting" in own.text
     # Even with a valid form token (as a requester crafting the POST would have), the server refuses.
     response = requester.post("/_gateway/approvals", {"request_id": request_id, "decision": "approve",
-                                                     "csrf": form_token(gateway, requester, "approvals")})
+                                                      "csrf": form_token(gateway, requester, "approvals")})
     assert "cannot approve your own" in response.text
     assert requester.auth(path).status == 401
     assert events(gateway, "approval_self_refused")
@@ -466,14 +466,14 @@ def test_approval_flow_self_approval_refused_and_expiry(gateway):
     login(other, gateway, "reception", enroll_totp(gateway, "reception"))
     other.get("/_gateway/approvals")
     response = other.post("/_gateway/approvals", {"request_id": request_id, "decision": "approve",
-                                                 "csrf": form_token(gateway, other, "approvals")})
+                                                  "csrf": form_token(gateway, other, "approvals")})
     assert "not an approver" in response.text
 
     # The listed approver approves; access follows; everything is audited.
     page = approver.get("/_gateway/approvals")
     assert "drsmith" in page.text and "privacy complaint" in page.text
     response = approver.post("/_gateway/approvals", {"request_id": request_id, "decision": "approve",
-                                                    "csrf": csrf_of(page)})
+                                                     "csrf": csrf_of(page)})
     assert "approved" in response.text
     assert requester.auth(path).status == 200
     for name in ("approval_requested", "approval_vote", "approval_granted"):

@@ -190,7 +190,7 @@ def test_admin_disable_enable_revoke_sessions_and_audit(gateway, tmp_path):
     from gwtest import csrf_of
 
     response = login_client.post("/_gateway/login", {"username": "drsmith", "password": PASSWORD,
-                                                    "csrf": csrf_of(page)})
+                                                     "csrf": csrf_of(page)})
     assert "Sign-in failed" in response.text
     # An inventory sync does not undo an administrator's disable.
     gateway.sync_users()

@@ -224,7 +224,7 @@ def _cell(value):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="oscar-gateway-admin", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="oscar-gateway-admin", description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--config", default=os.environ.get("OSCAR_GATEWAY_CONFIG", "/etc/oscar-gateway/config.json"))
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("user-add", help="add a user (not from the inventory)")

@@ -229,8 +229,8 @@ class Gateway:
             return [b"ok\n"]
         handler = self.routes.get(request.path)
         if handler is None:
-            return self._respond(start_response, 404, pages.page("Not found", pages.message("Page not found."),
-                                                                  self.cfg["clinic_name"], "x"))
+            body = pages.page("Not found", pages.message("Page not found."), self.cfg["clinic_name"], "x")
+            return self._respond(start_response, 404, body)
         nonce = secrets.token_urlsafe(16)
         try:
             status, body, headers = handler(request, nonce)
@@ -330,7 +330,7 @@ class Gateway:
     def _token_from_cookie(self, value, purpose):
         if not value or not _TOKEN_RE.match(value):
             return None
-        token, _, signature = value.partition(".")
+        token, _sep, signature = value.partition(".")
         if not secrets.compare_digest(signature, self._sign(token, purpose)):
             return None
         return token
@@ -848,8 +848,8 @@ class Gateway:
         if self.mode == "cloudflare":
             return 403, self._page("Access denied", pages.message("A valid Cloudflare Access sign-in is required."),
                                    nonce), []
-        return self._redirect(self.origin + self.prefix + "/login?next=" + quote(self._next(request.arg("next")),
-                                                                                   safe=""))
+        target = quote(self._next(request.arg("next")), safe="")
+        return self._redirect(self.origin + self.prefix + "/login?next=" + target)
 
     def _policy_for(self, name, key):
         policy_obj = self.policies.get(name)
@@ -858,8 +858,8 @@ class Gateway:
         return policy_obj
 
     def page_justify(self, request, nonce):
-        source = request.form() if request.method == "POST" else {"policy": request.arg("policy"),
-                                                                   "next": request.arg("next")}
+        source = request.form() if request.method == "POST" else {
+            "policy": request.arg("policy"), "next": request.arg("next")}
         name = source.get("policy") or ""
         policy_obj = self._policy_for(name, "purpose_justification")
         next_path = self._next(source.get("next"))
@@ -906,8 +906,8 @@ class Gateway:
 
     def page_approval(self, request, nonce):
         """The requester's page: ask for approval, then wait for it."""
-        source = request.form() if request.method == "POST" else {"policy": request.arg("policy"),
-                                                                   "next": request.arg("next")}
+        source = request.form() if request.method == "POST" else {
+            "policy": request.arg("policy"), "next": request.arg("next")}
         name = source.get("policy") or ""
         policy_obj = self._policy_for(name, "approval")
         next_path = self._next(source.get("next"))

@@ -101,8 +101,8 @@ def totp_match(secret, code, last_step, now=None):
 def new_recovery_codes():
     alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
     codes = []
-    for _ in range(RECOVERY_CODE_COUNT):
-        raw = "".join(secrets.choice(alphabet) for _ in range(10))
+    for _count in range(RECOVERY_CODE_COUNT):
+        raw = "".join(secrets.choice(alphabet) for _index in range(10))
         codes.append(raw[:5] + "-" + raw[5:])
     return codes
 
