@@ -426,8 +426,8 @@ def reaches_ssh(model, address, port):
     if address.is_loopback:
         return True
     for networks, ranges in management_paths(model, [port]):
-        if any(low <= port <= high for low, high in ranges) and any(address in n for n in networks
-                                                                   if n.version == address.version):
+        in_range = any(low <= port <= high for low, high in ranges)
+        if in_range and any(address in n for n in networks if n.version == address.version):
             return True
     return False
 

@@ -16,18 +16,18 @@ module: firewall_validate
 short_description: Check the firewall role's allowlist and build its rule model
 version_added: 0.1.0
 description:
-  - Checks what argument specs cannot express about the variables of the P(oscar_emr.remote_access.firewall#role) role:
-    CIDRs (IPv4 and IPv6, no host bits), ports and port ranges (1-65535, low not above high), names, protocols,
-    duplicate names and interface names, and returns the normalised rule model its ruleset template renders.
+  - Checks the variables of the P(oscar_emr.remote_access.firewall#role) role for what argument specs cannot express
+    (CIDRs for IPv4 and IPv6 without host bits, ports and port ranges within 1-65535 with the low end first, names,
+    protocols, duplicate names, interface names), and returns the normalised rule model its ruleset template renders.
   - Refuses a ruleset that would cut off management access. Nobody could reach SSH when O(management_sources) is empty
     and no entry of O(services) opens a port of O(management_ports). When Ansible connects over SSH, the action reads
     E(SSH_CONNECTION) on the host, without become, and also refuses a ruleset that does not let that client
     address reach that SSH port. O(allow_management_lockout=true) turns both refusals into warnings.
   - Runs on the controller and changes nothing, so bad input fails before anything changes on the host.
-  - Every error names the role variable (C(firewall_) followed by the option name) and the offending value, for
-    example C(firewall_services[1].sources[0]: '10.0.0.300/24' is not a valid CIDR). All errors are reported at once.
+  - "Every error names the role variable (C(firewall_) followed by the option name) and the offending value, for
+    example C(firewall_services[1].sources[0]: '10.0.0.300/24' is not a valid CIDR). All errors are reported at once."
 author:
-  - oscar_emr.remote_access contributors
+  - oscar_emr.remote_access contributors (!UNKNOWN)
 attributes:
   action:
     description: Runs as an action plugin on the controller.

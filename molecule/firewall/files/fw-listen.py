@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Test listeners for the firewall scenario: TCP ports answer a line and close, UDP ports echo.
 
-Usage: fw-listen.py tcp:8080 tcp:9000 udp:10053 ...   (each bound dual-stack on ::)
+Usage: python3 fw-listen.py tcp:8080 tcp:9000 udp:10053 ...   (each bound dual-stack on ::)
 """
 
 import socket
@@ -16,7 +15,7 @@ def tcp(port):
     sock.bind(("::", port))
     sock.listen(16)
     while True:
-        conn, _ = sock.accept()
+        conn = sock.accept()[0]
         with conn:
             conn.sendall(b"open %d\n" % port)
 

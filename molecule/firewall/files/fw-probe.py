@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Connection probe for the firewall scenario.
 
-Usage: fw-probe.py '[["tcp", "SOURCE", "DEST", PORT], ["udp", ...], ...]'
+Usage: python3 fw-probe.py '[["tcp", "SOURCE", "DEST", PORT], ["udp", ...], ...]'
 Prints a JSON list with, for each target in order, the listener's answer ("open 8080", "echo ping")
 or "closed: <error>" when nothing answered within 2 seconds. SOURCE "" lets the kernel choose.
 """

@@ -175,13 +175,13 @@ def test_input_rules_split_families_collapse_and_keep_order():
 
 
 def test_several_management_ports_become_a_set():
-    model, _ = fm.build_model(params(management_ports=[22, 2222]))
+    model = fm.build_model(params(management_ports=[22, 2222]))[0]
     assert model["input_rules"][0]["match"] == "tcp dport { 22, 2222 } ip saddr 192.0.2.10/32"
     assert model["input_rules"][1]["match"] == "tcp dport { 22, 2222 } ip6 saddr 2001:db8:100::/56"
 
 
 def test_model_is_plain_data():
-    model, _ = fm.build_model(params())
+    model = fm.build_model(params())[0]
     assert yaml.safe_load(yaml.safe_dump(model)) == model
 
 
@@ -239,7 +239,7 @@ def test_controller_outside_is_refused_naming_address_and_port(address, port):
 
 
 def test_controller_lockout_with_consent_is_a_warning():
-    _, warnings = fm.build_model(params(allow_management_lockout=True), controller("203.0.113.9"))
+    warnings = fm.build_model(params(allow_management_lockout=True), controller("203.0.113.9"))[1]
     assert any("Ansible connects from 203.0.113.9" in w for w in warnings)
 
 
@@ -292,12 +292,12 @@ def test_egress_rules_while_disabled_warn_and_are_not_rendered():
 
 
 def test_forward_rules():
-    model, _ = fm.build_model(params(forward_enabled=True, forward_rules=[
+    model = fm.build_model(params(forward_enabled=True, forward_rules=[
         {"name": "wg-oscar", "iifname": "wg0", "sources": ["10.66.0.0/24", "fd66::/64"],
          "destinations": ["192.168.1.20/32"], "protocol": "tcp", "port": 443},
         {"name": "wg-any", "iifname": "wg*", "oifname": "eth0"},
         {"name": "dual", "sources": ["10.66.0.0/24", "fd66::/64"], "protocol": "udp"},
-    ]))
+    ]))[0]
     assert model["forward"]["rules"] == [
         {"match": 'iifname "wg0" tcp dport 443 ip saddr 10.66.0.0/24 ip daddr 192.168.1.20/32', "comment": "wg-oscar"},
         {"match": 'iifname "wg*" oifname "eth0"', "comment": "wg-any"},
@@ -391,16 +391,19 @@ def test_default_ruleset_has_no_output_or_forward_chain():
 def _nft_check_available():
     if not shutil.which("nft") or not shutil.which("unshare"):
         return False
-    probe = subprocess.run(["unshare", "--net", "true"], capture_output=True)
+    probe = subprocess.run(["unshare", "--net", "true"], capture_output=True, check=False)
     return probe.returncode == 0
 
 
+NO_MANAGEMENT = params(management_sources=[], allow_management_lockout=True, services=[])
+
+
 @pytest.mark.skipif(not _nft_check_available(), reason="needs nft and unshare --net (root)")
-@pytest.mark.parametrize("data", [params(), FULL, params(management_sources=[], allow_management_lockout=True,
-                                                          services=[])])
+@pytest.mark.parametrize("data", [params(), FULL, NO_MANAGEMENT])
 def test_rendered_ruleset_passes_nft_check(tmp_path, data):
     """nft -c in a private, empty network namespace: the host's own ruleset is neither read nor touched."""
     path = tmp_path / "ruleset.nft"
     path.write_text(render(fm.build_model(data)[0]))
-    result = subprocess.run(["unshare", "--net", "nft", "-c", "-f", str(path)], capture_output=True, text=True)
+    result = subprocess.run(["unshare", "--net", "nft", "-c", "-f", str(path)], capture_output=True, text=True,
+                            check=False)
     assert result.returncode == 0, result.stderr
