@@ -31,7 +31,7 @@ button.danger{background:#a33a2f}
 .qr svg{width:200px;height:200px}
 code,.codes{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 .secret{word-break:break-all;background:#f3f5f7;padding:8px;border-radius:6px;display:block}
-.codes{columns:2;padding-left:1.2em}
+.codes{columns:2;column-gap:1.5em;padding-left:2.2em;margin:12px 0;font-size:.95rem}
 table{width:100%;border-collapse:collapse;font-size:.9rem}
 td,th{text-align:left;padding:6px 4px;border-bottom:1px solid #e1e7ec;vertical-align:top}
 form.inline{display:inline}
