@@ -1,0 +1,156 @@
+"""playbooks/cloudflare.yml end to end against the fake: check mode, apply, re-run with no change, hand-off.
+
+The fake also stands in for https://api.cloudflare.com (an HTTPS CONNECT proxy with a throw-away CA), so
+community.general.cloudflare_dns, whose API address is built in, creates the tunnel's CNAME in it.
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.fake_cloudflare.harness import ansible_bin, run_playbook, running_fake
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+PLAYBOOK = ROOT / "playbooks" / "cloudflare.yml"
+DEMO = ROOT / "inventories" / "demo_clinic"
+HOST = "emr.demo-clinic.example"
+
+
+@pytest.fixture
+def fake():
+    with running_fake(tls_proxy=True) as server:
+        yield server
+
+
+@pytest.fixture
+def inventory(tmp_path):
+    """The demo clinic's variables with one local host standing in for the clinic's OSCAR host."""
+    inv = tmp_path / "inventory"
+    (inv / "group_vars" / "all").mkdir(parents=True)
+    for name in ("clinic.yml", "access_policy.yml", "cloudflare.yml"):
+        shutil.copy(DEMO / "group_vars" / "all" / name, inv / "group_vars" / "all" / name)
+    hosts = {"all": {"children": {"clinic": {"children": {"cloudflared_connectors": {"hosts": {"oscar": {
+        "ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}}}}}
+    (inv / "hosts.yml").write_text(yaml.safe_dump(hosts))
+    password = tmp_path / "vault-pass"
+    password.write_text("demo clinic vault password\n")
+    return inv, password
+
+
+def secrets_of(fake):
+    values = [t["_secret"] for t in fake.objects("tunnels")] + [t["_secret"] for t in fake.objects("service_tokens")]
+    values += [fake._token_for(t) for t in fake.store["tunnels"].values()]
+    return values
+
+
+def vault_view(path, password):
+    out = subprocess.run([ansible_bin("ansible-vault"), "view", "--vault-password-file", str(password), str(path)],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out.split("\n", 1)[1])
+
+
+def assert_ok(proc):
+    assert proc.returncode == 0, proc.stdout[-8000:] + proc.stderr[-4000:]
+
+
+def test_the_playbook_builds_the_clinic_then_changes_nothing(fake, inventory, tmp_path):
+    inv, password = inventory
+    # The vault files the run writes into the inventory are then read by every later run.
+    write = ["-e", "cloudflare_write_secrets=true", "-e", "cloudflare_vault_password_file=%s" % password,
+             "--vault-password-file", str(password)]
+
+    # 1. Check mode on an empty account: reports what it would create, writes nothing.
+    proc, recap = run_playbook(PLAYBOOK, inv, fake, ["--check", "--diff", *write])
+    assert_ok(proc)
+    assert recap["localhost"]["changed"] > 0
+    assert fake.writes == 0 and not fake.objects("policies")
+    assert "demo-clinic: front-desk" in proc.stdout  # the diff names what would be created
+
+    # 2. Apply.
+    fake.reset_requests()
+    proc, recap = run_playbook(PLAYBOOK, inv, fake, ["--diff", *write])
+    assert_ok(proc)
+    assert recap["localhost"]["failed"] == 0 and recap["localhost"]["changed"] >= 7
+    for secret in secrets_of(fake):
+        assert secret not in proc.stdout and secret not in proc.stderr
+
+    assert [i["name"] for i in fake.objects("idps")] == ["Email one-time PIN"]
+    assert sorted(g["name"] for g in fake.objects("groups")) == ["demo-clinic: front-desk", "demo-clinic: managers",
+                                                                 "demo-clinic: physicians"]
+    assert [t["name"] for t in fake.objects("service_tokens")] == ["demo-clinic: lab-integration"]
+    policies = {p["name"]: p for p in fake.objects("policies")}
+    assert set(policies) == {"demo-clinic: pharmacy-integration", "demo-clinic: lab-integration",
+                             "demo-clinic: clinicians", "demo-clinic: front-desk"}
+    assert policies["demo-clinic: front-desk"]["approval_required"] is True
+    apps = {a["domain"]: a for a in fake.objects("apps")}
+    assert set(apps) == {HOST, HOST + "/oscar/ws"}
+    assert [link["precedence"] for link in apps[HOST + "/oscar/ws"]["_links"]] == [1, 2, 3, 4]
+    (tunnel,) = fake.objects("tunnels")
+    config = fake.store["tunnel_configs"][tunnel["id"]]["config"]
+    assert config["ingress"][0] == {"hostname": HOST, "service": "https://127.0.0.1:443",
+                                    "originRequest": {"originServerName": HOST}}
+    assert config["originRequest"]["access"] == {"required": True, "teamName": "demo-clinic",
+                                                 "audTag": [apps[HOST]["aud"], apps[HOST + "/oscar/ws"]["aud"]]}
+    (record,) = fake.objects("dns")
+    assert (record["type"], record["name"], record["content"], record["proxied"]) == \
+        ("CNAME", HOST, tunnel["id"] + ".cfargotunnel.com", True)
+    assert {r.path for r in fake.calls("CONNECT")} == {"api.cloudflare.com:443"}
+    assert any(r.path.startswith("/zones") and r.host == "api.cloudflare.com" for r in fake.calls("POST"))
+
+    secrets_dir = inv / "group_vars" / "all"
+    handed = vault_view(secrets_dir / "cloudflare_secrets.vault.yml", password)
+    assert handed["cloudflared_tunnel_token"] == fake._token_for(tunnel)
+    assert handed["cloudflared_access_aud_tags"] == [apps[HOST]["aud"], apps[HOST + "/oscar/ws"]["aud"]]
+    assert handed["gateway_cloudflare_aud"] == handed["cloudflared_access_aud_tags"]
+    token_file = vault_view(secrets_dir / "cloudflare_service_token_lab_integration.vault.yml", password)
+    assert token_file["cloudflare_service_token_lab_integration"]["client_secret"] == \
+        fake.objects("service_tokens")[0]["_secret"]
+    before = {p.name: p.read_bytes() for p in secrets_dir.glob("*.vault.yml")}
+
+    # 3. Re-run, also checking the facts handed to the clinic's host: nothing changes anywhere.
+    expected = {"expected": {"cloudflared_tunnel_token": handed["cloudflared_tunnel_token"],
+                             "gateway_cloudflare_aud": handed["gateway_cloudflare_aud"],
+                             "cloudflared_access_team_name": "demo-clinic", "cloudflared_tunnel_mode": "token"}}
+    (tmp_path / "expected.json").write_text(json.dumps(expected))
+    wrapper = tmp_path / "site.yml"
+    wrapper.write_text(yaml.safe_dump([
+        {"name": "Cloudflare", "ansible.builtin.import_playbook": str(PLAYBOOK)},
+        {"name": "The clinic's host got the Cloudflare facts", "hosts": "oscar", "gather_facts": False, "tasks": [
+            {"name": "Compare", "no_log": True, "ansible.builtin.assert": {"that": [
+                "cloudflared_tunnel_token == expected.cloudflared_tunnel_token",
+                "gateway_cloudflare_aud == expected.gateway_cloudflare_aud",
+                "cloudflared_access_aud_tags == expected.gateway_cloudflare_aud",
+                "cloudflared_access_team_name == expected.cloudflared_access_team_name",
+                "cloudflared_tunnel_mode == expected.cloudflared_tunnel_mode",
+                "gateway_cloudflare_team_domain == 'demo-clinic.cloudflareaccess.com'"]}}]},
+    ], sort_keys=False))
+    fake.reset_requests()
+    proc, recap = run_playbook(wrapper, inv, fake, ["--diff", *write, "-e", "@%s" % (tmp_path / "expected.json")])
+    assert_ok(proc)
+    assert recap and all(counts["changed"] == 0 and counts["failed"] == 0 for counts in recap.values()), recap
+    assert recap["oscar"]["ok"] >= 2
+    assert fake.writes == 0
+    assert {p.name: p.read_bytes() for p in secrets_dir.glob("*.vault.yml")} == before
+
+    # 4. Check mode on the built account agrees: nothing to do.
+    proc, recap = run_playbook(PLAYBOOK, inv, fake, ["--check", "--diff", *write])
+    assert_ok(proc)
+    assert all(counts["changed"] == 0 for counts in recap.values()), recap
+
+
+def test_a_bad_access_policy_stops_the_playbook_before_any_request(fake, inventory, tmp_path):
+    inv, _ = inventory
+    data = yaml.safe_load((inv / "group_vars" / "all" / "access_policy.yml").read_text())
+    data["access_policy"]["policies"][0]["include"]["ip_ranges"] = ["127.0.0.1/32"]
+    (tmp_path / "bad.json").write_text(json.dumps(data))
+    proc, recap = run_playbook(PLAYBOOK, inv, fake, ["-e", "@%s" % (tmp_path / "bad.json")])
+    assert proc.returncode != 0 and recap["localhost"]["failed"] == 1
+    assert "access_policy.policies[0].include.ip_ranges[0]: '127.0.0.1/32' contains loopback addresses" in proc.stdout
+    assert fake.calls() == []
