@@ -170,7 +170,7 @@ def parse_service_url(raw):
         port = after[1:]
         host = host[1:end]
     elif ":" in host:
-        host, _, port = host.rpartition(":")
+        host, port = host.rsplit(":", 1)
         if ":" in host:
             raise ValueError("invalid port %r after host" % (":" + port))
     if port and not port.isdigit():
@@ -660,8 +660,8 @@ def settings_problems(settings):
                         "(aarch64, Raspberry Pi OS 64-bit)" % (settings.get("machine"),))
 
     version = settings.get("version")
-    if version != "latest" and not (_is_str(version) and re.match(r"^\d{4}\.\d{1,2}\.\d+([-+~][0-9A-Za-z.+~-]+)?$",
-                                                                   version)):
+    release = r"^\d{4}\.\d{1,2}\.\d+([-+~][0-9A-Za-z.+~-]+)?$"
+    if version != "latest" and not (_is_str(version) and re.match(release, version)):
         add("version", "%r is neither 'latest' nor a cloudflared release such as '2025.8.0'" % (version,))
 
     method = settings.get("install_method")
@@ -750,7 +750,7 @@ def settings_problems(settings):
             rules = build_ingress(dict(settings, ingress_extra_rules=extra))
             report = validate_ingress(rules, settings.get("origin_request_defaults") or None, strict=True)
             for message in report.errors:
-                where, _, text = message.partition(": ")
+                where, text = [*message.split(": ", 1), ""][:2]
                 match = re.match(r"^rule #(\d+)(.*)$", where)
                 if match:
                     origin = _rule_origin(int(match.group(1)) - 1, len(rules))

@@ -15,13 +15,13 @@ version_added: 0.1.0
 description:
   - Downloads an OpenPGP public key (binary or ASCII-armoured), computes the fingerprint of every primary key in it
     and installs it as a binary keyring at O(dest) only when each of them is listed in O(fingerprints).
-  - A key that does not match is never written, so apt never trusts a substituted key. The host needs no GnuPG:
-    fingerprints are computed in Python (version 4 keys with SHA-1, version 5 and 6 keys with SHA-256, as RFC 4880
+  - A key that does not match is never written, so apt never trusts a substituted key. The host needs no GnuPG,
+    as fingerprints are computed in Python (version 4 keys with SHA-1, version 5 and 6 keys with SHA-256, as RFC 4880
     and RFC 9580 define them).
   - Used by the P(oscar_emr.remote_access.cloudflared#role) role for Cloudflare's apt repository, whose
     C(signed-by) keyring this is.
 author:
-  - oscar_emr.remote_access contributors
+  - oscar_emr.remote_access contributors (!UNKNOWN)
 attributes:
   check_mode:
     description: Downloads and checks the key, and reports whether O(dest) would change, without writing it.
@@ -233,7 +233,7 @@ def check(data, allowed):
     unexpected = [fp for fp in found if fp not in allowed]
     if unexpected:
         raise KeyFileError("fingerprint(s) %s not in the pinned list %s: refusing to trust this key"
-                        % (", ".join(unexpected), ", ".join(sorted(allowed))))
+                           % (", ".join(unexpected), ", ".join(sorted(allowed))))
     return found
 
 

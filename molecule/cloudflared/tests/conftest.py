@@ -62,7 +62,8 @@ def run_playbook(*args, limit=None, timeout=600):
     if limit:
         cmd[1:1] = ["-l", limit]
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout, env=env)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout, env=env,
+                          check=False)
     return proc.returncode, proc.stdout
 
 

@@ -28,7 +28,7 @@ def all_tasks():
             for key in ("block", "rescue", "always"):
                 yield from walk(task.get(key), path)
 
-    for path in sorted((ROLE / "tasks").glob("*.yml")) + [ROLE / "handlers" / "main.yml"]:
+    for path in [*sorted((ROLE / "tasks").glob("*.yml")), ROLE / "handlers" / "main.yml"]:
         yield from walk(yaml.safe_load(path.read_text()), path.name)
 
 
@@ -60,14 +60,15 @@ def test_secrets_are_root_only_or_service_user_only():
 
 
 def render_unit(token_file, env_file, binary="/usr/bin/cloudflared"):
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(ROLE / "templates")), undefined=jinja2.StrictUndefined,
-                             keep_trailing_newline=True, trim_blocks=True)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(ROLE / "templates")),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True)
     variables = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
     values = {key: variables[key] for key in ("__cloudflared_credential_name", "__cloudflared_state_dir")}
     values.update({
         "ansible_managed": "Ansible managed", "cloudflared_user": "cloudflared", "cloudflared_group": "cloudflared",
         "cloudflared_ready_timeout": 60, "__cloudflared_binary": binary,
-        "__cloudflared_config_path": "/etc/cloudflared/config.yml", "__cloudflared_token_path": "/etc/cloudflared/token",
+        "__cloudflared_config_path": "/etc/cloudflared/config.yml",
+        "__cloudflared_token_path": "/etc/cloudflared/token",
         "__cloudflared_env_path": "/etc/cloudflared/tunnel.env", "__cloudflared_use_token_file": token_file,
         "__cloudflared_use_env_file": env_file,
     })

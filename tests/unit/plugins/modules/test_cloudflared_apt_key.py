@@ -35,14 +35,17 @@ def old_packet(tag, body):
     return bytes([0x80 | (tag << 2) | 1]) + struct.pack(">H", len(body)) + body
 
 
+def mpi(value):
+    return struct.pack(">H", len(value) * 8) + value
+
+
 def v4_rsa_body(seed):
     n = hashlib.sha512(seed).digest() * 4  # 2048 bits of "modulus"; the math is never checked
-    mpi = lambda value: struct.pack(">H", len(value) * 8) + value  # noqa: E731
     return b"\x04" + struct.pack(">I", 1700000000) + b"\x01" + mpi(n) + mpi(b"\x01\x00\x01")
 
 
 def v4_fingerprint(body):
-    return hashlib.sha1(b"\x99" + struct.pack(">H", len(body)) + body).hexdigest().upper()  # noqa: S324
+    return hashlib.sha1(b"\x99" + struct.pack(">H", len(body)) + body).hexdigest().upper()
 
 
 def test_v4_fingerprint_is_rfc4880():
@@ -110,8 +113,11 @@ def gpg_key(tmp_path_factory):
         pytest.skip("gpg is not installed")
     home = tmp_path_factory.mktemp("gnupg")
     os.chmod(home, 0o700)
-    run = lambda *args: subprocess.run(["gpg", "--homedir", str(home), "--batch", "--yes", *args],  # noqa: E731
-                                       check=True, capture_output=True).stdout
+
+    def run(*args):
+        return subprocess.run(["gpg", "--homedir", str(home), "--batch", "--yes", *args],
+                              check=True, capture_output=True).stdout
+
     run("--passphrase", "", "--quick-gen-key", "cloudflared unit test <test@invalid>", "ed25519", "sign", "1d")
     listing = run("--with-colons", "--list-keys").decode()
     fpr = next(line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:"))
@@ -129,9 +135,15 @@ def test_fingerprints_match_gnupgs(gpg_key):
 @pytest.fixture()
 def key_server(gpg_key, tmp_path):
     (tmp_path / "key.asc").write_bytes(gpg_key[1])
-    handler = lambda *args: http.server.SimpleHTTPRequestHandler(*args, directory=str(tmp_path))  # noqa: E731
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.RequestHandlerClass.log_message = lambda *args: None
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(tmp_path), **kwargs)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield "http://127.0.0.1:%d/key.asc" % server.server_address[1]
