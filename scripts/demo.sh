@@ -59,15 +59,23 @@ ansible-playbook -i "$INVENTORY" playbooks/site.yml --diff >.build/demo-site.log
 grep -A5 'PLAY RECAP' .build/demo-site.log
 
 oscar_ip="$(podman inspect -f "{{ (index .NetworkSettings.Networks \"$NETWORK\").IPAddress }}" demo-oscar)"
+ca="$INVENTORY/exported-ca/oscar-ca.crt"
+host="$(awk '/^clinic_oscar_hostname:/ {print $2}' $INVENTORY/group_vars/all/clinic.yml)"
 cat <<INFO
 
 The demo clinic is up (network $NETWORK, $SUBNET):
-  demo-oscar  $oscar_ip  OSCAR stand-in (Tomcat on 8080/8443 under /oscar), firewall
+  demo-oscar  $oscar_ip  OSCAR stand-in (Tomcat on 8080/8443 under /oscar; not OSCAR),
+                         firewall (nftables allowlist), nginx front door on 443 (TLS from the clinic's CA)
 
-Look at it:
-  podman exec demo-oscar nft list table inet oscar_remote_access   # the clinic's allowlist
-  podman exec demo-oscar systemctl status oscar-remote-access-firewall.service
-  .venv/bin/ansible-playbook -i $INVENTORY playbooks/site.yml --check --diff  # what a re-run would change (nothing)
+Look at it from this machine:
+  curl --cacert $ca --resolve $host:443:$oscar_ip https://$host/oscar/            # OSCAR's login page
+  curl --cacert $ca --resolve $host:443:$oscar_ip https://$host/manager/html      # 404: Tomcat's manager is never reachable
+  curl --path-as-is --cacert $ca --resolve $host:443:$oscar_ip 'https://$host/oscar/..;/manager/html'  # 400
+  curl -m 3 http://$oscar_ip:8080/oscar/                                         # times out: Tomcat is firewalled
+  podman exec demo-oscar nft list table inet oscar_remote_access                  # the clinic's allowlist
+  podman exec demo-oscar tail -3 /var/log/nginx/oscar-access.log                  # JSON access log, no query strings
+  .venv/bin/ansible-playbook -i $INVENTORY playbooks/site.yml --check --diff       # what a re-run would change (nothing)
+The clinic's CA certificate, for installing on clinic devices: $ca
 Remove it:
   bash scripts/demo.sh clean
 INFO

@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -84,23 +85,19 @@ def stage(results: Results, name: str, cmd: list[str], env: dict[str, str], cwd:
     return ok
 
 
-def sanity_tree() -> Path:
-    """ansible-test wants the collection at ansible_collections/NS/NAME: copy the tracked files there."""
+def sanity_tree(env: dict[str, str]) -> Path:
+    """ansible-test checks the collection as it ships: build it and unpack it at ansible_collections/NS/NAME."""
     dest = BUILD / "sanity" / "ansible_collections" / "oscar_emr" / "remote_access"
-    if dest.exists():
-        shutil.rmtree(dest)
+    dist = BUILD / "sanity-dist"
+    for path in (dest, dist):
+        if path.exists():
+            shutil.rmtree(path)
     dest.mkdir(parents=True)
-    files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=ROOT, check=True, stdout=subprocess.PIPE,
-    ).stdout.decode().split("\0")
-    for rel in filter(None, files):
-        src = ROOT / rel
-        if not src.is_file():
-            continue
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src, target, follow_symlinks=False)
+    subprocess.run(["ansible-galaxy", "collection", "build", "--output-path", str(dist), str(ROOT)],
+                   env=env, check=True, stdout=subprocess.DEVNULL)
+    (tarball,) = dist.glob("oscar_emr-remote_access-*.tar.gz")
+    with tarfile.open(tarball) as archive:
+        archive.extractall(dest, filter="data")
     # ansible-test lists files with git when it finds a repository: give it one.
     subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
     subprocess.run(["git", "add", "-A"], cwd=dest, check=True)
@@ -123,7 +120,7 @@ def install_pip_bootstrap() -> None:
 def run_sanity(results: Results, env: dict[str, str]) -> None:
     start = time.monotonic()
     install_pip_bootstrap()
-    tree = sanity_tree()
+    tree = sanity_tree(env)
     py = f"{sys.version_info.major}.{sys.version_info.minor}"
     ok, out = run(["ansible-test", "sanity", "--venv", "--python", py, "--color", "no"], env, cwd=tree)
     if not ok or os.environ.get("VERBOSE"):
