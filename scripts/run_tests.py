@@ -87,11 +87,12 @@ def stage(results: Results, name: str, cmd: list[str], env: dict[str, str], cwd:
 
 def sanity_tree(env: dict[str, str]) -> Path:
     """ansible-test checks the collection as it ships: build it and unpack it at ansible_collections/NS/NAME."""
-    dest = BUILD / "sanity" / "ansible_collections" / "oscar_emr" / "remote_access"
-    dist = BUILD / "sanity-dist"
-    for path in (dest, dist):
-        if path.exists():
-            shutil.rmtree(path)
+    # One tree per run, so that two runs at once (two developers' sessions) never share one.
+    work = BUILD / f"sanity-{os.getpid()}"
+    if work.exists():
+        shutil.rmtree(work)
+    dest = work / "ansible_collections" / "oscar_emr" / "remote_access"
+    dist = work / "dist"
     dest.mkdir(parents=True)
     subprocess.run(["ansible-galaxy", "collection", "build", "--output-path", str(dist), str(ROOT)],
                    env=env, check=True, stdout=subprocess.DEVNULL)
@@ -123,6 +124,7 @@ def run_sanity(results: Results, env: dict[str, str]) -> None:
     tree = sanity_tree(env)
     py = f"{sys.version_info.major}.{sys.version_info.minor}"
     ok, out = run(["ansible-test", "sanity", "--venv", "--python", py, "--color", "no"], env, cwd=tree)
+    shutil.rmtree(tree.parents[2])
     if not ok or os.environ.get("VERBOSE"):
         print(tail(out, 120))
     results.record("ansible-test sanity", ok, time.monotonic() - start)
