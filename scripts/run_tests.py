@@ -15,8 +15,10 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,17 +29,19 @@ SCENARIO_STEPS = ("syntax", "create", "prepare", "converge", "idempotence", "che
 
 class Results:
     def __init__(self) -> None:
+        self.lock = threading.Lock()
         self.passed = 0
         self.failed: list[str] = []
         self.skipped = 0
 
     def record(self, name: str, ok: bool, seconds: float) -> None:
         mark = "PASS" if ok else "FAIL"
-        print(f"==> {mark} {name} ({seconds:.0f}s)", flush=True)
-        if ok:
-            self.passed += 1
-        else:
-            self.failed.append(name)
+        with self.lock:
+            print(f"==> {mark} {name} ({seconds:.0f}s)", flush=True)
+            if ok:
+                self.passed += 1
+            else:
+                self.failed.append(name)
 
 
 def environment() -> dict[str, str]:
@@ -61,8 +65,10 @@ def link_collection() -> None:
     COLLECTION_LINK.symlink_to(ROOT)
 
 
-def run(cmd: list[str], env: dict[str, str], cwd: Path = ROOT, log: Path | None = None) -> tuple[bool, str]:
-    print("$ " + " ".join(cmd), flush=True)
+def run(cmd: list[str], env: dict[str, str], cwd: Path = ROOT, log: Path | None = None,
+        echo: bool = True) -> tuple[bool, str]:
+    if echo:
+        print("$ " + " ".join(cmd), flush=True)
     proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           check=False)
     out = proc.stdout
@@ -159,42 +165,60 @@ def scenarios() -> list[str]:
 RECAP = re.compile(r"^(\S+)\s*:\s*ok=\d+\s+changed=(\d+)", re.M)
 
 
-def run_scenario(results: Results, env: dict[str, str], name: str) -> None:
+def run_scenario(env: dict[str, str], name: str) -> list[tuple[str, bool, float, str]]:
     """Run a scenario step by step so each step is reported, and always destroy at the end.
 
     The `check` step is a converge in check mode on a converged host, which must report no change;
-    Molecule's own `check` action does not assert that, so the recap is read here.
+    Molecule's own `check` action does not assert that, so the recap is read here. Returns one
+    (test name, passed, seconds, output to show) per step, so scenarios can run side by side.
     """
     logs = BUILD / "molecule-logs" / name
     base = ["molecule"]
+    steps: list[tuple[str, bool, float, str]] = []
     try:
-        ok = stage(results, f"molecule {name}: destroy (stale)", [*base, "destroy", "-s", name], env)
+        run([*base, "destroy", "-s", name], env, log=logs / "destroy-stale.log", echo=False)
         for step in SCENARIO_STEPS:
             if step in ("prepare", "side_effect") and not (ROOT / "molecule" / name / f"{step}.yml").exists():
                 continue
             start = time.monotonic()
+            shown = ""
             if step == "check":
-                ok, out = run([*base, "converge", "-s", name, "--", "--check", "--diff"], env, log=logs / f"{step}.log")
+                ok, out = run([*base, "converge", "-s", name, "--", "--check", "--diff"], env,
+                              log=logs / f"{step}.log", echo=False)
                 changed = [(host, int(n)) for host, n in RECAP.findall(out)]
                 if ok and (not changed or any(count for _host, count in changed)):
-                    print(tail(out, 150))
-                    print(f"check mode reported changes on a converged host: {changed}")
+                    shown = f"check mode reported changes on a converged host: {changed}\n"
                     ok = False
             else:
-                ok, out = run([*base, step, "-s", name], env, log=logs / f"{step}.log")
+                ok, out = run([*base, step, "-s", name], env, log=logs / f"{step}.log", echo=False)
             if not ok:
-                print(tail(out, 150))
-            results.record(f"molecule {name}: {step}", ok, time.monotonic() - start)
+                shown = tail(out, 150) + "\n" + shown
+            steps.append((f"molecule {name}: {step}", ok, time.monotonic() - start, shown))
             if not ok:
                 break
     finally:
-        run([*base, "destroy", "-s", name], env, log=logs / "destroy.log")
+        run([*base, "destroy", "-s", name], env, log=logs / "destroy.log", echo=False)
+    return steps
+
+
+def run_scenarios(results: Results, env: dict[str, str], names: list[str], jobs: int) -> None:
+    """Scenarios have their own containers and networks, so a few can run at once; most of their
+    time is spent waiting on package downloads and container start-up, not on the CPU."""
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {pool.submit(run_scenario, env, name): name for name in names}
+        for future in as_completed(futures):
+            for test, ok, seconds, shown in future.result():
+                if shown:
+                    print(shown)
+                results.record(test, ok, seconds)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", choices=["lint", "sanity", "pytest", "molecule"], action="append")
     parser.add_argument("--scenario", action="append", help="run only these Molecule scenarios")
+    parser.add_argument("--jobs", type=int, default=int(os.environ.get("MOLECULE_JOBS", "2")),
+                        help="Molecule scenarios run at once (default 2, or $MOLECULE_JOBS)")
     args = parser.parse_args()
     only = set(args.only or ["lint", "sanity", "pytest", "molecule"])
 
@@ -212,8 +236,7 @@ def main() -> int:
     if "pytest" in only:
         run_pytest(results, env, ["tests"])
     if "molecule" in only:
-        for name in args.scenario or scenarios():
-            run_scenario(results, env, name)
+        run_scenarios(results, env, args.scenario or scenarios(), args.jobs)
 
     minutes = (time.monotonic() - started) / 60
     print(f"\ntotal time {minutes:.1f} min")
