@@ -12,13 +12,13 @@ class ModuleDocFragment(object):
 options:
   api_token:
     description:
-      - Cloudflare API token, sent as C(Authorization: Bearer).
+      - Cloudflare API token, sent in an C(Authorization) header as a C(Bearer) token.
       - If not set, the value of the E(CLOUDFLARE_API_TOKEN) environment variable is used.
       - Set it once for all modules with C(module_defaults) and C(group/oscar_emr.remote_access.cloudflare),
         from a Vault-encrypted variable.
-      - The token needs, as the module in use requires, C(Access: Apps and Policies Write),
+      - "The token needs, as the module in use requires, the account permissions C(Access: Apps and Policies Write),
         C(Access: Organizations, Identity Providers, and Groups Write), C(Access: Service Tokens Write)
-        and C(Cloudflare Tunnel Write) on the account.
+        and C(Cloudflare Tunnel Write)."
     type: str
     required: true
   account_id:

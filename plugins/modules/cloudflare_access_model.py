@@ -13,8 +13,8 @@ version_added: 0.1.0
 description:
   - Checks the C(access_policy) inventory variable (login methods, groups, users, service tokens, policies with path
     prefixes, the OSCAR application) with the collection's single validator, the one the clinic gateway also uses,
-    and fails with the path and value of the first mistake, for example
-    C(access_policy.policies[2].include.ip_ranges[0]: '10.0.0.300/32' is not a valid CIDR).
+    and fails with the path and the value of the first mistake (for example the path
+    C(access_policy.policies[2].include.ip_ranges[0]), the value C(10.0.0.300/32) and the reason, not a valid CIDR).
   - Returns the normalised model and a plan, the arguments for the collection's Cloudflare modules (identity
     providers, groups, service tokens, policies, applications), which C(playbooks/cloudflare.yml) loops over.
   - Talks to no API and changes nothing. See C(docs/access-policy.md) for the model.

@@ -16,8 +16,8 @@ description:
     service tokens, everyone) and translated to Cloudflare's rule objects; groups, login methods and service tokens
     are given by name and resolved to their ids.
   - The arguments are checked by the same validator as the C(access_policy) inventory model
-    (see C(docs/access-policy.md)), so mistakes get the same messages, for example
-    C(include.ip_ranges[0]: '10.0.0.300/32' is not a valid CIDR).
+    (see C(docs/access-policy.md)), so a mistake is reported with the argument's path and value (for example
+    C(include.ip_ranges[0]), C(10.0.0.300/32), not a valid CIDR).
   - Link the policy to an application with M(oscar_emr.remote_access.cloudflare_access_application).
 author:
   - oscar_emr.remote_access contributors

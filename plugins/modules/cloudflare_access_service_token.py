@@ -16,7 +16,7 @@ description:
     C(CF-Access-Client-Secret) headers and are admitted by a V(service_auth) policy
     (M(oscar_emr.remote_access.cloudflare_access_policy)).
   - Cloudflare shows the client secret B(only once), when the token is created or rotated. This module then returns it
-    in RV(client_secret) only if the task runs with C(no_log: true), and can write it straight into an Ansible
+    in RV(client_secret) only if the task runs with C(no_log=true), and can write it straight into an Ansible
     Vault-encrypted vars file (O(secret_file)). It refuses to create or rotate a token when the secret would be
     neither returned nor saved.
 author:
@@ -127,7 +127,7 @@ client_id:
 client_secret:
   description:
     - The C(CF-Access-Client-Secret) value, shown by Cloudflare only when the token is created or rotated.
-    - Returned only then, and only when the task runs with C(no_log: true).
+    - Returned only then, and only when the task runs with C(no_log=true).
   returned: when a secret was issued and the task has no_log
   type: str
 service_token:

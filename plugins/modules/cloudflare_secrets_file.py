@@ -13,7 +13,7 @@ version_added: 0.1.0
 description:
   - Writes variables (a tunnel token, credentials, AUD tags) into an Ansible Vault-encrypted vars file, typically in
     the clinic inventory's C(group_vars/all/), so later runs of the roles find them without calling Cloudflare.
-  - Idempotent: an existing file that already decrypts to the same variables is left alone (Vault encryption is
+  - Idempotent, an existing file that already decrypts to the same variables is left alone (Vault encryption is
     salted, so rewriting would change the file on every run). A file the password cannot open is never overwritten.
   - Runs on the host where the task runs (normally the controller, C(localhost)) and needs the C(cryptography)
     library there, which ansible-core already depends on.

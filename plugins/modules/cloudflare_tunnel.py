@@ -14,10 +14,10 @@ description:
   - Creates or deletes one Cloudflare Tunnel (C(cfd_tunnel)), found by O(name). Deleted tunnels, which Cloudflare
     keeps listing, are ignored, so a name can be reused after a delete.
   - Returns the tunnel id, the C(<id>.cfargotunnel.com) target for the DNS record, and, when the task runs with
-    C(no_log: true), the tunnel token and credentials that the C(cloudflared) role needs
+    C(no_log=true), the tunnel token and credentials that the C(cloudflared) role needs
     (C(cloudflared_tunnel_token) or C(cloudflared_tunnel_credentials)).
   - With O(config_src=cloudflare) and O(ingress), also manages the tunnel's remotely managed configuration (the
-    C(configurations) endpoint): which public hostnames go to which local service, and cloudflared's origin settings
+    C(configurations) endpoint), that is which public hostnames go to which local service, and cloudflared's origin settings
     such as the Access token check.
   - Create the DNS record with M(community.general.cloudflare_dns) (type C(CNAME), value RV(cname), proxied).
 author:
@@ -96,7 +96,7 @@ options:
     default: http_status:404
   return_secrets:
     description:
-      - Return RV(token) and RV(credentials). They are returned only when the task also runs with C(no_log: true)
+      - Return RV(token) and RV(credentials). They are returned only when the task also runs with C(no_log=true)
         (a warning says so otherwise); set V(false) on a task that should show its diff and needs no secret.
     type: bool
     default: true

@@ -401,3 +401,18 @@ def test_the_demo_inventory_model_is_valid():
     assert [a["path"] for a in plan["applications"]] == ["/", "/oscar/ws"]
     front = next(p for p in plan["policies"] if p["name"].endswith("front-desk"))
     assert front["approval_required"] and front["purpose_justification_required"]
+
+
+def test_the_full_example_in_the_documentation_is_valid():
+    text = (ROOT / "docs" / "access-policy.md").read_text()
+    block = re.search(r"## A full example\s+```yaml\n(.*?)```", text, re.S).group(1)
+    data = yaml.safe_load(block)["access_policy"]
+    out = ap.validate_access_policy(data)
+    assert [p["name"] for p in ap.policies_for_path(out, "/oscar/admin")] == ["admin-pages", "clinicians",
+                                                                           "front-desk"]
+    plan = ap.cloudflare_plan(out)
+    assert [a["domain"] for a in plan["applications"]] == ["emr.demo-clinic.example",
+                                                           "emr.demo-clinic.example/oscar/ws"]
+    assert "demo-clinic: admin-pages" not in [p["name"] for p in plan["policies"]]
+    assert [p["name"] for p in ap.policies_for_path(out, "/oscar/provider")] == ["clinicians", "front-desk"]
+    assert [g["name"] for g in plan["groups"]] == ["demo-clinic: physicians", "demo-clinic: front-desk"]
