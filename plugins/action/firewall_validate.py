@@ -29,7 +29,7 @@ ARGUMENT_SPEC = {
     "trusted_interfaces": {"type": "list", "elements": "raw", "default": []},
     "allow_ping": {"type": "bool", "default": True},
     "allow_dhcpv6_client": {"type": "bool", "default": True},
-    "rollback_timeout": {"type": "raw", "default": 90},
+    "rollback_timeout": {"type": "int", "default": 90},
     "egress_enabled": {"type": "bool", "default": False},
     "egress_essentials": {"type": "list", "elements": "raw", "default": ["dns", "ntp", "apt", "dhcp"]},
     "egress_rules": {"type": "list", "elements": "raw", "default": []},

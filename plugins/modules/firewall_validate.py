@@ -80,7 +80,7 @@ options:
     default: true
   rollback_timeout:
     description: Seconds before an unconfirmed change is rolled back, between 5 and 3600.
-    type: raw
+    type: int
     default: 90
   egress_enabled:
     description: Whether outbound traffic is filtered (default-deny).

@@ -85,3 +85,10 @@ def test_unknown_options_are_rejected():
 
     with pytest.raises(AnsibleActionFail, match="Invalid options"):
         action(dict(GOOD, servcies=[])).run(task_vars={})
+
+
+def test_values_from_key_value_extra_vars_are_coerced():
+    """-e firewall_rollback_timeout=30 arrives as a string; -e firewall_allow_ping=false too."""
+    result = action(dict(GOOD, rollback_timeout="30", allow_ping="false"), connection="local").run(task_vars={})
+    assert not result.get("failed"), result
+    assert result["model"]["allow_ping"] is False
