@@ -1,0 +1,187 @@
+"""The access gateway behind the nginx front door on Debian 12 and 13, probed from a client through nginx.
+
+Commands run in the scenario's containers through podman exec; HTTP goes only to the scenario's containers.
+"""
+
+import json
+import re
+import subprocess
+import uuid
+
+import pyotp
+import pytest
+
+CLIENT = "gateway-client"
+FRONT_DOORS = ["gateway-oscar", "gateway-trixie"]
+NAME = "emr.clinic.test"
+BASE = "https://" + NAME
+STANDIN_RECORD = "/var/log/oscar-standin/requests.jsonl"
+PASSWORD = "molecule gateway pass phrase 7"
+
+
+def run(container, command, stdin=None, check=True):
+    proc = subprocess.run(["podman", "exec", "-i", container, "bash", "-c", command], input=stdin,
+                          capture_output=True, text=True, check=False)
+    if check and proc.returncode:
+        raise AssertionError("%s: %s failed (%s): %s %s" % (container, command, proc.returncode, proc.stdout,
+                                                           proc.stderr))
+    return proc
+
+
+class Client:
+    """curl in the client container with its own cookie jar, reaching one front door as emr.clinic.test."""
+
+    def __init__(self, front):
+        self.front = front
+        self.jar = "/tmp/jar-%s" % uuid.uuid4().hex[:8]
+        self.ca = "/tmp/ca-%s.crt" % front
+        run(CLIENT, "cat > %s" % self.ca, stdin=run(front, "cat /etc/oscar-remote-access/ca/ca.crt").stdout)
+
+    def request(self, path, data=None):
+        args = ["curl", "-s", "--path-as-is", "--max-time", "30", "--cacert", self.ca,
+                "--connect-to", "%s:443:%s:443" % (NAME, self.front), "-b", self.jar, "-c", self.jar,
+                "-D", "/tmp/head", "-o", "/tmp/body", "-w", "%{http_code}"]
+        for key, value in (data or {}).items():
+            args += ["--data-urlencode", "%s=%s" % (key, value)]
+        args.append(BASE + path)
+        quoted = " ".join("'" + a.replace("'", "'\\''") + "'" for a in args)
+        status = int(run(CLIENT, quoted).stdout or 0)
+        head = run(CLIENT, "cat /tmp/head").stdout
+        body = run(CLIENT, "cat /tmp/body").stdout
+        headers = {}
+        for line in head.splitlines()[1:]:
+            key, sep, value = line.partition(":")
+            if sep:
+                headers[key.strip().lower()] = value.strip()
+        return status, headers, body
+
+
+def csrf(body):
+    return re.search(r'name="csrf" value="([^"]+)"', body).group(1)
+
+
+def records(front):
+    text = run(front, "cat %s 2>/dev/null || true" % STANDIN_RECORD).stdout
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def admin(front, args, stdin=None, check=True):
+    return run(front, "oscar-gateway-admin " + args, stdin=stdin, check=check)
+
+
+@pytest.fixture(scope="module", params=FRONT_DOORS)
+def front(request):
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def signed_in(front):
+    """drsmith signs in through nginx: password (set with the admin command), then TOTP enrolment."""
+    admin(front, "set-password drsmith", stdin=PASSWORD + "\n")
+    admin(front, "reset-totp drsmith", check=False)
+    client = Client(front)
+    mark = uuid.uuid4().hex[:12]
+    status, headers, _ = client.request("/oscar/provider/providercontrol.jsp?m=" + mark)
+    assert status == 302
+    assert headers["location"].startswith(BASE + "/_gateway/login?next=")
+    assert not [r for r in records(front) if mark in json.dumps(r)]
+
+    status, _, body = client.request("/_gateway/login?next=/oscar/index.jsp")
+    assert status == 200
+    status, headers, body = client.request("/_gateway/login", {
+        "username": "drsmith", "password": PASSWORD, "csrf": csrf(body), "next": "/oscar/index.jsp"})
+    assert status == 303, body
+    assert headers["location"] == BASE + "/_gateway/enroll"
+    status, _, body = client.request("/_gateway/enroll")
+    assert status == 200
+    secret = re.search(r'<code class="secret">([A-Z2-7 ]+)</code>', body).group(1).replace(" ", "")
+    status, headers, body = client.request("/_gateway/enroll", {
+        "code": pyotp.TOTP(secret).now(), "csrf": csrf(body), "next": "/oscar/index.jsp"})
+    assert status == 200, body
+    assert "recovery codes" in body
+    return client
+
+
+def test_unauthenticated_request_is_sent_to_login(front):
+    status, headers, _ = Client(front).request("/oscar/index.jsp")
+    assert status == 302
+    assert headers["location"] == BASE + "/_gateway/login?next=%2Foscar%2Findex.jsp"
+
+
+def test_login_with_password_and_totp_reaches_oscar_with_remote_user(front, signed_in):
+    mark = uuid.uuid4().hex[:12]
+    status, _, body = signed_in.request("/oscar/demographic/search.jsp?m=" + mark)
+    assert status == 200, body
+    seen = [r for r in records(front) if mark in json.dumps(r)]
+    assert seen, "the request did not reach the OSCAR stand-in"
+    assert seen[-1]["headers"]["Remote-User"] == "drsmith"
+    assert seen[-1]["headers"]["Remote-Email"] == "drsmith@clinic.test"
+
+
+def test_blocked_and_policy_denied_paths_are_refused(front, signed_in):
+    mark = uuid.uuid4().hex[:12]
+    status, _, _ = signed_in.request("/oscar/monitoring?m=" + mark)
+    assert status == 404
+    status, _, _ = signed_in.request("/oscar/admin/users.jsp?m=" + mark)
+    assert status == 403
+    assert not [r for r in records(front) if mark in json.dumps(r)]
+
+
+def test_audit_records_the_login(front, signed_in):
+    rows = json.loads(admin(front, "audit --event login --user drsmith --format json").stdout)
+    assert any(r["username"] == "drsmith" for r in rows)
+    assert admin(front, "audit --verify", check=False).returncode == 0
+
+
+def test_service_runs_as_its_own_user_with_a_strict_sandbox(front):
+    user = run(front, "systemctl show -p User --value oscar-gateway.service").stdout.strip()
+    assert user == "oscar-gateway"
+    pid = run(front, "systemctl show -p MainPID --value oscar-gateway.service").stdout.strip()
+    assert run(front, "ps -o user= -p %s" % pid).stdout.strip() == "oscar-gateway"
+    out = run(front, "systemd-analyze security oscar-gateway.service --no-pager").stdout
+    score = float(re.search(r"Overall exposure level for oscar-gateway.service: ([0-9.]+)", out).group(1))
+    assert score <= 2.5, out
+
+
+def test_socket_and_secret_file_modes(front):
+    socket = run(front, "stat -c '%a %U %G' /run/oscar-gateway/gateway.sock").stdout.split()
+    assert socket == ["660", "oscar-gateway", "www-data"]
+    secrets = run(front, "stat -c '%a %U %G' /etc/oscar-gateway/secrets.json").stdout.split()
+    assert secrets == ["600", "oscar-gateway", "oscar-gateway"]
+    config = run(front, "stat -c '%a %U %G' /etc/oscar-gateway/config.json").stdout.split()
+    assert config == ["640", "root", "oscar-gateway"]
+    db = run(front, "stat -c '%a %U' /var/lib/oscar-gateway/gateway.db").stdout.split()
+    assert db == ["600", "oscar-gateway"]
+    assert "session_key" not in run(front, "cat /etc/oscar-gateway/config.json").stdout
+    for package in ("python3-jwt", "python3-pyotp", "python3-argon2", "python3-segno", "python3-waitress"):
+        run(front, "dpkg -s %s" % package)
+
+
+def test_upgrade_from_schema_v1_kept_users_sessions_and_audit():
+    front = "gateway-oscar"
+    backups = run(front, "ls /var/lib/oscar-gateway/").stdout.split()
+    assert any(name.startswith("gateway.db.bak-v1-") for name in backups), backups
+    assert run(front, "stat -c %a /var/lib/oscar-gateway/gateway.db.bak-v1-*").stdout.split() == ["600"]
+    users = {u["username"]: u for u in json.loads(admin(front, "users --format json").stdout)}
+    assert "drsmith" in users and "formerstaff" in users
+    query = ("runuser -u oscar-gateway -- python3 -c \"import sqlite3; c = sqlite3.connect("
+             "'file:/var/lib/oscar-gateway/gateway.db?mode=ro', uri=True); "
+             "print(c.execute('PRAGMA user_version').fetchone()[0]); "
+             "print(c.execute(\\\"SELECT revoked_at IS NULL FROM sessions WHERE id_hash='seeded-session-v1'\\\")"
+             ".fetchone()[0]); "
+             "print(c.execute(\\\"SELECT count(*) FROM audit WHERE detail LIKE '%seeded%'\\\").fetchone()[0])\"")
+    version, seeded_session_live, seeded_audit = run(front, query).stdout.split()
+    assert int(version) >= 2
+    assert seeded_session_live == "1"
+    assert seeded_audit == "1"
+
+
+def test_user_removed_from_inventory_is_disabled_and_its_sessions_revoked():
+    front = "gateway-oscar"
+    users = {u["username"]: u for u in json.loads(admin(front, "users --format json").stdout)}
+    assert not users["formerstaff"]["enabled"]
+    query = ("runuser -u oscar-gateway -- python3 -c \"import sqlite3; c = sqlite3.connect("
+             "'file:/var/lib/oscar-gateway/gateway.db?mode=ro', uri=True); "
+             "print(c.execute(\\\"SELECT revoked_at IS NOT NULL FROM sessions WHERE id_hash='seeded-session-former'\\\")"
+             ".fetchone()[0])\"")
+    assert run(front, query).stdout.strip() == "1"

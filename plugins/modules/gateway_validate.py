@@ -1,0 +1,87 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, oscar_emr.remote_access contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# This file only documents the action plugin of the same name (plugins/action/gateway_validate.py),
+# which runs on the controller.
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: gateway_validate
+short_description: Check the access gateway's configuration on the controller
+version_added: 0.1.0
+description:
+  - Checks the configuration the P(oscar_emr.remote_access.gateway#role) role writes, before anything changes on the
+    host. The C(access_policy) inside it goes through the collection's single access-policy validator, the code the
+    Cloudflare modules and the gateway itself use, so a mistake fails with its path, for example
+    C(access_policy.policies[2].include.ip_ranges[0]: '10.0.0.300/32' is not a valid CIDR).
+  - Also checks the users (names, e-mail addresses, roles, optional argon2id password hashes), the mode, the public
+    host name and, in Cloudflare mode, the team domain and AUD tags, naming the role variable.
+  - Returns the configuration with identity-provider secrets of the model replaced by C(********) (the gateway never
+    needs them).
+author:
+  - oscar_emr.remote_access contributors (!UNKNOWN)
+attributes:
+  action:
+    description: Runs as an action plugin on the controller.
+    support: full
+  check_mode:
+    description: Can run in check mode; it never changes anything.
+    support: full
+  diff_mode:
+    description: Reports no diff, as it changes nothing.
+    support: N/A
+  platform:
+    description: Target OS families the role it serves supports.
+    platforms: debian
+    support: full
+options:
+  config:
+    description: The gateway's configuration (the JSON object described in the gateway's README).
+    type: dict
+    required: true
+  policy_variable:
+    description: Name of the access-policy variable, used in error messages.
+    type: str
+    default: access_policy
+  users_variable:
+    description: Name of the users variable, used in error messages.
+    type: str
+    default: gateway_users
+"""
+
+EXAMPLES = r"""
+- name: Check the gateway's configuration before anything changes
+  oscar_emr.remote_access.gateway_validate:
+    config:
+      mode: standalone
+      clinic_name: Lakeside Family Clinic
+      public_host: emr.lakeside.example
+      access_policy: "{{ access_policy }}"
+      users: []
+  register: gateway_checked
+"""
+
+RETURN = r"""
+config:
+  description: The configuration, identity-provider secrets of the access-policy model redacted.
+  returned: success
+  type: dict
+  sample: {"mode": "standalone", "clinic_name": "Lakeside Family Clinic", "public_host": "emr.lakeside.example"}
+has_password_hashes:
+  description: Whether any user carries a password hash (the role then hides the file's content from logs and diffs).
+  returned: success
+  type: bool
+  sample: false
+errors:
+  description: Every problem found, each naming the variable and the offending value.
+  returned: failure
+  type: list
+  elements: str
+  sample: ["access_policy.policies[0].include.ip_ranges[0]: '10.0.0.300/32' is not a valid CIDR"]
+"""
