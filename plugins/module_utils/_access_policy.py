@@ -264,7 +264,7 @@ def validate_email(value, path):
     """An email address, returned lower-cased."""
     if not isinstance(value, str) or value.count("@") != 1:
         _fail(path, "is not a valid email address", value)
-    local, _, domain = value.strip().partition("@")
+    local, domain = value.strip().split("@")
     if not _EMAIL_LOCAL.match(local) or local.startswith(".") or local.endswith(".") or ".." in local:
         _fail(path, "is not a valid email address", value)
     try:
@@ -1046,7 +1046,8 @@ def rules_from_api(rules, reverse=None):
         if not match or not isinstance(body, dict) or match[0][1][1] not in body:
             result["other"].append(rule)
             continue
-        key, (_, inner, kind) = match[0]
+        key, spec = match[0]
+        inner, kind = spec[1], spec[2]
         value = body[inner]
         if kind:
             name = reverse(kind, value) if reverse else None

@@ -250,11 +250,11 @@ class CloudflareClient:
 
     @property
     def reads(self):
-        return sum(1 for method, _, _ in self.log if method == "GET")
+        return sum(1 for entry in self.log if entry[0] == "GET")
 
     @property
     def writes(self):
-        return sum(1 for method, _, _ in self.log if method != "GET")
+        return sum(1 for entry in self.log if entry[0] != "GET")
 
 
 def account_path(account_id, *parts):

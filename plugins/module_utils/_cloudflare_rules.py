@@ -25,7 +25,7 @@ RULE_OPTIONS = dict(
     countries=dict(type="list", elements="str"),
     groups=dict(type="list", elements="str"),
     login_methods=dict(type="list", elements="str"),
-    service_tokens=dict(type="list", elements="str"),
+    service_tokens=dict(type="list", elements="str", no_log=False),
     auth_methods=dict(type="list", elements="str"),
     everyone=dict(type="bool", default=False),
     any_service_token=dict(type="bool", default=False),

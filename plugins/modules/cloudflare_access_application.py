@@ -17,7 +17,7 @@ description:
   - Returns the application's AUD tag (RV(aud)), which cloudflared's origin check and the clinic gateway need to
     verify Access tokens.
 author:
-  - oscar_emr.remote_access contributors
+  - oscar_emr.remote_access contributors (!UNKNOWN)
 extends_documentation_fragment:
   - oscar_emr.remote_access.cloudflare
   - oscar_emr.remote_access.cloudflare.attributes

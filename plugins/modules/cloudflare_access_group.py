@@ -16,7 +16,7 @@ description:
     A group is what lets a policy B(require) membership of one of several people, which a list of emails in
     C(require) cannot express.
 author:
-  - oscar_emr.remote_access contributors
+  - oscar_emr.remote_access contributors (!UNKNOWN)
 extends_documentation_fragment:
   - oscar_emr.remote_access.cloudflare
   - oscar_emr.remote_access.cloudflare.attributes

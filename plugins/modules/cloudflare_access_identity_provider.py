@@ -16,7 +16,7 @@ description:
   - The client secret is write-only at Cloudflare, so it is sent on create (and with O(update_secret=always)) and never
     compared or shown.
 author:
-  - oscar_emr.remote_access contributors
+  - oscar_emr.remote_access contributors (!UNKNOWN)
 extends_documentation_fragment:
   - oscar_emr.remote_access.cloudflare
   - oscar_emr.remote_access.cloudflare.attributes

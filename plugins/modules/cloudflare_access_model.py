@@ -19,7 +19,7 @@ description:
     providers, groups, service tokens, policies, applications), which C(playbooks/cloudflare.yml) loops over.
   - Talks to no API and changes nothing. See C(docs/access-policy.md) for the model.
 author:
-  - oscar_emr.remote_access contributors
+  - oscar_emr.remote_access contributors (!UNKNOWN)
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.

@@ -20,7 +20,7 @@ description:
     C(include.ip_ranges[0]), C(10.0.0.300/32), not a valid CIDR).
   - Link the policy to an application with M(oscar_emr.remote_access.cloudflare_access_application).
 author:
-  - oscar_emr.remote_access contributors
+  - oscar_emr.remote_access contributors (!UNKNOWN)
 extends_documentation_fragment:
   - oscar_emr.remote_access.cloudflare
   - oscar_emr.remote_access.cloudflare.attributes

@@ -20,7 +20,7 @@ description:
     Vault-encrypted vars file (O(secret_file)). It refuses to create or rotate a token when the secret would be
     neither returned nor saved.
 author:
-  - oscar_emr.remote_access contributors
+  - oscar_emr.remote_access contributors (!UNKNOWN)
 extends_documentation_fragment:
   - oscar_emr.remote_access.cloudflare
   - oscar_emr.remote_access.cloudflare.attributes
@@ -221,7 +221,7 @@ def main():
             refresh=dict(type="bool", default=False),
             refresh_within=dict(type="str"),
             secret_file=dict(type="path"),
-            secret_file_variable=dict(type="str"),
+            secret_file_variable=dict(type="str", no_log=False),
             vault_password_file=dict(type="path", no_log=False),
             vault_password=dict(type="str", no_log=True),
             vault_id=dict(type="str"),
@@ -310,8 +310,8 @@ def main():
                 refresh = True
         if refresh:
             changed = True
-            after["expires_at"] = "(extended by %s from now)" % canonical_duration(duration or current.get("duration")
-                                                                                    or "8760h")
+            extension = canonical_duration(duration or current.get("duration") or "8760h")
+            after["expires_at"] = "(extended by %s from now)" % extension
             if not cf.check_mode:
                 token = cf.call(cf.client.post, cf.path("access", "service_tokens", token_id, "refresh"))
         if params["rotate"]:

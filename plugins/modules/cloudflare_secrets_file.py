@@ -18,7 +18,7 @@ description:
   - Runs on the host where the task runs (normally the controller, C(localhost)) and needs the C(cryptography)
     library there, which ansible-core already depends on.
 author:
-  - oscar_emr.remote_access contributors
+  - oscar_emr.remote_access contributors (!UNKNOWN)
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -103,6 +103,8 @@ from ansible_collections.oscar_emr.remote_access.plugins.module_utils._cloudflar
     write_vault_vars,
 )
 
+DEFAULT_COMMENT = "Written by oscar_emr.remote_access (playbooks/cloudflare.yml). Do not edit by hand."
+
 
 def main():
     module = AnsibleModule(
@@ -112,8 +114,7 @@ def main():
             vault_password_file=dict(type="path", no_log=False),
             vault_password=dict(type="str", no_log=True),
             vault_id=dict(type="str"),
-            comment=dict(type="str", default="Written by oscar_emr.remote_access (playbooks/cloudflare.yml). "
-                                              "Do not edit by hand."),
+            comment=dict(type="str", default=DEFAULT_COMMENT),
         ),
         mutually_exclusive=[("vault_password", "vault_password_file")],
         required_one_of=[("vault_password", "vault_password_file")],

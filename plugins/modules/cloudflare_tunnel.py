@@ -17,11 +17,11 @@ description:
     C(no_log=true), the tunnel token and credentials that the C(cloudflared) role needs
     (C(cloudflared_tunnel_token) or C(cloudflared_tunnel_credentials)).
   - With O(config_src=cloudflare) and O(ingress), also manages the tunnel's remotely managed configuration (the
-    C(configurations) endpoint), that is which public hostnames go to which local service, and cloudflared's origin settings
-    such as the Access token check.
+    C(configurations) endpoint), that is which public hostnames go to which local service, and cloudflared's
+    origin settings such as the Access token check.
   - Create the DNS record with M(community.general.cloudflare_dns) (type C(CNAME), value RV(cname), proxied).
 author:
-  - oscar_emr.remote_access contributors
+  - oscar_emr.remote_access contributors (!UNKNOWN)
 extends_documentation_fragment:
   - oscar_emr.remote_access.cloudflare
   - oscar_emr.remote_access.cloudflare.attributes
@@ -395,8 +395,8 @@ def main():
     candidates = cf.list(cf.path("cfd_tunnel"), {"name": name, "is_deleted": False})
     live = [t for t in candidates if t.get("name") == name and not t.get("deleted_at")]
     if len(live) > 1:
-        cf.fail("%d live tunnels are named %r (ids: %s); delete the extras" % (len(live), name,
-                                                                                ", ".join(t["id"] for t in live)))
+        ids = ", ".join(t["id"] for t in live)
+        cf.fail("%d live tunnels are named %r (ids: %s); delete the extras" % (len(live), name, ids))
     current = live[0] if live else None
 
     if params["state"] == "absent":

@@ -152,7 +152,8 @@ class OpenAPIContract:
         rule["oneOf"] = list(rule["oneOf"]) + copy.deepcopy(OVERLAY_RULES)
         self.converted = converted
         requests = _for_requests(converted, _read_only_names(document))
-        for name, (fields, _) in REQUEST_CORRECTIONS.items():
+        for name, correction in REQUEST_CORRECTIONS.items():
+            fields = correction[0]
             schema = requests["components"]["schemas"][name]
             schema["required"] = [f for f in schema.get("required", []) if f not in fields]
         self.request_registry = Registry().with_resource(
@@ -182,7 +183,8 @@ class OpenAPIContract:
         return cls(document, path), None
 
     def operation(self, method, path):
-        for pattern, _, op_method, template, operation in self.operations:
+        for entry in self.operations:
+            pattern, op_method, template, operation = entry[0], entry[2], entry[3], entry[4]
             if op_method == method and pattern.match(path):
                 return template, operation
         return None, None

@@ -258,7 +258,7 @@ class FakeCloudflare:
                 else "fake: injected server error"
             return fault.status, _failure(code, message), fault.headers
         if self.openapi is not None:
-            _, errors = self.openapi.validate_request(method, path, query, body)
+            errors = self.openapi.validate_request(method, path, query, body)[1]
             if errors:
                 for error in errors:
                     self._violation(method, path, "OpenAPI: " + error)

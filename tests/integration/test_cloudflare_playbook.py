@@ -146,7 +146,7 @@ def test_the_playbook_builds_the_clinic_then_changes_nothing(fake, inventory, tm
 
 
 def test_a_bad_access_policy_stops_the_playbook_before_any_request(fake, inventory, tmp_path):
-    inv, _ = inventory
+    inv = inventory[0]
     data = yaml.safe_load((inv / "group_vars" / "all" / "access_policy.yml").read_text())
     data["access_policy"]["policies"][0]["include"]["ip_ranges"] = ["127.0.0.1/32"]
     (tmp_path / "bad.json").write_text(json.dumps(data))

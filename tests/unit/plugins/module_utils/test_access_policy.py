@@ -408,8 +408,8 @@ def test_the_full_example_in_the_documentation_is_valid():
     block = re.search(r"## A full example\s+```yaml\n(.*?)```", text, re.S).group(1)
     data = yaml.safe_load(block)["access_policy"]
     out = ap.validate_access_policy(data)
-    assert [p["name"] for p in ap.policies_for_path(out, "/oscar/admin")] == ["admin-pages", "clinicians",
-                                                                           "front-desk"]
+    names = [p["name"] for p in ap.policies_for_path(out, "/oscar/admin")]
+    assert names == ["admin-pages", "clinicians", "front-desk"]
     plan = ap.cloudflare_plan(out)
     assert [a["domain"] for a in plan["applications"]] == ["emr.demo-clinic.example",
                                                            "emr.demo-clinic.example/oscar/ws"]
