@@ -496,7 +496,7 @@ def build_model(params, today=None):
             "dns": interface["dns"], "persistent_keepalive": interface["persistent_keepalive"],
             "destinations": interface["destinations"], "peers": peers_out,
         })
-    firewall = _firewall([dict(i, peers=[p for p in m["peers"]]) for i, m in zip(interfaces, model_interfaces)], params)
+    firewall = _firewall([dict(i, peers=list(m["peers"])) for i, m in zip(interfaces, model_interfaces)], params)
     return {
         "mode": mode, "oscar_address": str(oscar), "oscar_port": oscar_port, "lan_interface": lan,
         "today": today.isoformat(), "interfaces": model_interfaces, "firewall": firewall,
@@ -551,8 +551,8 @@ def render_server_config(interface, private_key, peers, post_up=(), pre_down=(),
     """wg-quick text for a server interface; ``peers`` are dicts with name, owner, public_key, preshared_key
     (the key itself or None), allowed_ips, expires."""
     lines = []
-    lines.append("# %s" % (header or "Managed by Ansible (role oscar_emr.remote_access.wireguard): edits are"
-                                      " overwritten."))
+    header = header or "Managed by Ansible (role oscar_emr.remote_access.wireguard): edits are overwritten."
+    lines.append("# %s" % header)
     lines.append("[Interface]")
     lines.append("Address = %s" % interface["address"])
     lines.append("ListenPort = %d" % interface["listen_port"])

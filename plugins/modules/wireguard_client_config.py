@@ -13,10 +13,10 @@ module: wireguard_client_config
 short_description: Issue a WireGuard peer's client configuration and QR code on the controller
 version_added: 0.1.0
 description:
-  - Meant to run on the controller (C(delegate_to: localhost)). Writes C(<path>/<name>.conf) for one peer of a
+  - "Meant to run on the controller (C(delegate_to: localhost)). Writes C(<path>/<name>.conf) for one peer of a
     WireGuard server (mode C(0600), directory C(0700)): its tunnel address, the server as the only peer, the endpoint,
     and a split tunnel to O(allowed_ips) only. For a peer whose keys it generates, also a QR code of the
-    configuration as C(<path>/<name>.png) (mode C(0600)) for the WireGuard mobile apps.
+    configuration as C(<path>/<name>.png) (mode C(0600)) for the WireGuard mobile apps."
   - "Two steps, so that a generated private key never passes through Ansible's variables or output: O(state=key)
     before the server is configured, O(state=present) after. O(state=key) makes sure the peer has a private key on
     the controller and returns only its public key, for the server: the key of the existing configuration, or a new
@@ -31,7 +31,7 @@ description:
   - With O(vault_password), the configuration is written as Ansible Vault text (C(ansible-vault view) shows it) and no
     PNG is written, since a QR code holds the private key in the clear.
 author:
-  - oscar_emr.remote_access contributors
+  - oscar_emr.remote_access contributors (!UNKNOWN)
 attributes:
   check_mode:
     description: Can run in check mode and report whether a configuration would be issued or rewritten.
@@ -243,6 +243,7 @@ def write(module, path, data):
             out.write(data)
         os.chmod(temporary, 0o600)
         module.atomic_move(temporary, path)
+        os.chmod(path, 0o600)
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)

@@ -18,7 +18,7 @@ description:
     latest handshake and transfer counters. Keys other than public keys are never read or returned.
   - Also reports whether the running kernel has the WireGuard module, for choosing C(wireguard-go).
 author:
-  - oscar_emr.remote_access contributors
+  - oscar_emr.remote_access contributors (!UNKNOWN)
 attributes:
   check_mode:
     description: Can run in check mode; it only reads.
@@ -117,7 +117,11 @@ import time  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.oscar_emr.remote_access.plugins.module_utils._wireguard import parse_dump  # noqa: E402
+from ansible_collections.oscar_emr.remote_access.plugins.module_utils._wireguard import (  # noqa: E402
+    IFNAME,
+    PEER_NAME,
+    parse_dump,
+)
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._wireguard_crypto import is_key  # noqa: E402
 
 
@@ -194,7 +198,7 @@ def main():
     secrets = {}
     for wanted in module.params["preshared_keys"]:
         interface, _sep, peer = wanted.partition("/")
-        if not interface or not peer or "/" in peer or peer.startswith("."):
+        if not IFNAME.match(interface) or not PEER_NAME.match(peer) or interface in (".", ".."):
             module.fail_json(msg="preshared_keys: %r is not <interface>/<peer>" % wanted)
         try:
             with open(os.path.join(module.params["keys_dir"], interface, peer + ".psk")) as handle:

@@ -23,7 +23,7 @@ description:
     subnet (routes this module did not ask for on the interface are removed, connected routes are left alone).
   - When the interface is down nothing runs; starting C(wg-quick@<name>) brings it up from the file.
 author:
-  - oscar_emr.remote_access contributors
+  - oscar_emr.remote_access contributors (!UNKNOWN)
 attributes:
   check_mode:
     description: Can run in check mode and report what would change, in the file and on the live interface.
@@ -222,6 +222,7 @@ def write_file(module, path, content):
             out.write(content.encode("utf-8"))
         os.chmod(temporary, 0o600)
         module.atomic_move(temporary, path)
+        os.chmod(path, 0o600)
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)

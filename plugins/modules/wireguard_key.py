@@ -21,7 +21,7 @@ description:
     a key is never overwritten unless O(force=true).
   - The key itself is never returned or shown in a diff.
 author:
-  - oscar_emr.remote_access contributors
+  - oscar_emr.remote_access contributors (!UNKNOWN)
 attributes:
   check_mode:
     description: Can run in check mode and report whether a key would be generated.
@@ -131,6 +131,7 @@ def write_key(module, path, key):
             out.write(key + "\n")
         os.chmod(temporary, 0o600)
         module.atomic_move(temporary, path)
+        os.chmod(path, 0o600)
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)

@@ -23,7 +23,7 @@ description:
   - The resulting list is checked as the P(oscar_emr.remote_access.wireguard#role) role checks it (addresses inside
     the subnet and unique, key format, unique names) before the file is written.
 author:
-  - oscar_emr.remote_access contributors
+  - oscar_emr.remote_access contributors (!UNKNOWN)
 attributes:
   check_mode:
     description: Can run in check mode and report the change without writing the file.

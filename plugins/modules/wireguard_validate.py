@@ -14,16 +14,16 @@ short_description: Check the WireGuard role's interfaces and peers and build its
 version_added: 0.1.0
 description:
   - Checks what argument specs cannot express about the variables of the P(oscar_emr.remote_access.wireguard#role)
-    role: IPv4 addresses and subnets, overlaps between tunnel subnets, the OSCAR address and this host's addresses,
-    peer addresses inside their interface's subnet and unique, public key format, duplicate peer names, interface
-    names and listen ports, expiry dates and destinations.
+    role, that is IPv4 addresses and subnets, overlaps between tunnel subnets, the OSCAR address and this host's
+    addresses, peer addresses inside their interface's subnet and unique, public key format, duplicate peer names,
+    interface names and listen ports, expiry dates and destinations.
   - Every error names the role variable, for example C(wireguard_peers[2].public_key), and all errors are reported
     at once. It changes nothing, so a bad inventory fails before anything changes.
   - Returns the normalised model the role uses, with each peer's status (V(active), V(disabled) or V(expired), judged
     against the host's local date) and the firewall role's variables that let active peers reach the OSCAR front
     door and their listed destinations, and nothing else.
 author:
-  - oscar_emr.remote_access contributors
+  - oscar_emr.remote_access contributors (!UNKNOWN)
 attributes:
   check_mode:
     description: Can run in check mode; it never changes anything.
