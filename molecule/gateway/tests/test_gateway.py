@@ -163,7 +163,7 @@ def test_upgrade_from_schema_v1_kept_users_sessions_and_audit():
     assert any(name.startswith("gateway.db.bak-v1-") for name in backups), backups
     assert run(front, "stat -c %a /var/lib/oscar-gateway/gateway.db.bak-v1-*").stdout.split() == ["600"]
     users = {u["username"]: u for u in json.loads(admin(front, "users --format json").stdout)}
-    assert "drsmith" in users and "formerstaff" in users
+    assert {"drsmith", "reception", "formerstaff"} <= set(users)
     query = ("runuser -u oscar-gateway -- python3 -c \"import sqlite3; c = sqlite3.connect("
              "'file:/var/lib/oscar-gateway/gateway.db?mode=ro', uri=True); "
              "print(c.execute('PRAGMA user_version').fetchone()[0]); "
@@ -185,3 +185,21 @@ def test_user_removed_from_inventory_is_disabled_and_its_sessions_revoked():
              "print(c.execute(\\\"SELECT revoked_at IS NOT NULL FROM sessions WHERE id_hash='seeded-session-former'\\\")"
              ".fetchone()[0])\"")
     assert run(front, query).stdout.strip() == "1"
+
+
+def test_bad_access_policy_fails_on_the_controller_before_any_change(tmp_path):
+    front = "gateway-oscar"
+    before = run(front, "sha256sum /etc/oscar-gateway/config.json").stdout
+    playbook = tmp_path / "bad.yml"
+    playbook.write_text(
+        "- hosts: all\n  gather_facts: false\n  roles:\n    - role: oscar_emr.remote_access.gateway\n"
+        "      vars:\n        gateway_clinic_name: Molecule Test Clinic\n        gateway_public_host: emr.clinic.test\n"
+        "        access_policy:\n          application: {name: OSCAR, domain: emr.clinic.test}\n"
+        "          policies:\n            - name: lan\n              decision: allow\n"
+        "              include: {ip_ranges: [10.0.0.300/32]}\n")
+    proc = subprocess.run(["ansible-playbook", "-i", front + ",", "-e", "ansible_connection=containers.podman.podman",
+                           str(playbook)], capture_output=True, text=True, check=False)
+    assert proc.returncode != 0
+    assert "access_policy.policies[0].include.ip_ranges[0]" in proc.stdout, proc.stdout[-3000:]
+    assert "nothing was changed on the host" in proc.stdout
+    assert run(front, "sha256sum /etc/oscar-gateway/config.json").stdout == before

@@ -1,0 +1,85 @@
+"""The gateway role's controller-side check (gateway_validate): the access policy goes through the shared validator
+and every mistake names its variable before anything changes on the host."""
+
+import copy
+from unittest.mock import MagicMock
+
+from ansible_collections.oscar_emr.remote_access.plugins.action.gateway_validate import ActionModule
+
+POLICY = {
+    "application": {"name": "OSCAR", "domain": "emr.clinic.test"},
+    "groups": [{"name": "staff", "email_domains": ["clinic.test"]}],
+    "policies": [{"name": "staff", "decision": "allow", "paths": ["/oscar"], "include": {"groups": ["staff"]}}],
+}
+CONFIG = {
+    "mode": "standalone",
+    "clinic_name": "Lakeside",
+    "public_host": "emr.clinic.test",
+    "access_policy": POLICY,
+    "users": [{"username": "drsmith", "display_name": "Dr. Smith", "email": "drsmith@clinic.test",
+               "role": "physician", "enabled": True}],
+    "decision_cache": {"max_age_seconds": 0},
+    "cloudflare": {"team_domain": "", "aud": [], "service_tokens": {}},
+}
+
+
+def run(config):
+    task = MagicMock()
+    task.args = {"config": config}
+    task.async_val = 0
+    task.check_mode = False
+    task.action = "oscar_emr.remote_access.gateway_validate"
+    plugin = ActionModule(task, MagicMock(), MagicMock(), loader=None, templar=None, shared_loader_obj=None)
+    return plugin.run(task_vars={})
+
+
+def changed(**overrides):
+    config = copy.deepcopy(CONFIG)
+    config.update(overrides)
+    return config
+
+
+def test_good_config_passes_unchanged():
+    result = run(copy.deepcopy(CONFIG))
+    assert not result.get("failed"), result
+    assert result["config"]["access_policy"] == POLICY
+    assert result["has_password_hashes"] is False
+
+
+def test_bad_policy_fails_naming_the_path():
+    policy = copy.deepcopy(POLICY)
+    policy["policies"][0]["include"] = {"ip_ranges": ["10.0.0.300/32"]}
+    result = run(changed(access_policy=policy))
+    assert result["failed"]
+    assert "access_policy.policies[0].include.ip_ranges[0]" in result["msg"]
+    assert "nothing was changed on the host" in result["msg"]
+
+
+def test_bad_users_and_settings_name_the_role_variables():
+    users = [{"username": "Dr Smith"}, {"username": "a", "email": "nope"}, {"username": "a"},
+             {"username": "b", "password_hash": "plain"}, {"username": "c", "extra": 1}]
+    result = run(changed(users=users, mode="cloud", public_host="https://x", clinic_name=""))
+    msg = result["msg"]
+    for expected in ("gateway_users[0].username", "gateway_users[1].email", "gateway_users[2].username",
+                     "gateway_users[3].password_hash", "gateway_users[4]: unknown keys", "gateway_mode",
+                     "gateway_public_host", "gateway_clinic_name"):
+        assert expected in msg, msg
+    assert "plain" not in msg
+
+
+def test_cloudflare_mode_needs_team_domain_and_aud():
+    result = run(changed(mode="cloudflare", cloudflare={"team_domain": "x.example.com", "aud": ["short"]}))
+    assert "gateway_cloudflare_team_domain" in result["msg"] and "gateway_cloudflare_aud" in result["msg"]
+    good = run(changed(mode="cloudflare", cloudflare={"team_domain": "clinic.cloudflareaccess.com",
+                                                      "aud": ["a" * 64], "service_tokens": {}}))
+    assert not good.get("failed"), good
+
+
+def test_identity_provider_secrets_are_redacted():
+    policy = copy.deepcopy(POLICY)
+    policy["login_methods"] = [{"name": "M365", "type": "azureAD",
+                                "config": {"client_id": "id", "client_secret": "s3cret", "directory_id": "d"}}]
+    result = run(changed(access_policy=policy))
+    if not result.get("failed"):
+        assert result["config"]["access_policy"]["login_methods"][0]["config"]["client_secret"] == "********"
+    assert "s3cret" not in str(result)
