@@ -182,7 +182,8 @@ def test_user_removed_from_inventory_is_disabled_and_its_sessions_revoked():
     assert not users["formerstaff"]["enabled"]
     query = ("runuser -u oscar-gateway -- python3 -c \"import sqlite3; c = sqlite3.connect("
              "'file:/var/lib/oscar-gateway/gateway.db?mode=ro', uri=True); "
-             "print(c.execute(\\\"SELECT revoked_at IS NOT NULL FROM sessions WHERE id_hash='seeded-session-former'\\\")"
+             "print(c.execute(\\\"SELECT revoked_at IS NOT NULL FROM sessions "
+             "WHERE id_hash='seeded-session-former'\\\")"
              ".fetchone()[0])\"")
     assert run(front, query).stdout.strip() == "1"
 
