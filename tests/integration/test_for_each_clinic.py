@@ -74,6 +74,6 @@ def test_one_failing_clinic_fails_the_run_but_not_the_others(tmp_path):
 
 def test_no_inventories_is_an_error(tmp_path):
     (tmp_path / "inventories").mkdir()
-    proc, _ = run(tmp_path, tmp_path / "inventories")
+    proc, _unused_out = run(tmp_path, tmp_path / "inventories")
     assert proc.returncode == 2
     assert "no clinic inventories" in proc.stderr
