@@ -105,7 +105,9 @@ def sanity_tree(env: dict[str, str]) -> Path:
     (tarball,) = dist.glob("oscar_emr-remote_access-*.tar.gz")
     with tarfile.open(tarball) as archive:
         archive.extractall(dest, filter="data")
-    # ansible-test lists files with git when it finds a repository: give it one.
+    # ansible-test lists files with git when it finds a repository: give it one, which ignores the
+    # virtual environments ansible-test itself creates under tests/output.
+    (dest / ".gitignore").write_text("/tests/output/\n")
     subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
     subprocess.run(["git", "add", "-A"], cwd=dest, check=True)
     return dest
