@@ -72,8 +72,8 @@ def test_application_create_rerun_update_check_and_delete(fake, tmp_path):
     assert before["policies"] == [{"name": "clinicians", "precedence": 1}]
     assert after["policies"] == [{"name": "pharmacy", "precedence": 1}, {"name": "clinicians", "precedence": 2}]
     assert after["allowed_identity_providers"] == ["Clinic SAML", "Email one-time PIN"]
-    assert {k for k in before if before[k] != after[k]} == {"policies", "allowed_identity_providers",
-                                                              "auto_redirect_to_identity", "session_duration"}
+    differ = {k for k in before if before[k] != after[k]}
+    assert differ == {"policies", "allowed_identity_providers", "auto_redirect_to_identity", "session_duration"}
 
     updated = run_module(fake, tmp_path, "cloudflare_access_application", changed)
     assert updated["changed"] is True and updated["_writes"] == 1 and updated["aud"] == created["aud"]
@@ -126,8 +126,8 @@ BAD_APPS = [
 
 
 def test_bad_arguments_fail_with_clear_messages_and_write_nothing(fake, tmp_path):
-    results = run_tasks(fake, tmp_path, [("cloudflare_access_application", dict(args, name="a%d" % i))
-                                         for i, (args, _) in enumerate(BAD_APPS)])
+    results = run_tasks(fake, tmp_path, [("cloudflare_access_application", dict(case[0], name="a%d" % i))
+                                         for i, case in enumerate(BAD_APPS)])
     for (args, message), result in zip(BAD_APPS, results):
         assert result["failed"] is True, args
         assert message in result["msg"], (args, result["msg"])

@@ -87,8 +87,8 @@ BAD = [
 
 
 def test_bad_arguments(fake, tmp_path):
-    results = run_tasks(fake, tmp_path, [("cloudflare_access_identity_provider", dict(args, name="idp%d" % i))
-                                         for i, (args, _) in enumerate(BAD)])
+    results = run_tasks(fake, tmp_path, [("cloudflare_access_identity_provider", dict(case[0], name="idp%d" % i))
+                                         for i, case in enumerate(BAD)])
     for (args, message), result in zip(BAD, results):
         assert result["failed"] is True, args
         assert message in result["msg"], (args, result["msg"])

@@ -70,9 +70,8 @@ def test_policy_create_rerun_update_check_and_delete(fake, tmp_path):
     assert before["include"] == {"emails": ["locum@locums.example"], "groups": ["physicians"]}
     assert after["include"] == {"groups": ["managers", "physicians"]}
     assert (before["purpose_justification_prompt"], after["purpose_justification_prompt"]) == (None, "Why?")
-    assert {k for k in before if before[k] != after[k]} == {"session_duration", "include",
-                                                              "purpose_justification_required",
-                                                              "purpose_justification_prompt"}
+    differ = {k for k in before if before[k] != after[k]}
+    assert differ == {"session_duration", "include", "purpose_justification_required", "purpose_justification_prompt"}
 
     updated = run_module(fake, tmp_path, "cloudflare_access_policy", changed)
     assert updated["changed"] is True and updated["_writes"] == 1 and updated["diff"] == checked["diff"]
@@ -123,9 +122,8 @@ def test_every_kind_of_rule_and_the_approval_settings(fake, tmp_path):
     assert "mfa_config" not in front
     assert stored["pharmacy"]["include"] == [{"ip": {"ip": "203.0.113.10/32"}}]
     assert stored["blocked"]["include"] == [{"everyone": {}}]
-    rerun = run_tasks(fake, tmp_path, [(m, a) for m, a in [
-        ("cloudflare_access_policy", {"name": "pharmacy", "decision": "bypass",
-                                      "include": {"ip_ranges": ["203.0.113.10/32"]}})]])
+    rerun = run_tasks(fake, tmp_path, [("cloudflare_access_policy", {
+        "name": "pharmacy", "decision": "bypass", "include": {"ip_ranges": ["203.0.113.10/32"]}})])
     assert rerun[0]["changed"] is False
 
 
@@ -158,7 +156,7 @@ BAD_POLICIES = [
 
 
 def test_bad_arguments_fail_with_clear_messages_and_write_nothing(fake, tmp_path):
-    calls = [("cloudflare_access_policy", dict(args, name="p%d" % i)) for i, (args, _) in enumerate(BAD_POLICIES)]
+    calls = [("cloudflare_access_policy", dict(case[0], name="p%d" % i)) for i, case in enumerate(BAD_POLICIES)]
     results = run_tasks(fake, tmp_path, calls)
     for (args, message), result in zip(BAD_POLICIES, results):
         assert result["failed"] is True, args

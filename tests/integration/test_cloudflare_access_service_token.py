@@ -101,7 +101,7 @@ def test_bad_arguments(fake, tmp_path):
         ({"name": "t", "secret_file": str(tmp_path / "x.yml"), "vault_password": "a-long-vault-password",
           "secret_file_variable": "not a name"}, "is not a valid Ansible variable name"),
     ]
-    results = run_tasks(fake, tmp_path, [("cloudflare_access_service_token", args) for args, _ in cases])
+    results = run_tasks(fake, tmp_path, [("cloudflare_access_service_token", case[0]) for case in cases])
     for (args, message), result in zip(cases, results):
         assert result["failed"] is True, args
         assert message in result["msg"], (args, result["msg"])

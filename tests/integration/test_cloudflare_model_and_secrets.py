@@ -32,8 +32,8 @@ def test_the_model_module_validates_and_plans_without_secrets(tmp_path):
                                             ("cloudflare_access_model", {"access_policy": bad})])
     assert ok["changed"] is False
     plan = ok["plan"]
-    assert [a["domain"] for a in plan["applications"]] == ["emr.demo-clinic.example",
-                                                            "emr.demo-clinic.example/oscar/ws"]
+    domains = [a["domain"] for a in plan["applications"]]
+    assert domains == ["emr.demo-clinic.example", "emr.demo-clinic.example/oscar/ws"]
     assert [p["name"] for p in plan["policies"]] == ["demo-clinic: pharmacy-integration",
                                                      "demo-clinic: lab-integration", "demo-clinic: clinicians",
                                                      "demo-clinic: front-desk"]

@@ -112,9 +112,9 @@ def test_deleted_tunnels_are_ignored_even_when_the_api_lists_them():
 def test_the_tunnel_secret_is_compared_through_the_token_and_reset(fake, tmp_path):
     first = base64.b64encode(b"1" * 32).decode()
     second = base64.b64encode(b"2" * 40).decode()
-    run_module(fake, tmp_path, "cloudflare_tunnel", {"name": "t", "tunnel_secret": first, "return_secrets": False})
-    same = run_module(fake, tmp_path, "cloudflare_tunnel", {"name": "t", "tunnel_secret": first,
-                                                             "return_secrets": False})
+    keep = {"name": "t", "tunnel_secret": first, "return_secrets": False}
+    run_module(fake, tmp_path, "cloudflare_tunnel", keep)
+    same = run_module(fake, tmp_path, "cloudflare_tunnel", keep)
     assert same["changed"] is False and same["_writes"] == 0
     assert same["diff"]["before"]["tunnel_secret"] == "********"
     assert first not in same["_stdout"] and first not in json.dumps(same["diff"])
@@ -167,7 +167,7 @@ BAD_ARGUMENTS = [
 
 
 def test_bad_arguments_fail_with_clear_messages_before_any_request(fake, tmp_path):
-    results = run_tasks(fake, tmp_path, [("cloudflare_tunnel", args) for args, _ in BAD_ARGUMENTS])
+    results = run_tasks(fake, tmp_path, [("cloudflare_tunnel", case[0]) for case in BAD_ARGUMENTS])
     for (args, message), result in zip(BAD_ARGUMENTS, results):
         assert result["failed"] is True, args
         assert message in result["msg"], (args, result["msg"])

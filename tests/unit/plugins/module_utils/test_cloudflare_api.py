@@ -194,7 +194,7 @@ def silent_server():
         listener.settimeout(0.2)
         while not stop.is_set():
             try:
-                conn, _ = listener.accept()
+                conn = listener.accept()[0]
                 accepted.append(conn)
             except OSError:
                 continue
