@@ -148,3 +148,13 @@ def test_removal_stops_the_service_and_removes_unit_config_secrets_and_package()
     assert rc == 0 and recap(out, PI)[1] == 0, "removal is idempotent"
     # The other replica keeps serving.
     assert double_info(container(OSCAR))["ready"]
+
+
+def test_a_first_check_mode_run_on_a_bare_host_reports_the_install_and_changes_nothing():
+    host = container(PI)
+    rc, out = run_playbook(*UPGRADED, "--check", limit=PI)
+    assert rc == 0, out[-3000:]
+    assert recap(out, PI)[1] > 0, "check mode reports what it would do"
+    for path in (UNIT, CONFIG_DIR, "/usr/bin/cloudflared", "/etc/apt/keyrings/cloudflared.gpg"):
+        assert not host.file(path).exists, path
+    assert not host.user("cloudflared").exists
