@@ -138,3 +138,48 @@ def test_the_published_egress_rules_are_what_the_firewall_role_takes():
     names = [rule["comment"] for rule in model["egress"]["rules"]]
     assert {"cloudflared-quic", "cloudflared-http2", "cloudflared-api"} <= set(names)
     assert published_egress_rules("absent") == []
+
+
+def role_vars(facts, **overrides):
+    """Template the role's internal variables for a host with these facts (ad hoc, on localhost)."""
+    extra = {"ansible_facts": facts}
+    extra.update(overrides)
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOCALHOST_WARNING="0",
+               ANSIBLE_INVENTORY_UNPARSED_WARNING="0", ANSIBLE_NOCOLOR="1")
+    wanted = "{{ {'arch': __cloudflared_arch, 'package': __cloudflared_package, 'format': __cloudflared_format, " \
+             "'binary': __cloudflared_binary, 'problems': __cloudflared_settings | " \
+             "oscar_emr.remote_access.cloudflared_problems} }}"
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible"), "localhost", "-c", "local", "-m", "ansible.builtin.debug",
+         "-a", "msg=" + wanted, "-e", "@%s" % (ROLE / "defaults" / "main.yml"),
+         "-e", "@%s" % (ROLE / "vars" / "main.yml"), "-e", json.dumps(extra)],
+        capture_output=True, text=True, env=env, check=False)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]["msg"]
+
+
+PACKAGES = {
+    "amd64": {"url": "https://mirror.example/cloudflared-linux-amd64.deb", "sha256": "a" * 64},
+    "arm64": {"url": "https://mirror.example/cloudflared-linux-arm64", "sha256": "b" * 64},
+}
+TOKEN = "eyJhIjoiYWNjIiwidCI6IjZmZjQyYWUyLTc2NWQtNGFkZi04MTEyLTMxYzU1YzE1NTFlZiIsInMiOiJZV0pqIn0="
+
+
+@pytest.mark.parametrize("machine,arch,fmt,binary", [
+    ("x86_64", "amd64", "deb", "/usr/bin/cloudflared"),
+    ("aarch64", "arm64", "binary", "/usr/local/bin/cloudflared"),
+])
+def test_the_package_is_picked_by_architecture(machine, arch, fmt, binary):
+    got = role_vars({"architecture": machine}, cloudflared_install_method="url", cloudflared_packages=PACKAGES,
+                    cloudflared_tunnel_token=TOKEN)
+    assert (got["arch"], got["package"], got["format"], got["binary"]) == (arch, PACKAGES[arch], fmt, binary)
+    assert got["problems"] == []
+
+
+def test_an_unsupported_architecture_is_refused_before_anything_changes():
+    got = role_vars({"architecture": "armv7l"}, cloudflared_install_method="url", cloudflared_packages=PACKAGES,
+                    cloudflared_tunnel_token=TOKEN)
+    assert got["arch"] == ""
+    assert got["problems"] == ["this host's architecture 'armv7l' is not supported: cloudflared runs on amd64 (x86_64) "
+                               "and arm64 (aarch64, Raspberry Pi OS 64-bit)"]
