@@ -58,6 +58,12 @@ def cloudflared_ingress_report(rules, defaults=None, strict=True):
 
 
 @_wrap
+def cloudflared_egress_rules(settings, destinations):
+    """The connector's outbound needs in the firewall role's firewall_egress_rules format."""
+    return _model.egress_rules(_plain(settings), _plain(destinations))
+
+
+@_wrap
 def cloudflared_version(text):
     """The release in `cloudflared --version` output ('2025.8.0'), or '' when there is none."""
     return _model.parse_version(text) or ""
@@ -83,6 +89,7 @@ class FilterModule(object):
             "cloudflared_problems": cloudflared_problems,
             "cloudflared_config": cloudflared_config,
             "cloudflared_ingress_report": cloudflared_ingress_report,
+            "cloudflared_egress_rules": cloudflared_egress_rules,
             "cloudflared_version": cloudflared_version,
             "cloudflared_token_file_supported": cloudflared_token_file_supported,
             "cloudflared_ready_url": cloudflared_ready_url,

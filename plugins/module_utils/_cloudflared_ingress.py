@@ -623,6 +623,35 @@ def build_config(settings):
     return doc
 
 
+EGRESS_RULES = (
+    ("cloudflared-quic", 7844, "udp"),
+    ("cloudflared-http2", 7844, "tcp"),
+    ("cloudflared-api", 443, "tcp"),
+)
+DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
+
+
+def egress_rules(settings, destinations):
+    """What the connector must reach, in the firewall role's firewall_egress_rules format.
+
+    Cloudflare's edge on UDP and TCP 7844 and its API on TCP 443, to ``destinations``; and, when
+    ``origin_service`` names a front door by a non-loopback IP address (cloudflared on a Pi, nginx on
+    the OSCAR host), that address and port.
+    """
+    rules = [{"name": name, "port": port, "protocol": protocol, "destinations": list(destinations)}
+             for name, port, protocol in EGRESS_RULES]
+    try:
+        parsed = parse_service_url(settings.get("origin_service") or "")
+        address = ipaddress.ip_address(u"%s" % parsed["host"])
+    except ValueError:
+        return rules
+    port = int(parsed["port"]) if parsed["port"] else DEFAULT_PORTS.get(parsed["scheme"])
+    if port and not address.is_loopback:
+        rules.append({"name": "cloudflared-origin", "port": port, "protocol": "tcp",
+                      "destinations": ["%s/%d" % (address, address.max_prefixlen)]})
+    return rules
+
+
 def _rule_origin(index, total):
     """Which role variable produced generated rule #index+1."""
     if index == 0:

@@ -93,7 +93,7 @@ def test_the_unit_never_carries_a_token_and_is_sandboxed(token_file, env_file):
 def test_filters_are_registered():
     names = set(filters.FilterModule().filters())
     assert names == {"cloudflared_problems", "cloudflared_config", "cloudflared_ingress_report", "cloudflared_version",
-                     "cloudflared_token_file_supported", "cloudflared_ready_url"}
+                     "cloudflared_token_file_supported", "cloudflared_ready_url", "cloudflared_egress_rules"}
     assert filters.cloudflared_version("cloudflared version 2025.8.0 (built x)") == "2025.8.0"
     assert filters.cloudflared_version("garbage") == ""
     assert filters.cloudflared_token_file_supported("2025.4.0") is True
@@ -102,7 +102,7 @@ def test_filters_are_registered():
                                 "hostname or path filter)"]
 
 
-def published_egress_rules(state="present"):
+def published_egress_rules(state="present", **extra):
     """Run the role's firewall_egress entry point on localhost and return the fact it sets."""
     playbook = """
 - hosts: localhost
@@ -118,7 +118,7 @@ def published_egress_rules(state="present"):
                ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0", ANSIBLE_NOCOLOR="1")
     proc = subprocess.run(
         [str(Path(sys.executable).parent / "ansible-playbook"), "-c", "local", "/dev/stdin",
-         "-e", json.dumps({"cloudflared_state": state, "ansible_python_interpreter": sys.executable})],
+         "-e", json.dumps(dict(extra, cloudflared_state=state, ansible_python_interpreter=sys.executable))],
         input=playbook, capture_output=True, text=True, env=env, check=False)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     tasks = json.loads(proc.stdout)["plays"][0]["tasks"]
@@ -138,6 +138,16 @@ def test_the_published_egress_rules_are_what_the_firewall_role_takes():
     names = [rule["comment"] for rule in model["egress"]["rules"]]
     assert {"cloudflared-quic", "cloudflared-http2", "cloudflared-api"} <= set(names)
     assert published_egress_rules("absent") == []
+
+
+def test_a_front_door_on_another_host_is_published_too():
+    """cloudflared on a Pi reaches nginx on the OSCAR host: that address and port join the egress rules."""
+    rules = published_egress_rules(cloudflared_origin_service="https://192.168.1.20:8443",
+                                   cloudflared_egress_destinations=["198.41.192.0/19"])
+    assert rules[-1] == {"name": "cloudflared-origin", "port": 8443, "protocol": "tcp",
+                         "destinations": ["192.168.1.20/32"]}
+    assert rules[0]["destinations"] == ["198.41.192.0/19"]
+    firewall.build_model({"management_sources": ["192.0.2.10/32"], "egress_enabled": True, "egress_rules": rules})
 
 
 def role_vars(facts, **overrides):

@@ -507,3 +507,21 @@ def test_token_config_document_holds_no_ingress_nor_secret():
 def test_ready_url(address, url):
     assert m.check_metrics_address(address) is None
     assert m.ready_url(address) == url
+
+
+@pytest.mark.parametrize("origin,extra", [
+    ("https://127.0.0.1:443", None),
+    ("https://[::1]:443", None),
+    ("https://oscar.clinic.lan:443", None),
+    ("https://192.168.1.20", {"name": "cloudflared-origin", "port": 443, "protocol": "tcp",
+                              "destinations": ["192.168.1.20/32"]}),
+    ("http://10.0.0.5:8080", {"name": "cloudflared-origin", "port": 8080, "protocol": "tcp",
+                              "destinations": ["10.0.0.5/32"]}),
+    ("https://[2001:db8::20]:443", {"name": "cloudflared-origin", "port": 443, "protocol": "tcp",
+                                    "destinations": ["2001:db8::20/128"]}),
+])
+def test_egress_rules(origin, extra):
+    rules = m.egress_rules({"origin_service": origin}, ["0.0.0.0/0", "::/0"])
+    assert [(r["name"], r["port"], r["protocol"]) for r in rules[:3]] == [
+        ("cloudflared-quic", 7844, "udp"), ("cloudflared-http2", 7844, "tcp"), ("cloudflared-api", 443, "tcp")]
+    assert (rules[3] if len(rules) > 3 else None) == extra
