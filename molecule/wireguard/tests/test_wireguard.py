@@ -1,4 +1,5 @@
-"""What the wireguard scenario must show after converge, the idempotence and check-mode runs, and side_effect.
+"""What the wireguard scenario must show after converge, the idempotence and check-mode runs, and
+lifecycle.yml (run first by conftest.py).
 
 The containers are reached with testinfra's podman backend (podman exec) rather than through Ansible: the
 tests run many small commands and the scenario has a time budget. Test addresses: see molecule.yml.
