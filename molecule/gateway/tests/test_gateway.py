@@ -200,7 +200,8 @@ def test_bad_access_policy_fails_on_the_controller_before_any_change(tmp_path):
         "              include: {ip_ranges: [10.0.0.300/32]}\n")
     proc = subprocess.run(["ansible-playbook", "-i", front + ",", "-e", "ansible_connection=containers.podman.podman",
                            str(playbook)], capture_output=True, text=True, check=False)
+    output = proc.stdout + proc.stderr  # ansible-core 2.19 prints the failure on stderr
     assert proc.returncode != 0
-    assert "access_policy.policies[0].include.ip_ranges[0]" in proc.stdout, proc.stdout[-3000:]
-    assert "nothing was changed on the host" in proc.stdout
+    assert "access_policy.policies[0].include.ip_ranges[0]" in output, output[-3000:]
+    assert "nothing was changed on the host" in output
     assert run(front, "sha256sum /etc/oscar-gateway/config.json").stdout == before
