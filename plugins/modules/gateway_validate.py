@@ -18,8 +18,8 @@ version_added: 0.1.0
 description:
   - Checks the configuration the P(oscar_emr.remote_access.gateway#role) role writes, before anything changes on the
     host. The C(access_policy) inside it goes through the collection's single access-policy validator, the code the
-    Cloudflare modules and the gateway itself use, so a mistake fails with its path, for example
-    C(access_policy.policies[2].include.ip_ranges[0]: '10.0.0.300/32' is not a valid CIDR).
+    Cloudflare modules and the gateway itself use, so a mistake fails with its path, for example a message that
+    starts with C(access_policy.policies[2].include.ip_ranges[0]) and names the invalid CIDR.
   - Also checks the users (names, e-mail addresses, roles, optional argon2id password hashes), the mode, the public
     host name and, in Cloudflare mode, the team domain and AUD tags, naming the role variable.
   - Returns the configuration with identity-provider secrets of the model replaced by C(********) (the gateway never
