@@ -109,6 +109,8 @@ def test_the_playbook_builds_the_clinic_then_changes_nothing(fake, inventory, tm
     assert handed["cloudflared_tunnel_token"] == fake._token_for(tunnel)
     assert handed["cloudflared_access_aud_tags"] == [apps[HOST]["aud"], apps[HOST + "/oscar/ws"]["aud"]]
     assert handed["gateway_cloudflare_aud"] == handed["cloudflared_access_aud_tags"]
+    assert handed["gateway_cloudflare_service_tokens"] == {
+        "lab-integration": fake.objects("service_tokens")[0]["client_id"]}
     token_file = vault_view(secrets_dir / "cloudflare_service_token_lab_integration.vault.yml", password)
     assert token_file["cloudflare_service_token_lab_integration"]["client_secret"] == \
         fake.objects("service_tokens")[0]["_secret"]
@@ -117,7 +119,9 @@ def test_the_playbook_builds_the_clinic_then_changes_nothing(fake, inventory, tm
     # 3. Re-run, also checking the facts handed to the clinic's host: nothing changes anywhere.
     expected = {"expected": {"cloudflared_tunnel_token": handed["cloudflared_tunnel_token"],
                              "gateway_cloudflare_aud": handed["gateway_cloudflare_aud"],
-                             "cloudflared_access_team_name": "demo-clinic", "cloudflared_tunnel_mode": "token"}}
+                             "cloudflared_access_team_name": "demo-clinic", "cloudflared_tunnel_mode": "token",
+                             "gateway_cloudflare_service_tokens": {
+                                 "lab-integration": fake.objects("service_tokens")[0]["client_id"]}}}
     (tmp_path / "expected.json").write_text(json.dumps(expected))
     wrapper = tmp_path / "site.yml"
     wrapper.write_text(yaml.safe_dump([
@@ -129,7 +133,8 @@ def test_the_playbook_builds_the_clinic_then_changes_nothing(fake, inventory, tm
                 "cloudflared_access_aud_tags == expected.gateway_cloudflare_aud",
                 "cloudflared_access_team_name == expected.cloudflared_access_team_name",
                 "cloudflared_tunnel_mode == expected.cloudflared_tunnel_mode",
-                "gateway_cloudflare_team_domain == 'demo-clinic.cloudflareaccess.com'"]}}]},
+                "gateway_cloudflare_team_domain == 'demo-clinic.cloudflareaccess.com'",
+                "gateway_cloudflare_service_tokens == expected.gateway_cloudflare_service_tokens"]}}]},
     ], sort_keys=False))
     fake.reset_requests()
     proc, recap = run_playbook(wrapper, inv, fake, ["--diff", *write, "-e", "@%s" % (tmp_path / "expected.json")])
