@@ -65,16 +65,21 @@ cat <<INFO
 
 The demo clinic is up (network $NETWORK, $SUBNET):
   demo-oscar  $oscar_ip  OSCAR stand-in (Tomcat on 8080/8443 under /oscar; not OSCAR),
-                         firewall (nftables allowlist), nginx front door on 443 (TLS from the clinic's CA)
+                         firewall (nftables allowlist), nginx front door on 443 (TLS from the clinic's CA),
+                         access gateway (standalone login: password + TOTP, audit log)
 
 Look at it from this machine:
-  curl --cacert $ca --resolve $host:443:$oscar_ip https://$host/oscar/            # OSCAR's login page
+  curl -i --cacert $ca --resolve $host:443:$oscar_ip https://$host/oscar/         # 302 to the gateway's sign-in page
   curl --cacert $ca --resolve $host:443:$oscar_ip https://$host/manager/html      # 404: Tomcat's manager is never reachable
   curl --path-as-is --cacert $ca --resolve $host:443:$oscar_ip 'https://$host/oscar/..;/manager/html'  # 400
   curl -m 3 http://$oscar_ip:8080/oscar/                                         # times out: Tomcat is firewalled
   podman exec demo-oscar nft list table inet oscar_remote_access                  # the clinic's allowlist
   podman exec demo-oscar tail -3 /var/log/nginx/oscar-access.log                  # JSON access log, no query strings
   .venv/bin/ansible-playbook -i $INVENTORY playbooks/site.yml --check --diff       # what a re-run would change (nothing)
+Sign in with a browser: give dralice a password, then open https://$host/oscar/ (with $host
+pointing at $oscar_ip and the CA below trusted) and enrol an authenticator app at first sign-in:
+  podman exec -it demo-oscar oscar-gateway-admin set-password dralice
+  podman exec demo-oscar oscar-gateway-admin audit --since 1h                      # the audit log
 The clinic's CA certificate, for installing on clinic devices: $ca
 Remove it:
   bash scripts/demo.sh clean
