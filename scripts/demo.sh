@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 
 NETWORK=oscar-demo
 SUBNET=10.89.200.0/24
-INVENTORY=inventories/demo_clinic
+INVENTORY_DIR=inventories/demo_clinic
+# The hosts file, not the directory: Ansible would read every file in it (the exported CA too) as an inventory.
+INVENTORY=$INVENTORY_DIR/hosts.yml
 # container name, image, extra podman options
 HOSTS=(
   "demo-oscar localhost/oscar-testbed:bookworm"
@@ -51,6 +53,8 @@ done
 
 echo "demo: installing the OSCAR stand-in on demo-oscar"
 ansible-playbook -i "$INVENTORY" -e oscar_standin_hosts=oscar_servers tests/standins/oscar_standin.yml >.build/demo-standin.log
+echo "demo: building the cloudflared TEST DOUBLE package (the real cloudflared cannot be downloaded here)"
+.venv/bin/python tests/cloudflared_double/build.py --out .build/cloudflared-double --version 2025.8.0 --arch amd64 >/dev/null
 echo "demo: applying playbooks/site.yml with $INVENTORY (log: .build/demo-site.log)"
 ansible-playbook -i "$INVENTORY" playbooks/site.yml --diff >.build/demo-site.log 2>&1 || {
   tail -40 .build/demo-site.log
@@ -59,14 +63,15 @@ ansible-playbook -i "$INVENTORY" playbooks/site.yml --diff >.build/demo-site.log
 grep -A5 'PLAY RECAP' .build/demo-site.log
 
 oscar_ip="$(podman inspect -f "{{ (index .NetworkSettings.Networks \"$NETWORK\").IPAddress }}" demo-oscar)"
-ca="$INVENTORY/exported-ca/oscar-ca.crt"
-host="$(awk '/^clinic_oscar_hostname:/ {print $2}' $INVENTORY/group_vars/all/clinic.yml)"
+ca="$INVENTORY_DIR/exported-ca/oscar-ca.crt"
+host="$(awk '/^clinic_oscar_hostname:/ {print $2}' $INVENTORY_DIR/group_vars/all/clinic.yml)"
 cat <<INFO
 
 The demo clinic is up (network $NETWORK, $SUBNET):
   demo-oscar  $oscar_ip  OSCAR stand-in (Tomcat on 8080/8443 under /oscar; not OSCAR),
                          firewall (nftables allowlist), nginx front door on 443 (TLS from the clinic's CA),
-                         access gateway (standalone login: password + TOTP, audit log)
+                         access gateway (standalone login: password + TOTP, audit log),
+                         cloudflared connector (a TEST DOUBLE of cloudflared: configured, hardened, never connects)
 
 Look at it from this machine:
   curl -i --cacert $ca --resolve $host:443:$oscar_ip https://$host/oscar/         # 302 to the gateway's sign-in page
@@ -74,6 +79,8 @@ Look at it from this machine:
   curl --path-as-is --cacert $ca --resolve $host:443:$oscar_ip 'https://$host/oscar/..;/manager/html'  # 400
   curl -m 3 http://$oscar_ip:8080/oscar/                                         # times out: Tomcat is firewalled
   podman exec demo-oscar nft list table inet oscar_remote_access                  # the clinic's allowlist
+  podman exec demo-oscar cat /etc/cloudflared/config.yml                           # the tunnel's ingress rules
+  podman exec demo-oscar systemd-analyze security cloudflared.service | tail -1     # its hardening score
   podman exec demo-oscar tail -3 /var/log/nginx/oscar-access.log                  # JSON access log, no query strings
   .venv/bin/ansible-playbook -i $INVENTORY playbooks/site.yml --check --diff       # what a re-run would change (nothing)
 Sign in with a browser: give dralice a password, then open https://$host/oscar/ (with $host
