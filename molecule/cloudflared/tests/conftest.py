@@ -19,7 +19,7 @@ HOSTS = (OSCAR, PI)
 CONFIG_DIR = "/etc/cloudflared"
 UNIT = "/etc/systemd/system/cloudflared.service"
 READY = "http://127.0.0.1:20241/ready"
-DOUBLE_VARS = json.loads((PROJECT / ".build" / "cloudflared-double" / "vars.json").read_text())
+DOUBLE_VARS = json.loads((PROJECT / ".build" / "molecule-cloudflared-double" / "vars.json").read_text())
 
 # The scenario's fake secrets (molecule.yml): none of them may show up anywhere but in their root-only files.
 TUNNEL_ID = "3c1e6b2a-5d4f-4e8a-9b7c-0123456789ab"
