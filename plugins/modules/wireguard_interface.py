@@ -438,10 +438,12 @@ def main():
     text = render_server_config(interface, private, active, params["post_up"], params["pre_down"])
     current = read_text(conf)
     known_names = {}
+    current_names = set(r["name"] for r in records)
     try:
         for entry in json.loads(read_text(record) or "{}").get("peers", []):
             if entry.get("public_key"):
-                known_names[entry["public_key"]] = "%s (removed)" % entry.get("name")
+                label = "old key" if entry.get("name") in current_names else "removed"
+                known_names[entry["public_key"]] = "%s (%s)" % (entry.get("name"), label)
     except (ValueError, AttributeError):
         pass
     if current != text or read_text(record) != metadata_text:
