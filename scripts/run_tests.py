@@ -162,10 +162,7 @@ def run_pytest(results: Results, env: dict[str, str], paths: list[str]) -> None:
 
 # Scenarios left out of the default run, each with the reason, printed on every run and counted as
 # skipped. Naming one with --scenario still runs it. Keep this empty: an entry is a known defect.
-QUARANTINED = {
-    "wireguard": "its verify step failed on a clean run (lifecycle.yml's 'Nothing changed' compares live "
-                 "peer state); the fix was still in progress when the session stopped (issue 7)",
-}
+QUARANTINED: dict[str, str] = {}
 
 
 def scenarios(results: Results) -> list[str]:

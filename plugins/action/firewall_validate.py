@@ -35,6 +35,7 @@ ARGUMENT_SPEC = {
     "egress_rules": {"type": "list", "elements": "raw", "default": []},
     "forward_enabled": {"type": "bool", "default": False},
     "forward_rules": {"type": "list", "elements": "raw", "default": []},
+    "role_needs": {"type": "dict", "default": {}},
 }
 
 

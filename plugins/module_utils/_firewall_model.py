@@ -57,6 +57,15 @@ EGRESS_ESSENTIALS = {
 
 DEFAULT_EGRESS_ESSENTIALS = ("dns", "ntp", "apt", "dhcp")
 
+# What other roles of this collection publish for the firewall role (role_needs), by the list each one joins.
+# The keys are the facts' own names, so that an error points at the role that computed the entry.
+ROLE_NEEDS = {
+    "services": ("wireguard_firewall_services",),
+    "egress_rules": ("cloudflared_firewall_egress_rules",),
+    "forward_rules": ("wireguard_firewall_forward_rules",),
+}
+ROLE_NEEDS_FLAGS = {"forward_enabled": ("wireguard_firewall_forward_enabled",)}
+
 
 class FirewallConfigError(Exception):
     """Raised with every problem found; ``errors`` lists one message per problem."""
@@ -216,6 +225,32 @@ def _list_of_dicts(value, var, c):
     return good
 
 
+def _entries(params, key, c):
+    """(path, item) of the inventory's list, then of what other roles need (role_needs) that the inventory
+    does not already list. An entry the inventory repeats verbatim (the older way of wiring roles together) is
+    taken once; the same name with other settings is an error naming both."""
+    var = _var(key)
+    entries = _list_of_dicts(params.get(key), var, c)
+    by_name = {item.get("name"): (path, item) for path, item in entries}
+    needs = params.get("role_needs") or {}
+    for need_var in ROLE_NEEDS[key]:
+        for path, item in _list_of_dicts(needs.get(need_var), need_var, c):
+            listed = by_name.get(item.get("name"))
+            if listed is None:
+                entries.append((path, item))
+                by_name[item.get("name")] = (path, item)
+            elif listed[1] != item:
+                c.error(listed[0] + ".name", "%r is also an entry of %s (%s) with other settings; leave it out of %s, "
+                        "the role supplies it" % (item.get("name"), need_var, path, var))
+    return entries
+
+
+def _needed_flag(params, key):
+    """Whether a role published that it needs this switch on (for example a forward chain)."""
+    needs = params.get("role_needs") or {}
+    return any(needs.get(need_var) is True for need_var in ROLE_NEEDS_FLAGS[key])
+
+
 def _family_rules(match, v4, v6, field, comment):
     """One rule per address family that has addresses, e.g. 'tcp dport 443 ip saddr { ... }'."""
     rules = []
@@ -230,7 +265,7 @@ def _services(params, c):
     var = _var("services")
     seen = {}
     services = []
-    for path, item in _list_of_dicts(params.get("services"), var, c):
+    for path, item in _entries(params, "services", c):
         _check_keys(item, SERVICE_KEYS, path, c)
         name = _check_name(item, path, seen, c)
         protocol = _check_protocol(item, path, c, PROTOCOLS, "tcp")
@@ -306,7 +341,7 @@ def _egress(params, c):
             v4, v6 = _collapse(networks)
             rules.append({"name": rule["name"], "protocol": rule["protocol"],
                           "port": port_expr(rule["port"], rule["port"]), "ipv4": v4, "ipv6": v6})
-    for path, item in _list_of_dicts(params.get("egress_rules"), var, c):
+    for path, item in _entries(params, "egress_rules", c):
         _check_keys(item, EGRESS_KEYS, path, c)
         name = _check_name(item, path, seen, c)
         protocol = _check_protocol(item, path, c, PROTOCOLS, "tcp")
@@ -323,7 +358,7 @@ def _forward(params, c):
     var = _var("forward_rules")
     seen = {}
     rules = []
-    for path, item in _list_of_dicts(params.get("forward_rules"), var, c):
+    for path, item in _entries(params, "forward_rules", c):
         _check_keys(item, FORWARD_KEYS, path, c)
         name = _check_name(item, path, seen, c)
         protocol = _check_protocol(item, path, c, FORWARD_PROTOCOLS, "any")
@@ -448,7 +483,7 @@ def build_model(params, controller=None):
     allow_dhcpv6 = _bool(params, "allow_dhcpv6_client", c, True)
     allow_lockout = _bool(params, "allow_management_lockout", c, False)
     egress_enabled = _bool(params, "egress_enabled", c, False)
-    forward_enabled = _bool(params, "forward_enabled", c, False)
+    forward_enabled = _bool(params, "forward_enabled", c, False) or _needed_flag(params, "forward_enabled")
     egress_rules = _egress(params, c)
     forward_rules = _forward(params, c)
 

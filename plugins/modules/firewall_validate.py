@@ -110,6 +110,16 @@ options:
     type: list
     elements: raw
     default: []
+  role_needs:
+    description:
+      - What other roles of this collection published for this host, keyed by the fact's name
+        (C(wireguard_firewall_services), C(wireguard_firewall_forward_rules), C(wireguard_firewall_forward_enabled),
+        C(cloudflared_firewall_egress_rules)).
+      - Their entries join O(services), O(forward_rules) and O(egress_rules); an entry the inventory already lists
+        verbatim is taken once, the same name with other settings is an error. A true
+        C(wireguard_firewall_forward_enabled) turns O(forward_enabled) on.
+    type: dict
+    default: {}
 notes:
   - The returned model holds only data the ruleset template needs; the template is the place that writes nftables syntax
     around it.

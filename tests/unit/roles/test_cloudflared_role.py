@@ -1,6 +1,7 @@
 """The cloudflared role's own contract: secrets handling in its tasks, the unit it renders, its filters, and the
 egress rules it publishes for the firewall role."""
 
+import base64
 import json
 import os
 import subprocess
@@ -102,8 +103,15 @@ def test_filters_are_registered():
                                 "hostname or path filter)"]
 
 
-def published_egress_rules(state="present", **extra):
-    """Run the role's firewall_egress entry point on localhost and return the fact it sets."""
+# A token of the documented shape (base64 JSON with a, t, s), made up for these tests.
+TOKEN = base64.b64encode(json.dumps({
+    "a": "0123456789abcdef0123456789abcdef", "t": "3c1e6b2a-5d4f-4e8a-9b7c-0123456789ab",
+    "s": base64.b64encode(b"unit-test-tunnel-secret-not-real-0123456789").decode()}).encode()).decode()
+VALID = {"cloudflared_apt_key_fingerprints": ["AB" * 20], "cloudflared_tunnel_token": TOKEN}
+
+
+def run_firewall_egress(state="present", **extra):
+    """Run the role's firewall_egress entry point on localhost; return the completed process."""
     playbook = """
 - hosts: localhost
   gather_facts: false
@@ -118,8 +126,14 @@ def published_egress_rules(state="present", **extra):
                ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0", ANSIBLE_NOCOLOR="1")
     proc = subprocess.run(
         [str(Path(sys.executable).parent / "ansible-playbook"), "-c", "local", "/dev/stdin",
-         "-e", json.dumps(dict(extra, cloudflared_state=state, ansible_python_interpreter=sys.executable))],
+         "-e", json.dumps(dict(VALID, **extra, cloudflared_state=state, ansible_python_interpreter=sys.executable))],
         input=playbook, capture_output=True, text=True, env=env, check=False)
+    return proc
+
+
+def published_egress_rules(state="present", **extra):
+    """Run the role's firewall_egress entry point on localhost and return the fact it sets."""
+    proc = run_firewall_egress(state, **extra)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     tasks = json.loads(proc.stdout)["plays"][0]["tasks"]
     return tasks[-1]["hosts"]["localhost"]["cloudflared_firewall_egress_rules"]
@@ -193,3 +207,12 @@ def test_an_unsupported_architecture_is_refused_before_anything_changes():
     assert got["arch"] == ""
     assert got["problems"] == ["this host's architecture 'armv7l' is not supported: cloudflared runs on amd64 (x86_64) "
                                "and arm64 (aarch64, Raspberry Pi OS 64-bit)"]
+
+
+def test_the_firewall_entry_point_refuses_bad_settings_with_the_roles_messages():
+    """A firewall play runs this entry point first, so it must not publish rules from settings the role refuses."""
+    proc = run_firewall_egress(cloudflared_tunnel_token="", cloudflared_apt_key_fingerprints=[])
+    assert proc.returncode == 2
+    assert "cloudflared_tunnel_token: is required with cloudflared_tunnel_mode 'token'" in proc.stdout
+    assert "cloudflared_apt_key_fingerprints: is empty" in proc.stdout
+    assert "cloudflared_firewall_egress_rules" not in proc.stdout.split("Check the settings before anything changes")[1]

@@ -333,7 +333,9 @@ def test_forward_rules_while_disabled_warn():
 
 def test_action_options_match_the_role_defaults():
     defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
-    options = {"firewall_" + name: spec.get("default") for name, spec in ARGUMENT_SPEC.items()}
+    options = {"firewall_" + name: spec.get("default") for name, spec in ARGUMENT_SPEC.items() if name != "role_needs"}
+    # role_needs is not a role variable: the role passes other roles' facts when firewall_role_needs_enabled is on.
+    assert defaults.pop("firewall_role_needs_enabled") is True
     assert options == defaults
 
 
@@ -407,3 +409,61 @@ def test_rendered_ruleset_passes_nft_check(tmp_path, data):
     result = subprocess.run(["unshare", "--net", "nft", "-c", "-f", str(path)], capture_output=True, text=True,
                             check=False)
     assert result.returncode == 0, result.stderr
+
+
+# --- what other roles publish (role_needs) ----------------------------------------------------------------
+
+WG_SERVICE = {"name": "wireguard-wg0", "port": 51820, "protocol": "udp", "sources": ["0.0.0.0/0"]}
+WG_FORWARD = {"name": "wg0-to-oscar", "iifname": "wg0", "oifname": "eth0", "sources": ["10.74.1.0/24"],
+              "destinations": ["192.0.2.30/32"], "protocol": "tcp", "port": 443}
+CF_EGRESS = {"name": "cloudflared-quic", "port": 7844, "protocol": "udp", "destinations": ["0.0.0.0/0", "::/0"]}
+
+
+def needs(**facts):
+    return {"wireguard_firewall_services": [], "wireguard_firewall_forward_rules": [],
+            "wireguard_firewall_forward_enabled": False, "cloudflared_firewall_egress_rules": [], **facts}
+
+
+def test_role_needs_join_the_inventory_lists_and_turn_the_forward_chain_on():
+    model, _ = fm.build_model(params(egress_enabled=True, role_needs=needs(
+        wireguard_firewall_services=[WG_SERVICE], wireguard_firewall_forward_rules=[WG_FORWARD],
+        wireguard_firewall_forward_enabled=True, cloudflared_firewall_egress_rules=[CF_EGRESS])))
+    assert [s["name"] for s in model["services"]] == ["https", "range", "wg", "wireguard-wg0"]
+    assert model["forward"]["enabled"] is True
+    assert [r["comment"] for r in model["forward"]["rules"]] == ["wg0-to-oscar"]
+    assert 'iifname "wg0" oifname "eth0" tcp dport 443 ip saddr 10.74.1.0/24 ip daddr 192.0.2.30' in \
+        model["forward"]["rules"][0]["match"]
+    assert {"match": "udp dport 7844 ip daddr 0.0.0.0/0", "comment": "cloudflared-quic"} in model["egress"]["rules"]
+
+
+def test_published_egress_rules_stay_off_while_egress_is_not_filtered_and_warn_about_nothing():
+    model, warnings = fm.build_model(params(role_needs=needs(cloudflared_firewall_egress_rules=[CF_EGRESS])))
+    assert model["egress"] == {"enabled": False, "rules": []}
+    assert warnings == []
+
+
+def test_an_inventory_entry_repeated_verbatim_is_taken_once():
+    model, _ = fm.build_model(params(services=BASE["services"] + [WG_SERVICE],
+                                     role_needs=needs(wireguard_firewall_services=[WG_SERVICE])))
+    assert [s["name"] for s in model["services"]].count("wireguard-wg0") == 1
+
+
+def test_the_same_name_with_other_settings_is_an_error_naming_both():
+    mine = dict(WG_SERVICE, sources=["192.0.2.0/24"])
+    errors = errors_of(params(services=BASE["services"] + [mine],
+                              role_needs=needs(wireguard_firewall_services=[WG_SERVICE])))
+    assert errors == ["firewall_services[3].name: 'wireguard-wg0' is also an entry of wireguard_firewall_services "
+                      "(wireguard_firewall_services[0]) with other settings; leave it out of firewall_services, the "
+                      "role supplies it"]
+
+
+def test_errors_in_a_published_entry_name_the_fact():
+    bad = dict(WG_FORWARD, destinations=["192.0.2.300/32"])
+    errors = errors_of(params(role_needs=needs(wireguard_firewall_forward_rules=[bad])))
+    assert len(errors) == 1 and errors[0].startswith("wireguard_firewall_forward_rules[0].destinations[0]: ")
+
+
+def test_without_role_needs_the_model_is_what_the_inventory_says():
+    with_needs, _ = fm.build_model(params(role_needs=needs()))
+    without, _ = fm.build_model(params())
+    assert with_needs == without
