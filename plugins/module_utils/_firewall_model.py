@@ -262,7 +262,6 @@ def _family_rules(match, v4, v6, field, comment):
 
 
 def _services(params, c):
-    var = _var("services")
     seen = {}
     services = []
     for path, item in _entries(params, "services", c):
@@ -318,7 +317,6 @@ def _interfaces(value, var, c):
 
 
 def _egress(params, c):
-    var = _var("egress_rules")
     seen = {}
     rules = []
     essentials = params.get("egress_essentials", list(DEFAULT_EGRESS_ESSENTIALS))
@@ -355,7 +353,6 @@ def _egress(params, c):
 
 
 def _forward(params, c):
-    var = _var("forward_rules")
     seen = {}
     rules = []
     for path, item in _entries(params, "forward_rules", c):
