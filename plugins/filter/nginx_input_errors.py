@@ -206,8 +206,9 @@ def nginx_input_errors(v):
     login = v.get("nginx_gateway_login_url")
     if not isinstance(login, str) or not re.match(r"^(?:https://[A-Za-z0-9.-]+(?::[0-9]+)?)?/[^\s\"'{};]*$", login):
         errors.append("nginx_gateway_login_url: %r must be a path or an https URL" % (login,))
-    if not re.match(r"^[A-Za-z0-9_]+$", str(v.get("nginx_gateway_session_cookie"))):
-        errors.append("nginx_gateway_session_cookie: %r may use only letters, digits and _"
+    # A cookie name (RFC 6265 token) narrowed to what is safe inside an nginx map regex once escaped.
+    if not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$", str(v.get("nginx_gateway_session_cookie"))):
+        errors.append("nginx_gateway_session_cookie: %r may use only letters, digits, _ and - (not first)"
                       % (v.get("nginx_gateway_session_cookie"),))
     log = v.get("nginx_access_log")
     if not isinstance(log, str) or not log.startswith("/") or re.search(r"[\s;{}]", log):
