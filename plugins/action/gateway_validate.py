@@ -17,6 +17,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._access_policy import (
     IDP_SECRET_KEYS,
     AccessPolicyError,
+    gateway_mode_errors,
     validate_access_policy,
 )
 
@@ -117,9 +118,11 @@ class ActionModule(ActionBase):
         result["changed"] = False
         errors = []
         try:
-            validate_access_policy(cfg.get("access_policy"), name=args["policy_variable"])
+            model = validate_access_policy(cfg.get("access_policy"), name=args["policy_variable"])
         except AccessPolicyError as exc:
             errors.append(str(exc))
+        else:
+            errors.extend(gateway_mode_errors(model, cfg.get("mode"), name=args["policy_variable"]))
         errors.extend(check_users(cfg.get("users", []), args["users_variable"]))
         errors.extend(check_settings(cfg))
         if errors:

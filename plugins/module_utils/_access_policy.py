@@ -974,6 +974,47 @@ def validate_access_policy(data, name="access_policy"):
     return model
 
 
+# Selectors the self-hosted gateway cannot evaluate, by gateway mode. It never learns which Cloudflare login method
+# a person used; without Cloudflare in front it also learns no country and sees no service token.
+GATEWAY_BLIND_SELECTORS = {
+    "standalone": ("login_methods", "countries", "service_tokens", "any_service_token"),
+    "cloudflare": ("login_methods",),
+}
+_BLIND_EFFECT = {
+    "include": "matches nobody there",
+    "require": "admits nobody there",
+    "exclude": "excludes nobody there, which widens access",
+}
+_BLIND_REASON = {
+    "login_methods": "it never learns which Cloudflare login method was used",
+    "countries": "without Cloudflare in front it learns no country",
+    "service_tokens": "without Cloudflare in front no service token reaches it",
+    "any_service_token": "without Cloudflare in front no service token reaches it",
+}
+
+
+def gateway_mode_errors(model, mode, name="access_policy"):
+    """Messages for policies the gateway applies that use selectors it cannot evaluate in ``mode``.
+
+    Such a policy would not do at the gateway what it says: the gateway fails closed on an unknown selector, so
+    it matches nobody in include, admits nobody in require and excludes nobody in exclude. Better refused with
+    the way out named than found by a locked-out physician or, worse, a privacy officer.
+    """
+    errors = []
+    for index, policy in enumerate(model["policies"]):
+        if "gateway" not in policy["targets"]:
+            continue
+        for clause in ("include", "require", "exclude"):
+            for key in _selectors_used(policy[clause], GATEWAY_BLIND_SELECTORS.get(mode, ())):
+                errors.append(
+                    "%s.policies[%d].%s.%s: the gateway (gateway_mode: %s) cannot evaluate %s: %s, so this %s %s. "
+                    "Set targets: [cloudflare] on policy %r (Cloudflare enforces it) and give the gateway a policy "
+                    "of its own, or drop the selector"
+                    % (name, index, clause, key, mode, key, _BLIND_REASON[key], clause, _BLIND_EFFECT[clause],
+                       policy["name"]))
+    return errors
+
+
 # ---------------------------------------------------------------------------------------------
 # Evaluation helpers for the gateway
 # ---------------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ def test_the_model_module_validates_and_plans_without_secrets(tmp_path):
     assert domains == ["emr.demo-clinic.example", "emr.demo-clinic.example/oscar/ws"]
     assert [p["name"] for p in plan["policies"]] == ["demo-clinic: pharmacy-integration",
                                                      "demo-clinic: lab-integration", "demo-clinic: clinicians",
+                                                     "demo-clinic: front-desk-outside-canada",
                                                      "demo-clinic: front-desk"]
     entra = next(i for i in plan["identity_providers"] if i["name"] == "Entra")
     assert "client_secret" not in entra["config"]

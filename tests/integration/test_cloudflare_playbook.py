@@ -87,11 +87,12 @@ def test_the_playbook_builds_the_clinic_then_changes_nothing(fake, inventory, tm
     assert [t["name"] for t in fake.objects("service_tokens")] == ["demo-clinic: lab-integration"]
     policies = {p["name"]: p for p in fake.objects("policies")}
     assert set(policies) == {"demo-clinic: pharmacy-integration", "demo-clinic: lab-integration",
-                             "demo-clinic: clinicians", "demo-clinic: front-desk"}
+                             "demo-clinic: clinicians", "demo-clinic: front-desk-outside-canada",
+                             "demo-clinic: front-desk"}
     assert policies["demo-clinic: front-desk"]["approval_required"] is True
     apps = {a["domain"]: a for a in fake.objects("apps")}
     assert set(apps) == {HOST, HOST + "/oscar/ws"}
-    assert [link["precedence"] for link in apps[HOST + "/oscar/ws"]["_links"]] == [1, 2, 3, 4]
+    assert [link["precedence"] for link in apps[HOST + "/oscar/ws"]["_links"]] == [1, 2, 3, 4, 5]
     (tunnel,) = fake.objects("tunnels")
     config = fake.store["tunnel_configs"][tunnel["id"]]["config"]
     assert config["ingress"][0] == {"hostname": HOST, "service": "https://127.0.0.1:443",

@@ -83,3 +83,53 @@ def test_identity_provider_secrets_are_redacted():
     if not result.get("failed"):
         assert result["config"]["access_policy"]["login_methods"][0]["config"]["client_secret"] == "********"
     assert "s3cret" not in str(result)
+
+
+CF = {"team_domain": "clinic.cloudflareaccess.com", "aud": ["a" * 64], "service_tokens": {}}
+
+
+def policy_with(clause, selectors, targets=None, decision="allow"):
+    policy = copy.deepcopy(POLICY)
+    policy["login_methods"] = [{"name": "Email PIN", "type": "onetimepin"}]
+    policy["service_tokens"] = [{"name": "lab"}]
+    rule = policy["policies"][0]
+    rule["decision"] = decision
+    if decision == "service_auth":
+        rule["include"] = {}
+    rule.setdefault(clause, {}).update(selectors)
+    if targets:
+        rule["targets"] = targets
+    return policy
+
+
+def test_selectors_the_standalone_gateway_cannot_see_are_refused_naming_the_way_out():
+    for clause, selectors, effect in (
+        ("require", {"login_methods": ["Email PIN"]}, "admits nobody there"),
+        ("require", {"countries": ["CA"]}, "admits nobody there"),
+        ("exclude", {"countries": ["RU"]}, "excludes nobody there, which widens access"),
+        ("include", {"service_tokens": ["lab"]}, "matches nobody there"),
+    ):
+        decision = "service_auth" if "service_tokens" in selectors else "allow"
+        result = run(changed(access_policy=policy_with(clause, selectors, decision=decision)))
+        key = next(iter(selectors))
+        assert result.get("failed"), (clause, selectors)
+        assert "access_policy.policies[0].%s.%s: the gateway (gateway_mode: standalone) cannot evaluate %s" % (
+            clause, key, key) in result["msg"]
+        assert effect in result["msg"]
+        assert "Set targets: [cloudflare] on policy 'staff'" in result["msg"]
+
+
+def test_in_cloudflare_mode_only_the_login_method_is_unknown_to_the_gateway():
+    assert not run(changed(mode="cloudflare", cloudflare=CF,
+                           access_policy=policy_with("require", {"countries": ["CA"]}))).get("failed")
+    result = run(changed(mode="cloudflare", cloudflare=CF,
+                         access_policy=policy_with("require", {"login_methods": ["Email PIN"]})))
+    assert "policies[0].require.login_methods: the gateway (gateway_mode: cloudflare)" in result["msg"]
+
+
+def test_a_policy_for_cloudflare_only_may_use_them():
+    result = run(changed(access_policy=policy_with("require", {"login_methods": ["Email PIN"], "countries": ["CA"]},
+                                                   targets=["cloudflare"])))
+    # The model itself needs one policy the gateway applies; here there is none left, which the gateway then
+    # treats as deny-all. That is allowed; what is refused is a policy that says one thing and does another.
+    assert not result.get("failed"), result.get("msg")
