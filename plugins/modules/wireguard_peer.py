@@ -140,12 +140,24 @@ HEADER = (
 FIELDS = ("owner", "interface", "address", "public_key", "expires", "enabled", "destinations")
 
 
+if HAS_YAML:
+    class IndentedDumper(yaml.SafeDumper):
+        """Indents lists under their key, as yamllint and ansible-lint expect of inventory files."""
+
+        def increase_indent(self, flow=False, indentless=False):
+            return super(IndentedDumper, self).increase_indent(flow, False)
+
+
+def _yaml(data, **options):
+    return yaml.dump(data, Dumper=IndentedDumper, default_flow_style=False, sort_keys=False, **options)
+
+
 def dump(data):
-    return HEADER + yaml.safe_dump(data, default_flow_style=False, sort_keys=False, allow_unicode=True, width=120)
+    return HEADER + _yaml(data, allow_unicode=True, width=120)
 
 
 def entry_text(entry):
-    return yaml.safe_dump(entry, default_flow_style=False, sort_keys=False) if entry else ""
+    return _yaml(entry) if entry else ""
 
 
 def main():

@@ -276,3 +276,21 @@ def test_validate_fails_naming_the_variables(capsys):
     ok = run(wireguard_validate, {"interfaces": INTERFACES, "oscar_address": "192.168.1.20", "lan_interface": "eth0",
                                   "peers": [{"name": "a", "address": "10.90.1.10", "public_key": KEY_A}]}, capsys)
     assert not ok["changed"] and ok["model"]["interfaces"][0]["peers"][0]["status"] == "active"
+
+
+def test_the_rewritten_peer_list_passes_the_repositorys_yaml_lint(tmp_path, capsys):
+    """Inventories are linted (yamllint strict, ansible-lint): the file the playbook rewrites must stay clean."""
+    from pathlib import Path
+
+    from yamllint import linter
+    from yamllint.config import YamlLintConfig
+
+    path = tmp_path / "wireguard_peers.yml"
+    args = {"path": str(path), "interfaces": INTERFACES}
+    run(wireguard_peer, dict(args, name="laptop", owner="Dr. A"), capsys)
+    run(wireguard_peer, dict(args, name="phone", expires="2026-08-31", public_key=KEY_A,
+                             destinations=["192.0.2.40/32"]), capsys)
+    config = YamlLintConfig(file=str(Path(__file__).resolve().parents[4] / ".yamllint"))
+    problems = list(linter.run(path.read_text(), config, str(path)))
+    assert problems == [], [str(p) for p in problems] + [path.read_text()]
+    assert "  - name: laptop" in path.read_text()
