@@ -9,6 +9,8 @@
 # directories under $CLINIC_INVENTORIES (default: inventories/) that hold a hosts.yml;
 # CLINIC_PARALLEL (default 4) clinics run at once. Each clinic's output goes to
 # $CLINIC_LOG_DIR/<clinic>.log; the script ends with one line per clinic and fails if any failed.
+# An inventory holding a file named .example-inventory (this collection's examples) is skipped unless
+# CLINIC_INCLUDE_EXAMPLES=1: its hosts do not exist.
 set -uo pipefail
 playbook="${1:?usage: $0 PLAYBOOK [ansible-playbook options...]}"
 shift
@@ -30,7 +32,18 @@ run_clinic() {
 export -f run_clinic
 export log_dir
 
-results="$(find "$inventories" -mindepth 2 -maxdepth 2 -name hosts.yml -printf '%h\n' | sort |
+list_clinics() {
+  local dir
+  find "$inventories" -mindepth 2 -maxdepth 2 -name hosts.yml -printf '%h\n' | sort | while read -r dir; do
+    if [ -e "$dir/.example-inventory" ] && [ "${CLINIC_INCLUDE_EXAMPLES:-0}" != 1 ]; then
+      echo "skipped example $(basename "$dir") (CLINIC_INCLUDE_EXAMPLES=1 runs it)" >&2
+      continue
+    fi
+    printf '%s\n' "$dir"
+  done
+}
+
+results="$(list_clinics |
   xargs -r -P "$parallel" -I{} bash -c 'run_clinic "$@"' _ {} "$playbook" "$@")"
 printf '%s\n' "$results"
 if [ -z "$results" ]; then

@@ -38,13 +38,13 @@ def make_clinic(base, name, clinic_name, fail=False):
     (inv / "group_vars" / "all" / "clinic.yml").write_text(f"clinic_name: {clinic_name}\n{extra}")
 
 
-def run(tmp_path, inventories):
+def run(tmp_path, inventories, **env_extra):
     playbook = tmp_path / "record.yml"
     playbook.write_text(PLAYBOOK)
     out = tmp_path / "out"
     out.mkdir()
     env = dict(os.environ, CLINIC_INVENTORIES=str(inventories), CLINIC_LOG_DIR=str(tmp_path / "logs"),
-               PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+               PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}", **env_extra)
     proc = subprocess.run(["bash", str(SCRIPT), str(playbook), "-e", f"out_dir={out}"],
                           env=env, capture_output=True, text=True, check=False)
     return proc, out
@@ -77,3 +77,24 @@ def test_no_inventories_is_an_error(tmp_path):
     proc, _unused_out = run(tmp_path, tmp_path / "inventories")
     assert proc.returncode == 2
     assert "no clinic inventories" in proc.stderr
+
+
+def test_example_inventories_are_skipped_unless_asked_for(tmp_path):
+    inventories = tmp_path / "inventories"
+    make_clinic(inventories, "lakeside", "Lakeside Clinic")
+    make_clinic(inventories, "example", "Example Clinic")
+    (inventories / "example" / ".example-inventory").write_text("an example\n")
+    proc, out = run(tmp_path, inventories)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert [p.name for p in out.iterdir()] == ["Lakeside_Clinic.txt"]
+    assert "skipped example example" in proc.stderr
+
+    (tmp_path / "second").mkdir()
+    proc, out = run(tmp_path / "second", inventories, CLINIC_INCLUDE_EXAMPLES="1")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["Example_Clinic.txt", "Lakeside_Clinic.txt"]
+
+
+def test_this_collections_own_inventories_are_marked_as_examples():
+    for hosts in sorted((ROOT / "inventories").glob("*/hosts.yml")):
+        assert (hosts.parent / ".example-inventory").is_file(), hosts.parent.name
