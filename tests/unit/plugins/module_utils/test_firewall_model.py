@@ -425,7 +425,7 @@ def needs(**facts):
 
 
 def test_role_needs_join_the_inventory_lists_and_turn_the_forward_chain_on():
-    model, _ = fm.build_model(params(egress_enabled=True, role_needs=needs(
+    model, _warnings = fm.build_model(params(egress_enabled=True, role_needs=needs(
         wireguard_firewall_services=[WG_SERVICE], wireguard_firewall_forward_rules=[WG_FORWARD],
         wireguard_firewall_forward_enabled=True, cloudflared_firewall_egress_rules=[CF_EGRESS])))
     assert [s["name"] for s in model["services"]] == ["https", "range", "wg", "wireguard-wg0"]
@@ -443,7 +443,7 @@ def test_published_egress_rules_stay_off_while_egress_is_not_filtered_and_warn_a
 
 
 def test_an_inventory_entry_repeated_verbatim_is_taken_once():
-    model, _ = fm.build_model(params(services=BASE["services"] + [WG_SERVICE],
+    model, _warnings = fm.build_model(params(services=BASE["services"] + [WG_SERVICE],
                                      role_needs=needs(wireguard_firewall_services=[WG_SERVICE])))
     assert [s["name"] for s in model["services"]].count("wireguard-wg0") == 1
 
@@ -464,6 +464,6 @@ def test_errors_in_a_published_entry_name_the_fact():
 
 
 def test_without_role_needs_the_model_is_what_the_inventory_says():
-    with_needs, _ = fm.build_model(params(role_needs=needs()))
-    without, _ = fm.build_model(params())
+    with_needs, _warnings = fm.build_model(params(role_needs=needs()))
+    without, _unused = fm.build_model(params())
     assert with_needs == without
