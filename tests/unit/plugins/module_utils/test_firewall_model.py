@@ -443,8 +443,8 @@ def test_published_egress_rules_stay_off_while_egress_is_not_filtered_and_warn_a
 
 
 def test_an_inventory_entry_repeated_verbatim_is_taken_once():
-    model, _warnings = fm.build_model(params(services=BASE["services"] + [WG_SERVICE],
-                                     role_needs=needs(wireguard_firewall_services=[WG_SERVICE])))
+    data = params(services=BASE["services"] + [WG_SERVICE], role_needs=needs(wireguard_firewall_services=[WG_SERVICE]))
+    model, _warnings = fm.build_model(data)
     assert [s["name"] for s in model["services"]].count("wireguard-wg0") == 1
 
 
