@@ -11,10 +11,26 @@ SUBNET=10.89.200.0/24
 INVENTORY_DIR=inventories/demo_clinic
 # The hosts file, not the directory: Ansible would read every file in it (the exported CA too) as an inventory.
 INVENTORY=$INVENTORY_DIR/hosts.yml
-# container name, image, extra podman options
+IMAGE=localhost/oscar-testbed:bookworm
+# container name, fixed address on $NETWORK (the inventory's group_vars/wireguard_servers/wireguard.yml names
+# both), extra podman options. Every container gets NET_ADMIN and /dev/net/tun (nftables, wireguard-go).
 HOSTS=(
-  "demo-oscar localhost/oscar-testbed:bookworm"
+  "demo-oscar 10.89.200.10"
+  # A Raspberry Pi stand-in, the WireGuard gateway: forwarding on its own interfaces needs a writable /proc/sys.
+  "demo-pi 10.89.200.20 --security-opt unmask=/proc/sys"
 )
+# The device the demo issues a WireGuard client configuration for, with playbooks/wireguard_peers.yml. That
+# playbook rewrites the peer list in the inventory; the demo keeps a copy of the file and `clean` puts it back.
+DEMO_PEER=dr-alice-laptop
+DEMO_PEER_OWNER="Dr. Alice Chen"
+PEERS_FILE=$INVENTORY_DIR/group_vars/wireguard_servers/wireguard_peers.yml
+PEERS_BACKUP=.build/demo-wireguard_peers.yml.before
+# The wireguard role's wireguard_client_dir for the host pi (git-ignored: it holds the devices' private keys).
+CLIENT_DIR=$INVENTORY_DIR/.wireguard-clients/pi
+
+address_of() {
+  podman inspect -f "{{ (index .NetworkSettings.Networks \"$NETWORK\").IPAddress }}" "$1" 2>/dev/null || true
+}
 
 clean() {
   for entry in "${HOSTS[@]}"; do
@@ -22,6 +38,12 @@ clean() {
     podman rm -f "$1" >/dev/null 2>&1 || true
   done
   podman network rm -f "$NETWORK" >/dev/null 2>&1 || true
+  # The client configurations are for a server that is gone (its keys went with the container).
+  rm -rf "$INVENTORY_DIR/.wireguard-clients"
+  if [ -f "$PEERS_BACKUP" ]; then
+    mv -f "$PEERS_BACKUP" "$PEERS_FILE"
+    echo "demo: put back $PEERS_FILE as it was before the demo added $DEMO_PEER"
+  fi
   echo "demo: removed"
 }
 
@@ -37,9 +59,17 @@ export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$PWD/.build/collect
 podman network exists "$NETWORK" || podman network create --subnet "$SUBNET" "$NETWORK" >/dev/null
 for entry in "${HOSTS[@]}"; do
   set -- $entry
-  if ! podman container exists "$1"; then
-    podman run -d --name "$1" --hostname "$1" --network "$NETWORK" --systemd=always \
-      --cap-add NET_ADMIN --device /dev/net/tun "$2" /sbin/init >/dev/null
+  name=$1 address=$2
+  shift 2
+  if podman container exists "$name" && [ "$(address_of "$name")" != "$address" ]; then
+    echo "demo: re-creating $name at $address (the inventory expects that address)"
+    podman rm -f "$name" >/dev/null
+  fi
+  if ! podman container exists "$name"; then
+    podman run -d --name "$name" --hostname "$name" --network "$NETWORK" --ip "$address" --systemd=always \
+      --cap-add NET_ADMIN --device /dev/net/tun "$@" "$IMAGE" /sbin/init >/dev/null
+  elif [ "$(podman inspect -f '{{.State.Running}}' "$name")" != true ]; then
+    podman start "$name" >/dev/null
   fi
 done
 for entry in "${HOSTS[@]}"; do
@@ -53,16 +83,62 @@ done
 
 echo "demo: installing the OSCAR stand-in on demo-oscar"
 ansible-playbook -i "$INVENTORY" -e oscar_standin_hosts=oscar_servers tests/standins/oscar_standin.yml >.build/demo-standin.log
-echo "demo: building the cloudflared TEST DOUBLE package (the real cloudflared cannot be downloaded here)"
-.venv/bin/python tests/cloudflared_double/build.py --out .build/cloudflared-double --version 2025.8.0 --arch amd64 >/dev/null
+# Built once (again when its sources change): every build differs, and a new package would make a re-run of
+# site.yml reinstall and restart cloudflared.
+double=.build/cloudflared-double/cloudflared_2025.8.0+testdouble_amd64.deb
+if [ ! -f "$double" ] || [ -n "$(find tests/cloudflared_double -newer "$double" -print -quit)" ]; then
+  echo "demo: building the cloudflared TEST DOUBLE package (the real cloudflared cannot be downloaded here)"
+  .venv/bin/python tests/cloudflared_double/build.py --out .build/cloudflared-double --version 2025.8.0 --arch amd64 >/dev/null
+fi
 echo "demo: applying playbooks/site.yml with $INVENTORY (log: .build/demo-site.log)"
-ansible-playbook -i "$INVENTORY" playbooks/site.yml --diff >.build/demo-site.log 2>&1 || {
+# The QR codes of client configurations are shown below, not written to the log (they hold private keys).
+ansible-playbook -i "$INVENTORY" playbooks/site.yml --diff -e wireguard_client_show_qr=false >.build/demo-site.log 2>&1 || {
   tail -40 .build/demo-site.log
   exit 1
 }
 grep -A5 'PLAY RECAP' .build/demo-site.log
 
-oscar_ip="$(podman inspect -f "{{ (index .NetworkSettings.Networks \"$NETWORK\").IPAddress }}" demo-oscar)"
+if grep -q "^ *- name: $DEMO_PEER\$" "$PEERS_FILE"; then
+  echo "demo: WireGuard: $DEMO_PEER is already a peer; adding it again changes nothing (log: .build/demo-wireguard-add.log)"
+else
+  echo "demo: WireGuard: issuing a client configuration for $DEMO_PEER (log: .build/demo-wireguard-add.log)"
+  [ -f "$PEERS_BACKUP" ] || cp -p "$PEERS_FILE" "$PEERS_BACKUP"
+fi
+echo "  ansible-playbook -i $INVENTORY playbooks/wireguard_peers.yml -e peer_action=add -e peer_name=$DEMO_PEER -e \"peer_owner='$DEMO_PEER_OWNER'\""
+ansible-playbook -i "$INVENTORY" playbooks/wireguard_peers.yml -e peer_action=add -e "peer_name=$DEMO_PEER" \
+  -e "peer_owner='$DEMO_PEER_OWNER'" -e wireguard_client_show_qr=false --diff >.build/demo-wireguard-add.log 2>&1 || {
+  tail -40 .build/demo-wireguard-add.log
+  exit 1
+}
+grep -A3 'PLAY RECAP' .build/demo-wireguard-add.log
+conf="$CLIENT_DIR/$DEMO_PEER.conf"
+cat <<WG
+The client configuration (give it to the device; it holds the device's private key):
+  $conf
+  $CLIENT_DIR/$DEMO_PEER.png      (QR code image)
+The configuration, keys hidden here:
+WG
+sed -E 's/^((PrivateKey|PresharedKey) *= *).*/\1(hidden here; in the file)/; s/^/    /' "$conf"
+echo "Its QR code, for the WireGuard app (scan to import; the role prints it once when it issues a configuration):"
+PYTHONPATH=.build/collections .venv/bin/python - "$conf" <<'PY'
+import sys
+
+from ansible_collections.oscar_emr.remote_access.plugins.modules.wireguard_client_config import qr_terminal
+
+with open(sys.argv[1], encoding="utf-8") as handle:
+    print(qr_terminal(handle.read()))
+PY
+echo "The clinic's WireGuard peers (ansible-playbook -i $INVENTORY playbooks/wireguard_peers.yml):"
+ansible-playbook -i "$INVENTORY" playbooks/wireguard_peers.yml >.build/demo-wireguard-list.log 2>&1 || {
+  tail -40 .build/demo-wireguard-list.log
+  exit 1
+}
+# The list is the msg of the task "Show the peers", one YAML list item a line.
+sed -n '/^TASK \[Show the peers\]/,/^$/p' .build/demo-wireguard-list.log |
+  sed -nE "s/^    - //; T; s/^'(.*)'\$/\\1/; s/''/'/g; /^\$/d; s/^/  /p"
+
+oscar_ip="$(address_of demo-oscar)"
+pi_ip="$(address_of demo-pi)"
 ca="$INVENTORY_DIR/exported-ca/oscar-ca.crt"
 host="$(awk '/^clinic_oscar_hostname:/ {print $2}' $INVENTORY_DIR/group_vars/all/clinic.yml)"
 cat <<INFO
@@ -72,6 +148,9 @@ The demo clinic is up (network $NETWORK, $SUBNET):
                          firewall (nftables allowlist), nginx front door on 443 (TLS from the clinic's CA),
                          access gateway (standalone login: password + TOTP, audit log),
                          cloudflared connector (a TEST DOUBLE of cloudflared: configured, hardened, never connects)
+  demo-pi     $pi_ip  a Raspberry Pi stand-in: WireGuard server (wg0, UDP 51820; wireguard-go, as the test bed's
+                         kernel has no WireGuard module) in gateway mode, peers routed to demo-oscar:443 only,
+                         firewall (allowlist and a forward chain with policy drop)
 
 Look at it from this machine:
   curl -i --cacert $ca --resolve $host:443:$oscar_ip https://$host/oscar/         # 302 to the gateway's sign-in page
@@ -83,6 +162,12 @@ Look at it from this machine:
   podman exec demo-oscar systemd-analyze security cloudflared.service | tail -1     # its hardening score
   podman exec demo-oscar tail -3 /var/log/nginx/oscar-access.log                  # JSON access log, no query strings
   .venv/bin/ansible-playbook -i $INVENTORY playbooks/site.yml --check --diff       # what a re-run would change (nothing)
+  podman exec demo-pi wg show wg0                                                 # the WireGuard server and its peers
+  podman exec demo-pi nft list chain inet oscar_remote_access forward             # peers reach demo-oscar:443, nothing else
+WireGuard peers (each device gets a configuration and QR code in $CLIENT_DIR/):
+  .venv/bin/ansible-playbook -i $INVENTORY playbooks/wireguard_peers.yml          # list, with handshakes
+  .venv/bin/ansible-playbook -i $INVENTORY playbooks/wireguard_peers.yml -e peer_action=add -e peer_name=NAME     # another device
+  .venv/bin/ansible-playbook -i $INVENTORY playbooks/wireguard_peers.yml -e peer_action=revoke -e peer_name=$DEMO_PEER
 Sign in with a browser: give dralice a password, then open https://$host/oscar/ (with $host
 pointing at $oscar_ip and the CA below trusted) and enrol an authenticator app at first sign-in:
   podman exec -it demo-oscar oscar-gateway-admin set-password dralice
