@@ -216,12 +216,15 @@ def qr_png(text):
 
 
 def qr_terminal(text):
-    """The QR code in half-block characters, light modules drawn, for a dark terminal (as qrencode -t UTF8)."""
+    """The QR code in half-block characters, light modules drawn, for a dark terminal (as qrencode -t UTF8).
+
+    Dark modules are no-break spaces: YAML result callbacks fold long lines at ordinary spaces, which would cut a
+    row in two and make the code unreadable; a terminal shows a no-break space as a space."""
     qr = segno.make(text, error="m", micro=False)
     rows = [list(row) for row in qr.matrix_iter(border=2)]
     if len(rows) % 2:
         rows.append([0] * len(rows[0]))
-    blocks = {(False, False): "\u2588", (False, True): "\u2580", (True, False): "\u2584", (True, True): " "}
+    blocks = {(False, False): "\u2588", (False, True): "\u2580", (True, False): "\u2584", (True, True): "\u00a0"}
     lines = []
     for top, bottom in zip(rows[0::2], rows[1::2]):
         lines.append("".join(blocks[(bool(a), bool(b))] for a, b in zip(top, bottom)))

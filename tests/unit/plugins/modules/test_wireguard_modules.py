@@ -294,3 +294,35 @@ def test_the_rewritten_peer_list_passes_the_repositorys_yaml_lint(tmp_path, caps
     problems = list(linter.run(path.read_text(), config, str(path)))
     assert problems == [], [str(p) for p in problems] + [path.read_text()]
     assert "  - name: laptop" in path.read_text()
+
+
+def test_the_terminal_qr_code_survives_a_yaml_result_callback_and_holds_the_configuration(tmp_path):
+    """ansible.cfg's callback_result_format = yaml folds long lines at spaces; a folded row is an unreadable code.
+    Shown the way the role shows it: a debug task's msg, a list of the lines, through ansible-playbook."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import segno
+
+    text = "[Interface]\nPrivateKey = " + "A" * 43 + "=\nAddress = 10.90.1.2/32\n[Peer]\nEndpoint = vpn.example:51820\n"
+    lines = wireguard_client_config.qr_terminal(text).split("\n")
+    (tmp_path / "qr.json").write_text(json.dumps({"qr": lines}))
+    (tmp_path / "show.yml").write_text(
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n"
+        "    - ansible.builtin.debug:\n        msg: \"{{ qr }}\"\n")
+    env = dict(os.environ, ANSIBLE_CALLBACK_RESULT_FORMAT="yaml", ANSIBLE_NOCOLOR="1", COLUMNS="200",
+               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
+    proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-c", "local",
+                           "-e", "@" + str(tmp_path / "qr.json"), str(tmp_path / "show.yml")],
+                          capture_output=True, text=True, env=env, check=True)
+    shown = [row.strip().lstrip("- ").strip("'\"") for row in proc.stdout.splitlines()]
+    assert all(line in shown for line in lines), proc.stdout
+    # Back to modules: each character is two rows (top, bottom); light modules are drawn.
+    halves = {"\u2588": (0, 0), "\u2580": (0, 1), "\u2584": (1, 0), "\u00a0": (1, 1)}
+    drawn = []
+    for line in lines:
+        drawn.append([halves[ch][0] for ch in line])
+        drawn.append([halves[ch][1] for ch in line])
+    expected = [list(row) for row in segno.make(text, error="m", micro=False).matrix_iter(border=2)]
+    assert drawn[:len(expected)] == [[int(bool(v)) for v in row] for row in expected]
