@@ -203,3 +203,42 @@ def test_the_old_release_has_no_token_file_flag_hence_the_environment_file():
     result = container(PI).run("/usr/local/bin/cloudflared tunnel run --token-file /nonexistent")
     assert result.rc != 0
     assert "flag provided but not defined: -token-file" in result.stderr
+
+
+def _reaches(host, address, port):
+    return host.run("curl -s -o /dev/null --max-time 3 http://%s:%s/", address, str(port)).rc == 0
+
+
+def test_site_yml_gave_the_filtering_firewall_what_the_connector_needs_and_nothing_more():
+    """The OSCAR host filters outbound traffic (firewall_egress_enabled); its inventory lists no cloudflared rule,
+    so the ones in its output chain came from the cloudflared role through site.yml. The Pi serves two test ports
+    and lets both in; only the connector's port gets out of the OSCAR host."""
+    oscar, pi = container(OSCAR), container(PI)
+    output = oscar.check_output("nft list chain inet oscar_remote_access output")
+    assert "policy drop" in output
+    for rule in ('udp dport 7844 ip daddr 0.0.0.0/0 accept comment "cloudflared-quic"',
+                 'tcp dport 7844 ip daddr 0.0.0.0/0 accept comment "cloudflared-http2"',
+                 'tcp dport 443 ip daddr 0.0.0.0/0 accept comment "cloudflared-api"'):
+        assert rule in output, output
+    assert "9999" not in output
+
+    address = pi.check_output("hostname -I").split()[0]
+    for port in (7844, 9999):
+        pi.run("systemd-run --unit=test-listener-%s python3 -m http.server %s", str(port), str(port))
+    for port in (7844, 9999):
+        pi.run(f"timeout 20 sh -c 'until curl -s -o /dev/null http://127.0.0.1:{port}/; do sleep 0.5; done'")
+    try:
+        assert _reaches(oscar, address, 7844)
+        assert not _reaches(oscar, address, 9999)
+        # Control: with 9999 allowed out for a moment, the same request gets through, so it was the egress filter.
+        oscar.check_output("nft insert rule inet oscar_remote_access output tcp dport 9999 accept comment test-control")
+        try:
+            assert _reaches(oscar, address, 9999)
+        finally:
+            handles = re.findall(r'comment "test-control" # handle (\d+)',
+                                 oscar.check_output("nft -a list chain inet oscar_remote_access output"))
+            for handle in handles:
+                oscar.check_output("nft delete rule inet oscar_remote_access output handle %s", handle)
+    finally:
+        for port in (7844, 9999):
+            pi.run("systemctl stop test-listener-%s", str(port))
