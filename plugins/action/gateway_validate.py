@@ -92,6 +92,12 @@ def check_settings(cfg):
     ttl = (cfg.get("decision_cache") or {}).get("max_age_seconds", 0)
     if not isinstance(ttl, int) or isinstance(ttl, bool) or not 0 <= ttl <= 60:
         errors.append("gateway_decision_cache_ttl: %r is not a whole number of seconds from 0 to 60" % (ttl,))
+    login = cfg.get("login") or {}
+    per_user, per_address = login.get("max_failures"), login.get("max_failures_per_address")
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in (per_user, per_address)) and per_address < per_user:
+        errors.append("gateway_login_max_failures_per_address: %r is less than gateway_login_max_failures (%r); "
+                      "a shared address (masquerading WireGuard gateway, office NAT) would be banned before the user"
+                      % (per_address, per_user))
     return errors
 
 

@@ -75,7 +75,8 @@ def base_config(tmp_path, mode="standalone", **overrides):
         "secrets_file": str(tmp_path / "secrets.json"),
         "access_policy": copy.deepcopy(POLICY),
         "users": copy.deepcopy(USERS),
-        "login": {"min_response_seconds": 0.05, "max_failures": 3, "find_seconds": 60, "ban_seconds": 30,
+        "login": {"min_response_seconds": 0.05, "max_failures": 3, "max_failures_per_address": 3, "find_seconds": 60,
+                  "ban_seconds": 30,
                   "argon2": {"time_cost": 1, "memory_cost": 8192, "parallelism": 1}},
     }
     if mode == "cloudflare":

@@ -133,7 +133,8 @@ def test_recovery_code_works_once(gateway):
 
 
 def test_unknown_and_known_users_look_the_same(tmp_path):
-    gateway = make_gateway(tmp_path, login={"min_response_seconds": 0.3, "max_failures": 100})
+    gateway = make_gateway(tmp_path, login={"min_response_seconds": 0.3, "max_failures": 100,
+                                                  "max_failures_per_address": 100})
     set_password(gateway, "drsmith")
     calls = []
     original = gateway.passwords.verify
@@ -190,6 +191,77 @@ def test_lockout_per_client_ip(gateway):
                                                "csrf": start_login(client)})
     assert "Sign-in failed" in response.text
     assert gateway.store.one("SELECT * FROM bans WHERE key = 'ip:198.51.100.50'")
+
+
+# Staff behind one address: a masquerading WireGuard Pi (or an office NAT) shows every remote user as its LAN address.
+PI = "192.0.2.10"
+SHARED = {"max_failures": 5, "max_failures_per_address": 20}
+
+
+def fail_login(gateway, username):
+    client = Client(gateway, ip=PI)
+    response = client.post("/_gateway/login", {"username": username, "password": "typo", "csrf": start_login(client)})
+    assert "Sign-in failed" in response.text
+
+
+def test_one_users_typos_behind_a_shared_address_ban_the_user_not_the_address(tmp_path):
+    gateway = make_gateway(tmp_path, login=SHARED)
+    for username in ("drsmith", "reception"):
+        set_password(gateway, username)
+    secret = enroll_totp(gateway, "reception")
+    for _ in range(5):
+        fail_login(gateway, "drsmith")
+    assert gateway.store.one("SELECT * FROM bans WHERE key = 'user:drsmith'")
+    assert not gateway.store.one("SELECT * FROM bans WHERE key = ?", ("ip:" + PI,))
+    # drsmith is held off even with the right password...
+    client = Client(gateway, ip=PI)
+    response = client.post("/_gateway/login", {"username": "drsmith", "password": PASSWORD,
+                                               "csrf": start_login(client)})
+    assert "Sign-in failed" in response.text
+    # ...while a colleague coming through the same Pi signs in.
+    colleague = Client(gateway, ip=PI)
+    login(colleague, gateway, "reception", secret)
+    assert colleague.auth("/oscar/").status == 200
+
+
+def test_many_failures_from_a_shared_address_ban_the_address(tmp_path):
+    gateway = make_gateway(tmp_path, login=SHARED)
+    set_password(gateway, "reception")
+    guesses = ["user%d" % (n % 5) for n in range(20)]  # four failures each: no user name reaches its limit
+    for username in guesses[:-1]:
+        fail_login(gateway, username)
+    assert not gateway.store.one("SELECT * FROM bans WHERE key = ?", ("ip:" + PI,))
+    fail_login(gateway, guesses[-1])
+    ban = gateway.store.one("SELECT * FROM bans WHERE key = ?", ("ip:" + PI,))
+    assert ban and 25 < ban["until"] - time.time() <= 30
+    assert not gateway.store.one("SELECT * FROM bans WHERE key LIKE 'user:%'")
+    client = Client(gateway, ip=PI)
+    response = client.post("/_gateway/login", {"username": "reception", "password": PASSWORD,
+                                               "csrf": start_login(client)})
+    assert "Sign-in failed" in response.text
+    # Another address is not affected.
+    elsewhere = Client(gateway, ip="198.51.100.77")
+    response = elsewhere.post("/_gateway/login", {"username": "reception", "password": PASSWORD,
+                                                  "csrf": start_login(elsewhere)})
+    assert response.status == 303
+
+
+def test_regulation_thresholds_per_key_kind(gateway):
+    from oscar_gateway import security
+
+    regulation = security.Regulation(gateway.store, 5, 600, 900, 86400, max_failures_per_address=20)
+    assert regulation.threshold("user:drsmith") == 5 and regulation.threshold("ip:" + PI) == 20
+    now = 1000.0
+    newly = []
+    for n in range(5):
+        newly += regulation.fail(regulation.keys("drsmith", PI), now=now + n)
+    assert [key for key, _ in newly] == ["user:drsmith"]
+    for n in range(14):
+        newly = regulation.fail(regulation.keys("user%d" % n, PI), now=now + 10 + n)
+        assert newly == []
+    assert regulation.fail(regulation.keys("someone", PI), now=now + 30) == [("ip:" + PI, 900)]
+    # Without a separate address limit both kinds share max_failures (the former behaviour).
+    assert security.Regulation(gateway.store, 5, 600, 900, 86400).threshold("ip:" + PI) == 5
 
 
 def test_disabled_user_cannot_sign_in(gateway):

@@ -114,6 +114,8 @@ def test_secrets_file_readable_by_others_is_refused(tmp_path):
     ({"sessions": {"inactivity_seconds": 5}}, "inactivity"),
     ({"sessions": {"typo_seconds": 5}}, "unknown setting"),
     ({"login": {"argon2": {"time_cost": 2, "memory_cost": 262144, "parallelism": 1}}}, "80 MB"),
+    ({"login": {"max_failures": 5, "max_failures_per_address": 4}}, r"max_failures_per_address: 4 is less than"),
+    ({"login": {"max_failures_per_address": 0}}, "max_failures_per_address"),
     ({"users": [{"username": "Bad Name"}]}, "username"),
     ({"users": [{"username": "a", "password_hash": "plaintext"}]}, "argon2id"),
     ({"access_policy": {"application": {"name": "x", "domain": "emr.clinic.test"}, "policies": [

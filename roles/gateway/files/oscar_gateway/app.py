@@ -149,7 +149,8 @@ class Gateway:
         login = cfg["login"]
         self.passwords = security.Passwords(**login["argon2"])
         self.regulation = security.Regulation(
-            self.store, login["max_failures"], login["find_seconds"], login["ban_seconds"], login["ban_max_seconds"])
+            self.store, login["max_failures"], login["find_seconds"], login["ban_seconds"], login["ban_max_seconds"],
+            max_failures_per_address=login["max_failures_per_address"])
         self.verifier = None
         if self.mode == "cloudflare":
             cf = cfg["cloudflare"]

@@ -41,6 +41,7 @@ DEFAULTS = {
         "mfa_required": True,
         "min_response_seconds": 0.5,
         "max_failures": 5,
+        "max_failures_per_address": 20,
         "find_seconds": 600,
         "ban_seconds": 900,
         "ban_max_seconds": 86400,
@@ -191,9 +192,14 @@ def validate(data, environ=None):
     for key, low, high in (("absolute_seconds", 60, 31 * 86400), ("inactivity_seconds", 60, 31 * 86400),
                            ("activity_write_seconds", 0, 3600), ("pending_login_seconds", 30, 3600)):
         _number(cfg, "sessions", key, low, high)
-    for key, low, high in (("min_response_seconds", 0, 10), ("max_failures", 1, 1000), ("find_seconds", 1, 86400),
+    for key, low, high in (("min_response_seconds", 0, 10), ("max_failures", 1, 1000),
+                           ("max_failures_per_address", 1, 1000), ("find_seconds", 1, 86400),
                            ("ban_seconds", 1, 86400), ("ban_max_seconds", 1, 30 * 86400)):
         _number(cfg, "login", key, low, high)
+    if cfg["login"]["max_failures_per_address"] < cfg["login"]["max_failures"]:
+        # Fewer would ban a shared address (masquerading WireGuard gateway, office NAT) before the user.
+        raise ConfigError("login.max_failures_per_address: %r is less than login.max_failures (%r)"
+                          % (cfg["login"]["max_failures_per_address"], cfg["login"]["max_failures"]))
     if not isinstance(cfg["login"]["mfa_required"], bool):
         raise ConfigError("login.mfa_required: true or false")
     argon = cfg["login"]["argon2"]

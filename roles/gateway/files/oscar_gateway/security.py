@@ -123,14 +123,19 @@ def token_hash(token):
 class Regulation:
     """Brute-force regulation per user and per client IP, Authelia-style, persisted in SQLite.
 
-    ``max_failures`` failures within ``find_seconds`` ban the key for ``ban_seconds``; each further
-    ban of the same key doubles, up to ``ban_max_seconds`` (backoff). A successful login clears the
-    user's failures; bans persist across restarts.
+    ``max_failures`` failures of a user name (``max_failures_per_address`` of a client address;
+    the same as ``max_failures`` unless given) within ``find_seconds`` ban the key for
+    ``ban_seconds``; each further ban of the same key doubles, up to ``ban_max_seconds`` (backoff).
+    The address limit is apart because several people may share one address (a masquerading
+    WireGuard gateway, an office NAT): one person's typos must not ban everyone. A successful login
+    clears the user's failures; bans persist across restarts.
     """
 
-    def __init__(self, store, max_failures, find_seconds, ban_seconds, ban_max_seconds):
+    def __init__(self, store, max_failures, find_seconds, ban_seconds, ban_max_seconds,
+                 max_failures_per_address=None):
         self.store = store
         self.max_failures = max_failures
+        self.max_failures_per_address = max_failures if max_failures_per_address is None else max_failures_per_address
         self.find_seconds = find_seconds
         self.ban_seconds = ban_seconds
         self.ban_max_seconds = ban_max_seconds
@@ -141,6 +146,10 @@ class Regulation:
         if username:
             keys.append("user:" + username.lower()[:128])
         return keys
+
+    def threshold(self, key):
+        """Failures within ``find_seconds`` that ban ``key``: per address or per user name."""
+        return self.max_failures_per_address if key.startswith("ip:") else self.max_failures
 
     def banned(self, keys, now=None):
         now = time.time() if now is None else now
@@ -160,7 +169,7 @@ class Regulation:
                 conn.execute("INSERT INTO login_failures (key, time) VALUES (?, ?)", (key, now))
                 count = conn.execute("SELECT COUNT(*) FROM login_failures WHERE key = ? AND time >= ?",
                                      (key, now - self.find_seconds)).fetchone()[0]
-                if count >= self.max_failures:
+                if count >= self.threshold(key):
                     row = conn.execute("SELECT level, until FROM bans WHERE key = ?", (key,)).fetchone()
                     if row and row["until"] > now:
                         continue

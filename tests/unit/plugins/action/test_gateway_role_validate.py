@@ -67,6 +67,15 @@ def test_bad_users_and_settings_name_the_role_variables():
     assert "plain" not in msg
 
 
+def test_per_address_login_limit_below_the_per_user_one_is_refused():
+    result = run(changed(login={"max_failures": 5, "max_failures_per_address": 3}))
+    assert result["failed"]
+    assert "gateway_login_max_failures_per_address: 3 is less than gateway_login_max_failures (5)" in result["msg"]
+    for per_address in (5, 20):
+        result = run(changed(login={"max_failures": 5, "max_failures_per_address": per_address}))
+        assert not result.get("failed"), result
+
+
 def test_cloudflare_mode_needs_team_domain_and_aud():
     result = run(changed(mode="cloudflare", cloudflare={"team_domain": "x.example.com", "aud": ["short"]}))
     assert "gateway_cloudflare_team_domain" in result["msg"] and "gateway_cloudflare_aud" in result["msg"]
