@@ -139,7 +139,7 @@ sed -n '/^TASK \[Show the peers\]/,/^$/p' .build/demo-wireguard-list.log |
 
 oscar_ip="$(address_of demo-oscar)"
 pi_ip="$(address_of demo-pi)"
-ca="$INVENTORY_DIR/exported-ca/oscar-ca.crt"
+ca="clients/$(basename "$INVENTORY_DIR")/oscar-ca.crt"
 host="$(awk '/^clinic_oscar_hostname:/ {print $2}' $INVENTORY_DIR/group_vars/all/clinic.yml)"
 cat <<INFO
 
