@@ -34,6 +34,7 @@ address_of() {
 
 clean() {
   for entry in "${HOSTS[@]}"; do
+    # shellcheck disable=SC2086  # "name address": split into $1 $2 on purpose
     set -- $entry
     podman rm -f "$1" >/dev/null 2>&1 || true
   done
@@ -58,6 +59,7 @@ export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$PWD/.build/collect
 
 podman network exists "$NETWORK" || podman network create --subnet "$SUBNET" "$NETWORK" >/dev/null
 for entry in "${HOSTS[@]}"; do
+  # shellcheck disable=SC2086  # "name address": split into $1 $2 on purpose
   set -- $entry
   name=$1 address=$2
   shift 2
@@ -73,6 +75,7 @@ for entry in "${HOSTS[@]}"; do
   fi
 done
 for entry in "${HOSTS[@]}"; do
+  # shellcheck disable=SC2086  # "name address": split into $1 $2 on purpose
   set -- $entry
   for _ in $(seq 30); do
     state="$(podman exec "$1" systemctl is-system-running 2>/dev/null || true)"

@@ -24,7 +24,8 @@ need_root() {
 install_packages() {
   local wanted=(podman runc debootstrap nftables uidmap slirp4netns fuse-overlayfs iptables
                 containernetworking-plugins netavark aardvark-dns conntrack
-                wireguard-tools)  # `wg`, which the WireGuard unit tests compare the key code against
+                wireguard-tools   # `wg`, which the WireGuard unit tests compare the key code against
+                shellcheck)       # ansible-test sanity's shellcheck test skips itself without it
   local missing=()
   for pkg in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

@@ -134,7 +134,7 @@ def test_recovery_code_works_once(gateway):
 
 def test_unknown_and_known_users_look_the_same(tmp_path):
     gateway = make_gateway(tmp_path, login={"min_response_seconds": 0.3, "max_failures": 100,
-                                                  "max_failures_per_address": 100})
+                                            "max_failures_per_address": 100})
     set_password(gateway, "drsmith")
     calls = []
     original = gateway.passwords.verify
@@ -209,7 +209,7 @@ def test_one_users_typos_behind_a_shared_address_ban_the_user_not_the_address(tm
     for username in ("drsmith", "reception"):
         set_password(gateway, username)
     secret = enroll_totp(gateway, "reception")
-    for _ in range(5):
+    for _attempt in range(5):
         fail_login(gateway, "drsmith")
     assert gateway.store.one("SELECT * FROM bans WHERE key = 'user:drsmith'")
     assert not gateway.store.one("SELECT * FROM bans WHERE key = ?", ("ip:" + PI,))
@@ -255,7 +255,7 @@ def test_regulation_thresholds_per_key_kind(gateway):
     newly = []
     for n in range(5):
         newly += regulation.fail(regulation.keys("drsmith", PI), now=now + n)
-    assert [key for key, _ in newly] == ["user:drsmith"]
+    assert [key for key, _seconds in newly] == ["user:drsmith"]
     for n in range(14):
         newly = regulation.fail(regulation.keys("user%d" % n, PI), now=now + 10 + n)
         assert newly == []
