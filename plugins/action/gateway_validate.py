@@ -17,6 +17,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._access_policy import (
     IDP_SECRET_KEYS,
     AccessPolicyError,
+    gateway_allow_policies_for,
     gateway_mode_errors,
     validate_access_policy,
 )
@@ -101,6 +102,32 @@ def check_settings(cfg):
     return errors
 
 
+def reach_warnings(model, cfg, policy_variable, users_variable):
+    """Enabled accounts that no allow policy of the gateway admits: they could sign in and reach nothing, which a
+    clinic finds out from a locked-out physician unless it is said here."""
+    warnings = []
+    for index, user in enumerate(cfg.get("users") or []):
+        if not isinstance(user, dict) or user.get("enabled", True) is False:
+            continue
+        if not gateway_allow_policies_for(model, user.get("username", ""), user.get("email", ""), user.get("role", "")):
+            warnings.append("%s[%d] (%s, %s): no allow policy of %s that the gateway applies includes this account "
+                            "(by email, email domain, group, user or role), so it can sign in but reach nothing"
+                            % (users_variable, index, user.get("username"), user.get("email") or "no email",
+                               policy_variable))
+    return warnings
+
+
+def domain_mismatch(model, cfg, policy_variable):
+    """In cloudflare mode the gateway accepts only requests for gateway_public_host, and Cloudflare Access sends
+    only those for the application's domain: two different names would let nobody in."""
+    domain = model["application"]["domain"].lower()
+    host = (cfg.get("public_host") or "").lower() if isinstance(cfg.get("public_host"), str) else ""
+    if cfg.get("mode") == "cloudflare" and host and domain != host:
+        return ("gateway_public_host: %r is not %s.application.domain (%r); in cloudflare mode both name the host "
+                "Cloudflare Access protects" % (host, policy_variable, domain))
+    return None
+
+
 def redact_login_method_secrets(policy):
     """The gateway never uses identity-provider secrets: keep them out of its configuration file."""
     out = copy.deepcopy(policy)
@@ -129,6 +156,10 @@ class ActionModule(ActionBase):
             errors.append(str(exc))
         else:
             errors.extend(gateway_mode_errors(model, cfg.get("mode"), name=args["policy_variable"]))
+            result["warnings"] = reach_warnings(model, cfg, args["policy_variable"], args["users_variable"])
+            domain_error = domain_mismatch(model, cfg, args["policy_variable"])
+            if domain_error:
+                errors.append(domain_error)
         errors.extend(check_users(cfg.get("users", []), args["users_variable"]))
         errors.extend(check_settings(cfg))
         if errors:

@@ -1015,6 +1015,33 @@ def gateway_mode_errors(model, mode, name="access_policy"):
     return errors
 
 
+def gateway_allow_policies_for(model, username, email, role=""):
+    """Names of the allow policies the gateway applies whose ``include`` can admit this gateway account.
+
+    ``require`` and ``exclude`` only narrow, and network rules depend on where a person is, so this answers
+    "could this person get anywhere at all"; an empty answer means an account that can sign in and reach nothing.
+    Matching follows the gateway: groups by email, email domain or user name; roles from the gateway account and
+    the model's user of the same name or email.
+    """
+    email = (email or "").lower()
+    domain = email.rsplit("@", 1)[1] if "@" in email else ""
+    model_user = next((u for u in model["users"] if u["name"] == username or (email and u.get("email") == email)),
+                      None)
+    roles = set([role] if role else []) | set(model_user["roles"] if model_user else [])
+    names = set([username] + ([model_user["name"]] if model_user else []))
+    groups = set(g["name"] for g in model["groups"]
+                 if email in g["emails"] or domain in g["email_domains"] or names & set(g["users"]))
+    admitted = []
+    for policy in model["policies"]:
+        if policy["decision"] != "allow" or "gateway" not in policy["targets"]:
+            continue
+        rules = policy["include"]
+        if (rules["everyone"] or email in rules["emails"] or domain in rules["email_domains"]
+                or groups & set(rules["groups"]) or names & set(rules["users"]) or roles & set(rules["roles"])):
+            admitted.append(policy["name"])
+    return admitted
+
+
 # ---------------------------------------------------------------------------------------------
 # Evaluation helpers for the gateway
 # ---------------------------------------------------------------------------------------------

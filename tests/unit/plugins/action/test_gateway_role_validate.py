@@ -142,3 +142,33 @@ def test_a_policy_for_cloudflare_only_may_use_them():
     # The model itself needs one policy the gateway applies; here there is none left, which the gateway then
     # treats as deny-all. That is allowed; what is refused is a policy that says one thing and does another.
     assert not result.get("failed"), result.get("msg")
+
+
+def test_an_account_no_policy_admits_is_named_in_a_warning():
+    users = CONFIG["users"] + [
+        {"username": "locum", "display_name": "Locum", "email": "locum@elsewhere.test", "role": "physician"},
+        {"username": "gone", "display_name": "Gone", "email": "gone@elsewhere.test", "role": "x", "enabled": False},
+    ]
+    result = run(changed(users=users))
+    assert not result.get("failed"), result.get("msg")
+    assert result["warnings"] == [
+        "gateway_users[1] (locum, locum@elsewhere.test): no allow policy of access_policy that the gateway applies "
+        "includes this account (by email, email domain, group, user or role), so it can sign in but reach nothing"]
+
+
+def test_roles_users_and_everyone_admit_accounts_too():
+    policy = copy.deepcopy(POLICY)
+    policy["policies"].append({"name": "physicians", "decision": "allow", "targets": ["gateway"],
+                               "include": {"roles": ["physician"]}})
+    users = [{"username": "locum", "display_name": "Locum", "email": "locum@elsewhere.test", "role": "physician"}]
+    assert run(changed(access_policy=policy, users=users))["warnings"] == []
+    policy["policies"][-1]["decision"] = "deny"
+    assert len(run(changed(access_policy=policy, users=users))["warnings"]) == 1
+
+
+def test_in_cloudflare_mode_the_application_domain_is_the_gateways_host():
+    result = run(changed(mode="cloudflare", cloudflare=CF, public_host="oscar.other.test"))
+    assert result["failed"]
+    assert ("gateway_public_host: 'oscar.other.test' is not access_policy.application.domain ('emr.clinic.test')"
+            in result["msg"])
+    assert not run(changed(mode="cloudflare", cloudflare=CF)).get("failed")
