@@ -9,8 +9,9 @@
 # directories under $CLINIC_INVENTORIES (default: inventories/) that hold a hosts.yml;
 # CLINIC_PARALLEL (default 4) clinics run at once. Each clinic's output goes to
 # $CLINIC_LOG_DIR/<clinic>.log; the script ends with one line per clinic and fails if any failed.
-# An inventory holding a file named .example-inventory (this collection's examples) is skipped unless
-# CLINIC_INCLUDE_EXAMPLES=1: its hosts do not exist.
+# This collection's example inventories (a file .example-inventory whose first line is the directory's own name)
+# are skipped unless CLINIC_INCLUDE_EXAMPLES=1: their hosts do not exist. A clinic copied from an example under its
+# own name still runs: the marker names the example, not the copy.
 set -uo pipefail
 playbook="${1:?usage: $0 PLAYBOOK [ansible-playbook options...]}"
 shift
@@ -35,7 +36,8 @@ export log_dir
 list_clinics() {
   local dir
   find "$inventories" -mindepth 2 -maxdepth 2 -name hosts.yml -printf '%h\n' | sort | while read -r dir; do
-    if [ -e "$dir/.example-inventory" ] && [ "${CLINIC_INCLUDE_EXAMPLES:-0}" != 1 ]; then
+    if [ -e "$dir/.example-inventory" ] && [ "$(head -n 1 "$dir/.example-inventory")" = "$(basename "$dir")" ] &&
+       [ "${CLINIC_INCLUDE_EXAMPLES:-0}" != 1 ]; then
       echo "skipped example $(basename "$dir") (CLINIC_INCLUDE_EXAMPLES=1 runs it)" >&2
       continue
     fi

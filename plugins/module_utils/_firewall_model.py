@@ -245,10 +245,17 @@ def _entries(params, key, c):
     return entries
 
 
-def _needed_flag(params, key):
+def _needed_flag(params, key, c):
     """Whether a role published that it needs this switch on (for example a forward chain)."""
     needs = params.get("role_needs") or {}
-    return any(needs.get(need_var) is True for need_var in ROLE_NEEDS_FLAGS[key])
+    needed = False
+    for need_var in ROLE_NEEDS_FLAGS[key]:
+        value = needs.get(need_var)
+        if value is not None and not isinstance(value, bool):
+            # A string "true" from -e would otherwise read as off and silently drop the forward chain.
+            c.error(need_var, "%r is not a boolean" % (value,))
+        needed = needed or value is True
+    return needed
 
 
 def _family_rules(match, v4, v6, field, comment):
@@ -480,7 +487,7 @@ def build_model(params, controller=None):
     allow_dhcpv6 = _bool(params, "allow_dhcpv6_client", c, True)
     allow_lockout = _bool(params, "allow_management_lockout", c, False)
     egress_enabled = _bool(params, "egress_enabled", c, False)
-    forward_enabled = _bool(params, "forward_enabled", c, False) or _needed_flag(params, "forward_enabled")
+    forward_enabled = _bool(params, "forward_enabled", c, False) or _needed_flag(params, "forward_enabled", c)
     egress_rules = _egress(params, c)
     forward_rules = _forward(params, c)
 

@@ -83,18 +83,23 @@ def test_example_inventories_are_skipped_unless_asked_for(tmp_path):
     inventories = tmp_path / "inventories"
     make_clinic(inventories, "lakeside", "Lakeside Clinic")
     make_clinic(inventories, "example", "Example Clinic")
-    (inventories / "example" / ".example-inventory").write_text("an example\n")
+    (inventories / "example" / ".example-inventory").write_text("example\n# an example\n")
+    # A clinic copied from the example (marker and all) under its own name is a real clinic and runs.
+    make_clinic(inventories, "riverside", "Riverside Clinic")
+    (inventories / "riverside" / ".example-inventory").write_text("example\n# an example\n")
     proc, out = run(tmp_path, inventories)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert [p.name for p in out.iterdir()] == ["Lakeside_Clinic.txt"]
+    assert sorted(p.name for p in out.iterdir()) == ["Lakeside_Clinic.txt", "Riverside_Clinic.txt"]
     assert "skipped example example" in proc.stderr
 
     (tmp_path / "second").mkdir()
     proc, out = run(tmp_path / "second", inventories, CLINIC_INCLUDE_EXAMPLES="1")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["Example_Clinic.txt", "Lakeside_Clinic.txt"]
+    assert sorted(p.name for p in out.iterdir()) == ["Example_Clinic.txt", "Lakeside_Clinic.txt",
+                                                     "Riverside_Clinic.txt"]
 
 
 def test_this_collections_own_inventories_are_marked_as_examples():
     for hosts in sorted((ROOT / "inventories").glob("*/hosts.yml")):
-        assert (hosts.parent / ".example-inventory").is_file(), hosts.parent.name
+        marker = hosts.parent / ".example-inventory"
+        assert marker.read_text().splitlines()[0] == hosts.parent.name

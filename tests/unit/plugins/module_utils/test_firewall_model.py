@@ -463,6 +463,11 @@ def test_errors_in_a_published_entry_name_the_fact():
     assert len(errors) == 1 and errors[0].startswith("wireguard_firewall_forward_rules[0].destinations[0]: ")
 
 
+def test_a_published_switch_that_is_not_a_boolean_is_an_error_not_off():
+    errors = errors_of(params(role_needs=needs(wireguard_firewall_forward_enabled="true")))
+    assert errors == ["wireguard_firewall_forward_enabled: 'true' is not a boolean"]
+
+
 def test_without_role_needs_the_model_is_what_the_inventory_says():
     with_needs, _warnings = fm.build_model(params(role_needs=needs()))
     without, _unused = fm.build_model(params())
