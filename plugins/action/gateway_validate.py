@@ -109,7 +109,8 @@ def reach_warnings(model, cfg, policy_variable, users_variable):
     for index, user in enumerate(cfg.get("users") or []):
         if not isinstance(user, dict) or user.get("enabled", True) is False:
             continue
-        if not gateway_allow_policies_for(model, user.get("username", ""), user.get("email", ""), user.get("role", "")):
+        if not gateway_allow_policies_for(model, cfg.get("mode"), user.get("username", ""), user.get("email", ""),
+                                          user.get("role", "")):
             warnings.append("%s[%d] (%s, %s): no allow policy of %s that the gateway applies includes this account "
                             "(by email, email domain, group, user or role), so it can sign in but reach nothing"
                             % (users_variable, index, user.get("username"), user.get("email") or "no email",
@@ -120,11 +121,10 @@ def reach_warnings(model, cfg, policy_variable, users_variable):
 def domain_mismatch(model, cfg, policy_variable):
     """In cloudflare mode the gateway accepts only requests for gateway_public_host, and Cloudflare Access sends
     only those for the application's domain: two different names would let nobody in."""
-    domain = model["application"]["domain"].lower()
-    host = (cfg.get("public_host") or "").lower() if isinstance(cfg.get("public_host"), str) else ""
-    if cfg.get("mode") == "cloudflare" and host and domain != host:
+    domain, host = model["application"]["domain"].lower(), cfg.get("public_host")
+    if cfg.get("mode") == "cloudflare" and isinstance(host, str) and host and host.lower() != domain:
         return ("gateway_public_host: %r is not %s.application.domain (%r); in cloudflare mode both name the host "
-                "Cloudflare Access protects" % (host, policy_variable, domain))
+                "Cloudflare Access protects" % (host.lower(), policy_variable, domain))
     return None
 
 

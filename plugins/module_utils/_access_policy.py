@@ -1015,36 +1015,66 @@ def gateway_mode_errors(model, mode, name="access_policy"):
     return errors
 
 
-def gateway_allow_policies_for(model, username, email, role=""):
+# ---------------------------------------------------------------------------------------------
+# Evaluation helpers for the gateway
+# ---------------------------------------------------------------------------------------------
+
+
+class Membership:
+    """Who a person is in the model: their groups and roles. Built once per model; the gateway asks it on every
+    request, and the role's check asks it which accounts a policy admits, so both answer the same way."""
+
+    def __init__(self, model):
+        self._groups = dict((g["name"], (set(g["emails"]), set(g["email_domains"]), set(g["users"])))
+                            for g in model.get("groups", []))
+        self._users = dict((u["name"], u) for u in model.get("users", []))
+        self._users_by_email = dict((u["email"], u) for u in model.get("users", []) if u.get("email"))
+
+    def roles_for(self, username, email, extra=()):
+        roles = set(r for r in extra if r)
+        user = self._users.get(username) or self._users_by_email.get(email)
+        if user:
+            roles.update(user["roles"])
+        return roles
+
+    def model_username(self, email):
+        user = self._users_by_email.get((email or "").lower())
+        return user["name"] if user else ""
+
+    def groups_for(self, username, email):
+        email = (email or "").lower()
+        domain = email.rsplit("@", 1)[1] if "@" in email else ""
+        out = set()
+        for name, (emails, domains, users) in self._groups.items():
+            if (email and email in emails) or (domain and domain in domains) or (username and username in users):
+                out.add(name)
+        return out
+
+
+def gateway_allow_policies_for(model, mode, username, email, role=""):
     """Names of the allow policies the gateway applies whose ``include`` can admit this gateway account.
 
     ``require`` and ``exclude`` only narrow, and network rules depend on where a person is, so this answers
     "could this person get anywhere at all"; an empty answer means an account that can sign in and reach nothing.
-    Matching follows the gateway: groups by email, email domain or user name; roles from the gateway account and
-    the model's user of the same name or email.
+    The person is who the gateway takes them for (``Membership``): the account's name in standalone mode, the
+    model's user of that email first in cloudflare mode.
     """
+    members = Membership(model)
     email = (email or "").lower()
     domain = email.rsplit("@", 1)[1] if "@" in email else ""
-    model_user = next((u for u in model["users"] if u["name"] == username or (email and u.get("email") == email)),
-                      None)
-    roles = set([role] if role else []) | set(model_user["roles"] if model_user else [])
-    names = set([username] + ([model_user["name"]] if model_user else []))
-    groups = set(g["name"] for g in model["groups"]
-                 if email in g["emails"] or domain in g["email_domains"] or names & set(g["users"]))
+    if mode == "cloudflare":
+        username = members.model_username(email) or username
+    roles = members.roles_for(username, email, [role])
+    groups = members.groups_for(username, email)
     admitted = []
     for policy in model["policies"]:
         if policy["decision"] != "allow" or "gateway" not in policy["targets"]:
             continue
         rules = policy["include"]
         if (rules["everyone"] or email in rules["emails"] or domain in rules["email_domains"]
-                or groups & set(rules["groups"]) or names & set(rules["users"]) or roles & set(rules["roles"])):
+                or groups & set(rules["groups"]) or username in rules["users"] or roles & set(rules["roles"])):
             admitted.append(policy["name"])
     return admitted
-
-
-# ---------------------------------------------------------------------------------------------
-# Evaluation helpers for the gateway
-# ---------------------------------------------------------------------------------------------
 
 
 def policies_for_path(model, request_path, target="gateway"):

@@ -63,35 +63,19 @@ class Evaluator:
         self.model = model
         self._ap = _shared.access_policy_module()
         self._networks = {}
-        groups = {}
-        for group in model.get("groups", []):
-            groups[group["name"]] = (set(group["emails"]), set(group["email_domains"]), set(group["users"]))
-        self._groups = groups
-        self._model_users = {u["name"]: u for u in model.get("users", [])}
-        self._model_users_by_email = {u["email"]: u for u in model.get("users", []) if u.get("email")}
+        self._members = self._ap.Membership(model)
         self._path_cache = {}
 
-    # -- identity enrichment ------------------------------------------------------------------
+    # -- identity enrichment (the shared model's Membership, as the role's check uses it) ------
 
     def roles_for(self, username, email, extra=()):
-        roles = set(r for r in extra if r)
-        user = self._model_users.get(username) or self._model_users_by_email.get(email)
-        if user:
-            roles.update(user["roles"])
-        return roles
+        return self._members.roles_for(username, email, extra)
 
     def model_username(self, email):
-        user = self._model_users_by_email.get((email or "").lower())
-        return user["name"] if user else ""
+        return self._members.model_username(email)
 
     def groups_for(self, username, email):
-        email = (email or "").lower()
-        domain = email.rsplit("@", 1)[1] if "@" in email else ""
-        out = set()
-        for name, (emails, domains, users) in self._groups.items():
-            if (email and email in emails) or (domain and domain in domains) or (username and username in users):
-                out.add(name)
-        return out
+        return self._members.groups_for(username, email)
 
     # -- matching -----------------------------------------------------------------------------
 
