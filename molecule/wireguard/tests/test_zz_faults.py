@@ -9,9 +9,9 @@ door through the tunnel again.
 import time
 
 import pytest
-from test_wireguard import OSCAR_LAN, OSCAR_NAME, container, dump
+import test_wireguard as tw
+from test_wireguard import OSCAR_LAN, OSCAR_NAME, dump
 
-PI, CLIENT = "wireguard-pi", "wireguard-client"
 DROP_IN = "/etc/systemd/system/wg-quick@%s.service.d/oscar-supervise-wireguard-go.conf"
 # The interface: RestartSec (2 s) and `wg-quick up`, with room for a busy 2-core machine.
 INTERFACE_BACK_WITHIN = 20
@@ -20,14 +20,9 @@ INTERFACE_BACK_WITHIN = 20
 TUNNEL_BACK_WITHIN = 60
 
 
-@pytest.fixture(scope="module")
-def pi():
-    return container(PI)
-
-
-@pytest.fixture(scope="module")
-def client():
-    return container(CLIENT)
+# test_wireguard's fixtures: the Pi (WireGuard server) and the staff laptop, reached with podman exec.
+pi = tw.pi
+client = tw.client
 
 
 def prop(host, unit, name):
