@@ -22,6 +22,7 @@ __metaclass__ = type
 import datetime
 import hashlib
 import ipaddress
+import os
 import re
 
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._wireguard_crypto import is_key
@@ -537,6 +538,41 @@ def free_address(interfaces, peers, interface_name=None):
 
 
 # Configuration text ---------------------------------------------------------------------------------------------
+
+USERSPACE_SETTINGS = ("auto", "always", "never")
+
+
+def kernel_has_wireguard(sys_root="/sys", modules_root="/lib/modules", release=None):
+    """Whether the running kernel has WireGuard: loaded, built in, or as a module file it can load."""
+    if os.path.isdir(os.path.join(sys_root, "module", "wireguard")):
+        return True
+    base = os.path.join(modules_root, release or os.uname()[2])
+    try:
+        with open(os.path.join(base, "modules.builtin")) as handle:
+            if any(line.strip().endswith("/wireguard.ko") for line in handle):
+                return True
+    except (OSError, IOError):
+        pass
+    for sub in ("kernel/drivers/net/wireguard", "updates", "extra"):
+        for _root, _dirs, files in os.walk(os.path.join(base, sub)):
+            if any(f.startswith("wireguard.ko") for f in files):
+                return True
+    return False
+
+
+def userspace_plan(setting, kernel_module):
+    """What wireguard_userspace means on a host: whether to install wireguard-go, and whether wg-quick will run it.
+
+    wg-quick always tries the kernel first and falls back to wireguard-go only when the kernel has no WireGuard and
+    wireguard-go is installed. Only then does a process hold the tunnel, one that can crash and leave the unit
+    (oneshot) active with no interface: that is when the role supervises it. With the kernel's WireGuard nothing
+    changes, whatever the setting ('always' installs wireguard-go, which wg-quick then never uses).
+    """
+    if setting not in USERSPACE_SETTINGS:
+        raise ValueError("wireguard_userspace: %r is not one of %s" % (setting, ", ".join(USERSPACE_SETTINGS)))
+    install = setting == "always" or (setting == "auto" and not kernel_module)
+    return {"install_wireguard_go": install, "supervise_wireguard_go": install and not kernel_module}
+
 
 def fingerprint(secret):
     """A short, non-reversible label for a secret, so diffs show that it changed without showing it."""

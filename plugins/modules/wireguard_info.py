@@ -52,6 +52,14 @@ options:
     description: The directory of the keys, as the role's C(wireguard_keys_dir).
     type: path
     default: /etc/wireguard/keys
+  userspace:
+    description:
+      - The role's C(wireguard_userspace), to report RV(install_wireguard_go) and RV(supervise_wireguard_go) for this
+        host. V(auto) installs wireguard-go only where the kernel lacks WireGuard; V(always) installs it; V(never)
+        does not.
+    type: str
+    choices: [auto, always, never]
+    default: auto
 notes:
   - Private keys are never read.
 """
@@ -73,6 +81,16 @@ preshared_keys:
   type: dict
 kernel_module:
   description: Whether the running kernel has WireGuard (loaded, built in, or as a module file).
+  returned: always
+  type: bool
+install_wireguard_go:
+  description: Whether the host needs wireguard-go installed, given O(userspace) and the kernel.
+  returned: always
+  type: bool
+supervise_wireguard_go:
+  description:
+    - Whether C(wg-quick) will run wireguard-go here (no WireGuard in the kernel, wireguard-go installed), so that a
+      process holds each tunnel and must be supervised. Never true where the kernel has WireGuard.
   returned: always
   type: bool
 interfaces:
@@ -120,26 +138,11 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._wireguard import (  # noqa: E402
     IFNAME,
     PEER_NAME,
+    kernel_has_wireguard,
     parse_dump,
+    userspace_plan,
 )
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._wireguard_crypto import is_key  # noqa: E402
-
-
-def kernel_module():
-    if os.path.isdir("/sys/module/wireguard"):
-        return True
-    base = os.path.join("/lib/modules", os.uname()[2])
-    try:
-        with open(os.path.join(base, "modules.builtin")) as handle:
-            if any(line.strip().endswith("/wireguard.ko") for line in handle):
-                return True
-    except (OSError, IOError):
-        pass
-    for sub in ("kernel/drivers/net/wireguard", "updates", "extra"):
-        for _root, _dirs, files in os.walk(os.path.join(base, sub)):
-            if any(f.startswith("wireguard.ko") for f in files):
-                return True
-    return False
 
 
 def main():
@@ -149,6 +152,7 @@ def main():
             conf_dir=dict(type="path", default="/etc/wireguard"),
             preshared_keys=dict(type="list", elements="str", default=[], no_log=False),
             keys_dir=dict(type="path", default="/etc/wireguard/keys", no_log=False),
+            userspace=dict(type="str", default="auto", choices=["auto", "always", "never"]),
         ),
         supports_check_mode=True,
     )
@@ -207,7 +211,9 @@ def main():
             continue
         if is_key(value):
             secrets[wanted] = value
-    module.exit_json(changed=False, kernel_module=kernel_module(), interfaces=interfaces, preshared_keys=secrets)
+    kernel = kernel_has_wireguard()
+    plan = userspace_plan(module.params["userspace"], kernel)
+    module.exit_json(changed=False, kernel_module=kernel, interfaces=interfaces, preshared_keys=secrets, **plan)
 
 
 if __name__ == "__main__":
