@@ -28,6 +28,8 @@ description:
     example C(firewall_services[1].sources[0]: '10.0.0.300/24' is not a valid CIDR). All errors are reported at once."
 author:
   - oscar_emr.remote_access contributors (!UNKNOWN)
+extends_documentation_fragment:
+  - oscar_emr.remote_access.role_validate
 attributes:
   action:
     description: Runs as an action plugin on the controller.

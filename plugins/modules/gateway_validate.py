@@ -26,6 +26,8 @@ description:
     needs them).
 author:
   - oscar_emr.remote_access contributors (!UNKNOWN)
+extends_documentation_fragment:
+  - oscar_emr.remote_access.role_validate
 attributes:
   action:
     description: Runs as an action plugin on the controller.

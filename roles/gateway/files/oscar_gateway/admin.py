@@ -14,8 +14,7 @@ import pwd
 import sys
 import time
 
-from . import config, security, store
-from .config import USERNAME_RE
+from . import _shared, config, security, store
 
 
 def _operator():
@@ -92,7 +91,7 @@ def _read_password(args):
 
 
 def cmd_user_add(admin, args):
-    if not USERNAME_RE.match(args.username):
+    if not _shared.gateway_config_module().USERNAME_RE.match(args.username):
         raise SystemExit("user names are lower-case letters, digits, '.', '_' or '-'")
     now = time.time()
     if admin.store.one("SELECT 1 FROM users WHERE username = ?", (args.username,)):
