@@ -20,6 +20,7 @@ CASES = {
     "gateway": ("gateway_clinic_nmae", "gateway_clinic_name"),
     "firewall": ("firewall_servcies", "firewall_services"),
     "wireguard": ("wireguard_peer", "wireguard_peers"),
+    "cloudflared": ("cloudflared_tunnel_tokn", "cloudflared_tunnel_token"),
 }
 
 

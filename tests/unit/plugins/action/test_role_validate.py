@@ -24,7 +24,8 @@ ROLES = {
 }
 
 # The role's own arguments, empty: the misspelt name is reported first, before whatever else they lack.
-REQUIRED = {"nginx": {"values": {}}, "gateway": {"config": {}}, "wireguard": {"interfaces": []}}
+REQUIRED = {"nginx": {"values": {}}, "gateway": {"config": {}}, "wireguard": {"interfaces": []},
+            "cloudflared": {"settings": {"state": "absent"}}}
 
 
 def spec_options(role):
