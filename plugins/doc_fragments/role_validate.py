@@ -14,10 +14,10 @@ options:
     description:
       - The names of every variable in scope that starts with the role's prefix, as the role's C(tasks/validate.yml)
         finds them with P(ansible.builtin.varnames#lookup).
-      - A name the role does not know (not an option of its C(meta/argument_specs.yml), not a fact its own tasks
+      - "A name the role does not know (not an option of its C(meta/argument_specs.yml), not a fact its own tasks
         publish) is an error naming the closest known one, for example
         C(nginx_gateway_enable: is not a variable of the nginx role (did you mean nginx_gateway_enabled?)), so that a
-        typo fails before anything changes instead of being ignored. The value is not shown (it may be a secret).
+        typo fails before anything changes instead of being ignored. The value is not shown (it may be a secret)."
     type: list
     elements: str
     default: []

@@ -29,7 +29,25 @@ from __future__ import annotations
 import copy
 import ipaddress
 import re
-from fractions import Fraction
+
+try:
+    from . import _problems
+except ImportError:  # loaded as a lone file, outside any package: the shared checks are its sibling file
+    import importlib.util
+    import os
+    _SPEC = importlib.util.spec_from_file_location(
+        "_oscar_problems", os.path.join(os.path.dirname(os.path.abspath(__file__)), "_problems.py"))
+    _problems = importlib.util.module_from_spec(_SPEC)
+    _SPEC.loader.exec_module(_problems)
+
+IDENTIFIER_RE = _problems.IDENTIFIER_RE
+did_you_mean = _problems.did_you_mean
+duration_ns = _problems.duration_ns
+parse_cidr = _problems.parse_cidr
+parse_email = _problems.parse_email
+parse_go_duration = _problems.parse_go_duration
+parse_hostname = _problems.parse_hostname
+_show = _problems.show
 
 __all__ = [
     "DECISIONS",
@@ -95,12 +113,6 @@ class _NoValue:
 _NO_VALUE = _NoValue()
 
 
-def _show(value):
-    if isinstance(value, str):
-        return "'%s'" % value.replace("'", "\\'")
-    return repr(value)
-
-
 def _fail(path, reason, value=_NO_VALUE):
     raise AccessPolicyError(path, value, reason)
 
@@ -109,34 +121,11 @@ def _fail(path, reason, value=_NO_VALUE):
 # Primitive validators
 # ---------------------------------------------------------------------------------------------
 
-# Go's time.ParseDuration, which Cloudflare uses for session_duration and token duration:
-# a sequence of decimal numbers with a unit each ("300ms", "2h45m", "1.5h"), units ns, us, µs, ms,
-# s, m, h, or the bare "0". A sign is allowed by Go but makes no sense here, so it is refused.
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-_DURATION_FULL = re.compile(r"^(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$")
-_UNIT_NS = {
-    "ns": 1,
-    "us": 1000,
-    "µs": 1000,
-    "μs": 1000,
-    "ms": 1000 * 1000,
-    "s": 1000 * 1000 * 1000,
-    "m": 60 * 1000 * 1000 * 1000,
-    "h": 3600 * 1000 * 1000 * 1000,
-}
 # Cloudflare's longest session ("1 month" in the dashboard) is 730h, for applications and policies.
 MAX_SESSION_DURATION = "730h"
 
 
-def _duration_ns(text):
-    if text == "0":
-        return 0
-    if not _DURATION_FULL.match(text):
-        return None
-    total = Fraction(0)
-    for number, unit in _DURATION_PART.findall(text):
-        total += Fraction(number) * _UNIT_NS[unit]
-    return int(total)
+_duration_ns = duration_ns
 
 
 def canonical_duration(text):
@@ -180,48 +169,18 @@ def durations_equal(left, right):
 
 def validate_duration(value, path, minimum="0", maximum=None, allow_zero=True):
     """Check a Go duration string as Cloudflare accepts it and return it stripped."""
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        _fail(path, "must be a duration string such as '30m', '8h' or '24h'", value)
-    text = str(value).strip()
-    if isinstance(value, int):
-        if value != 0:
-            _fail(path, "has no unit; write a duration such as '30m', '8h' or '24h'", value)
-        text = "0"
-    if text.startswith(("-", "+")):
-        _fail(path, "must not carry a sign", value)
-    ns = _duration_ns(text)
-    if ns is None:
-        hint = ""
-        match = re.match(r"^(\d+)\s*(d|w|day|days|week|weeks)$", text)
-        if match:
-            per = 24 if match.group(2).startswith("d") else 168
-            hint = " (days and weeks are not Go duration units: write '%dh')" % (int(match.group(1)) * per)
-        elif re.match(r"^\d+(\.\d+)?$", text):
-            hint = " (add a unit: ns, us, ms, s, m or h)"
-        _fail(path, "is not a valid duration; use Go duration syntax such as '30m', '8h' or '2h45m'%s" % hint, value)
-    if ns == 0 and not allow_zero:
-        _fail(path, "must be longer than zero", value)
-    if minimum is not None and ns < _duration_ns(minimum):
-        _fail(path, "is shorter than the minimum of %s" % minimum, value)
-    if maximum is not None and ns > _duration_ns(maximum):
-        _fail(path, "is longer than Cloudflare's maximum of %s" % maximum, value)
-    return text
+    try:
+        return parse_go_duration(value, minimum, maximum, allow_zero, maximum_label="Cloudflare's maximum")
+    except ValueError as exc:
+        _fail(path, str(exc), value)
 
 
 def validate_cidr(value, path):
     """An IPv4/IPv6 address or network; returns the canonical network (``"203.0.113.7/32"``)."""
-    if not isinstance(value, str) or not value.strip():
-        _fail(path, "is not a valid CIDR", value)
-    text = value.strip()
     try:
-        network = ipaddress.ip_network(text, strict=True)
-    except ValueError:
-        try:
-            loose = ipaddress.ip_network(text, strict=False)
-        except ValueError:
-            _fail(path, "is not a valid CIDR", value)
-        _fail(path, "has host bits set; did you mean '%s'?" % loose, value)
-    return str(network)
+        return str(parse_cidr(value))
+    except ValueError as exc:
+        _fail(path, str(exc), value)
 
 
 _LOOPBACK_NETWORKS = (
@@ -237,41 +196,20 @@ def contains_loopback(cidr):
     return any(network.version == lo.version and network.overlaps(lo) for lo in _LOOPBACK_NETWORKS)
 
 
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-
-
 def validate_hostname(value, path, allow_wildcard=False, what="hostname"):
     """A DNS name such as ``emr.clinic.example`` (lower-cased, no scheme, port or path)."""
-    if not isinstance(value, str) or not value.strip():
-        _fail(path, "is not a valid %s" % what, value)
-    text = value.strip().lower().rstrip(".")
-    if "://" in text or "/" in text or ":" in text:
-        _fail(path, "is not a valid %s (give the bare name: no scheme, port or path)" % what, value)
-    labels = text.split(".")
-    if allow_wildcard and labels[0] == "*":
-        labels = labels[1:]
-    if len(text) > 253 or len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
-        _fail(path, "is not a valid %s" % what, value)
-    if labels[-1].isdigit():
-        _fail(path, "is not a valid %s" % what, value)
-    return text
-
-
-_EMAIL_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$")
+    try:
+        return parse_hostname(value, allow_wildcard=allow_wildcard, what=what)
+    except ValueError as exc:
+        _fail(path, str(exc), value)
 
 
 def validate_email(value, path):
     """An email address, returned lower-cased."""
-    if not isinstance(value, str) or value.count("@") != 1:
-        _fail(path, "is not a valid email address", value)
-    local, domain = value.strip().split("@")
-    if not _EMAIL_LOCAL.match(local) or local.startswith(".") or local.endswith(".") or ".." in local:
-        _fail(path, "is not a valid email address", value)
     try:
-        domain = validate_hostname(domain, path)
-    except AccessPolicyError:
-        _fail(path, "is not a valid email address", value)
-    return "%s@%s" % (local.lower(), domain)
+        return parse_email(value)
+    except ValueError as exc:
+        _fail(path, str(exc), value)
 
 
 def validate_email_domain(value, path):
@@ -344,7 +282,7 @@ def path_matches(prefix, request_path):
 
 
 _NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,255}$")
-_IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
+_IDENT = IDENTIFIER_RE
 
 
 def _name(value, path, what="name"):
@@ -389,7 +327,8 @@ def _mapping(value, path, allowed, required=()):
         _fail(path, "must be a mapping", value)
     for key in value:
         if key not in allowed:
-            _fail("%s.%s" % (path, key), "is not a known key; expected one of: %s" % ", ".join(sorted(allowed)))
+            _fail("%s.%s" % (path, key), "is not a known key; expected one of: %s%s"
+                  % (", ".join(sorted(allowed)), did_you_mean(key, allowed)))
     for key in required:
         if value.get(key) is None:
             _fail("%s.%s" % (path, key), "is required")

@@ -19,12 +19,11 @@ __metaclass__ = type
 
 import re
 
-from ._problems import IDENTIFIER_RE, Problems, is_int, parse_email, show
+from ._problems import IDENTIFIER_RE, Problems, is_hostname, is_int, parse_email, show
 
 MODES = ("cloudflare", "standalone")
 USER_KEYS = ("username", "display_name", "email", "role", "enabled", "password_hash")
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-HOST_RE = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 TEAM_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.cloudflareaccess\.com$")
 # Cloudflare gives every Access application one AUD tag: 64 hexadecimal characters.
 AUD_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -109,7 +108,7 @@ def check_config(cfg, problems=None, name=config_key):
     if not isinstance(clinic, str) or not clinic.strip():
         problems.add(name("clinic_name"), "must be set (shown on every page and in authenticator apps)")
     host = cfg.get("public_host")
-    if not isinstance(host, str) or not HOST_RE.match(host):
+    if not isinstance(host, str) or host != host.lower().strip().rstrip(".") or not is_hostname(host):
         problems.add(name("public_host"), "%s is not a lower-case host name without scheme or port" % show(host))
     cloudflare = cfg.get("cloudflare") or {}
     if cfg.get("mode") == "cloudflare":

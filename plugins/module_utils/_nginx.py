@@ -17,10 +17,13 @@ import ipaddress
 import re
 
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils import _oscar_paths
-from ansible_collections.oscar_emr.remote_access.plugins.module_utils._problems import Problems
+from ansible_collections.oscar_emr.remote_access.plugins.module_utils._problems import (
+    CidrError,
+    Problems,
+    is_hostname,
+    parse_cidr,
+)
 
-_HOST_RE = re.compile(r"^(?=.{1,253}$)(?:\*\.)?(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
-                      r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 _SIZE_RE = re.compile(r"^[0-9]+[kKmMgG]?$")
 _TIME_RE = re.compile(r"^[0-9]+(?:ms|s|m|h)?$")
 _RATE_RE = re.compile(r"^[1-9][0-9]*r/[sm]$")
@@ -43,16 +46,11 @@ def _cidr_errors(name, values, errors):
         errors.append("%s: must be a list of CIDRs, got %r" % (name, values))
         return
     for value in values:
-        text = str(value)
         try:
-            ipaddress.ip_network(text, strict=True)
-        except ValueError as exc:
-            hint = ""
-            try:
-                hint = " (did you mean %s?)" % ipaddress.ip_network(text, strict=False)
-            except ValueError:
-                pass
-            errors.append("%s: %r is not a valid CIDR: %s%s" % (name, value, exc, hint))
+            parse_cidr(str(value))
+        except CidrError as exc:
+            hint = " (did you mean %s?)" % exc.network if exc.network is not None else ""
+            errors.append("%s: %r is not a valid CIDR%s" % (name, value, hint))
 
 
 def _path_errors(name, value, errors, must_end_slash=False, under=None):
@@ -75,7 +73,7 @@ def _upstream_errors(name, url, errors):
                       "for example https://127.0.0.1:8443" % (name, url))
         return
     host = match.group(2).strip("[]")
-    if not _is_ip(host) and not _HOST_RE.match(host):
+    if not _is_ip(host) and not is_hostname(host):
         errors.append("%s: %r has an invalid host %r" % (name, url, host))
     if match.group(3) and not 1 <= int(match.group(3)) <= 65535:
         errors.append("%s: %r has an invalid port" % (name, url))
@@ -90,7 +88,7 @@ def nginx_input_errors(v):
         errors.append("nginx_server_names: give at least one name, got %r" % (names,))
     else:
         for item in names:
-            if not isinstance(item, str) or not (_is_ip(item) or _HOST_RE.match(item)) or item.startswith("*"):
+            if not isinstance(item, str) or not (_is_ip(item) or is_hostname(item)):
                 errors.append("nginx_server_names: %r is not a host name or IP address" % (item,))
 
     ports = []
@@ -126,7 +124,7 @@ def nginx_input_errors(v):
         errors.append("nginx_oscar_upstream_trusted_certificate: %r must be an absolute path on the target"
                       % (trusted,))
     tls_name = v.get("nginx_oscar_upstream_tls_name")
-    if tls_name and not (_is_ip(tls_name) or _HOST_RE.match(str(tls_name))):
+    if tls_name and not (_is_ip(tls_name) or is_hostname(str(tls_name))):
         errors.append("nginx_oscar_upstream_tls_name: %r is not a host name" % (tls_name,))
 
     context = v.get("nginx_oscar_context_path")

@@ -21,6 +21,7 @@ __metaclass__ = type
 import difflib
 import ipaddress
 import re
+from fractions import Fraction
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _EMAIL_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$")
@@ -29,8 +30,8 @@ IDENTIFIER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
 # ("300ms", "2h45m", "1.5h"), units ns, us, µs, ms, s, m, h, or the bare "0". Go allows a sign; nothing here does.
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 _DURATION_FULL = re.compile(r"^(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$")
-_DURATION_UNIT_NS = {"ns": 1, "us": 1000, "µs": 1000, "μs": 1000, "ms": 10 ** 6, "s": 10 ** 9, "m": 60 * 10 ** 9,
-                     "h": 3600 * 10 ** 9}
+_UNIT_NS = {"ns": 1, "us": 1000, "µs": 1000, "μs": 1000, "ms": 10 ** 6, "s": 10 ** 9, "m": 60 * 10 ** 9,
+            "h": 3600 * 10 ** 9}
 
 
 def show(value):
@@ -55,10 +56,18 @@ def is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+class CidrError(ValueError):
+    """``parse_cidr``'s refusal; ``network`` is what a value with host bits set most likely meant, else None."""
+
+    def __init__(self, message, network=None):
+        super(CidrError, self).__init__(message)
+        self.network = network
+
+
 def parse_cidr(value):
     """An IPv4/IPv6 address or network without host bits; returns the ``ip_network``."""
     if not isinstance(value, str) or not value.strip():
-        raise ValueError("is not a valid CIDR")
+        raise CidrError("is not a valid CIDR")
     text = value.strip()
     try:
         return ipaddress.ip_network(text, strict=True)
@@ -67,8 +76,8 @@ def parse_cidr(value):
     try:
         loose = ipaddress.ip_network(text, strict=False)
     except ValueError:
-        raise ValueError("is not a valid CIDR") from None
-    raise ValueError("has host bits set; did you mean '%s'?" % loose)
+        raise CidrError("is not a valid CIDR") from None
+    raise CidrError("has host bits set; did you mean '%s'?" % loose, loose)
 
 
 def parse_hostname(value, allow_wildcard=False, what="hostname", single_label=False):
@@ -86,6 +95,16 @@ def parse_hostname(value, allow_wildcard=False, what="hostname", single_label=Fa
     if labels[-1].isdigit():
         raise ValueError("is not a valid %s" % what)
     return text
+
+
+def is_hostname(value, single_label=True):
+    """Whether ``value`` is a DNS name (any case, an optional trailing dot); single labels such as ``localhost`` by
+    default, since clinic networks use them."""
+    try:
+        parse_hostname(value, single_label=single_label)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_email(value):
@@ -112,17 +131,44 @@ def parse_port(value):
 
 
 def duration_ns(text):
-    """Nanoseconds of a Go duration string already known to be valid."""
+    """Nanoseconds in a Go duration string (exact), or None when it is not one."""
     if text == "0":
         return 0
-    return int(sum(float(number) * _DURATION_UNIT_NS[unit] for number, unit in _DURATION_PART.findall(text)))
+    if not _DURATION_FULL.match(text):
+        return None
+    total = Fraction(0)
+    for number, unit in _DURATION_PART.findall(text):
+        total += Fraction(number) * _UNIT_NS[unit]
+    return int(total)
 
 
-def parse_go_duration(value):
-    """A Go duration string (``"24h"``, ``"1h30m"``, ``"0"``), returned stripped."""
-    text = value.strip() if isinstance(value, str) else None
-    if text is None or not (text == "0" or _DURATION_FULL.match(text)):
-        raise ValueError("is not a duration such as '30m', '24h' or '1h30m' (units ns, us, ms, s, m, h)")
+def parse_go_duration(value, minimum="0", maximum=None, allow_zero=True, maximum_label="the maximum"):
+    """A Go duration string (``"24h"``, ``"1h30m"``, ``0``) within bounds, returned stripped."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueError("must be a duration string such as '30m', '8h' or '24h'")
+    text = str(value).strip()
+    if isinstance(value, int):
+        if value != 0:
+            raise ValueError("has no unit; write a duration such as '30m', '8h' or '24h'")
+        text = "0"
+    if text.startswith(("-", "+")):
+        raise ValueError("must not carry a sign")
+    ns = duration_ns(text)
+    if ns is None:
+        hint = ""
+        match = re.match(r"^(\d+)\s*(d|w|day|days|week|weeks)$", text)
+        if match:
+            per = 24 if match.group(2).startswith("d") else 168
+            hint = " (days and weeks are not Go duration units: write '%dh')" % (int(match.group(1)) * per)
+        elif re.match(r"^\d+(\.\d+)?$", text):
+            hint = " (add a unit: ns, us, ms, s, m or h)"
+        raise ValueError("is not a valid duration; use Go duration syntax such as '30m', '8h' or '2h45m'%s" % hint)
+    if ns == 0 and not allow_zero:
+        raise ValueError("must be longer than zero")
+    if minimum is not None and ns < duration_ns(minimum):
+        raise ValueError("is shorter than the minimum of %s" % minimum)
+    if maximum is not None and ns > duration_ns(maximum):
+        raise ValueError("is longer than %s of %s" % (maximum_label, maximum))
     return text
 
 
@@ -179,8 +225,8 @@ class Problems(object):
     def port(self, where, value):
         return self.check(parse_port, where, value)
 
-    def go_duration(self, where, value):
-        return self.check(parse_go_duration, where, value)
+    def go_duration(self, where, value, **kwargs):
+        return self.check(parse_go_duration, where, value, **kwargs)
 
     def identifier(self, where, value, **kwargs):
         return self.check(parse_identifier, where, value, **kwargs)
