@@ -84,3 +84,37 @@ def test_every_mapped_key_is_written_from_its_variable():
         for part in key.split("."):
             value = value[part]
         assert variable in str(value), f"{key} is written from {value!r}, not {variable}"
+
+
+def test_the_host_layout_checks_with_the_same_schema(tmp_path):
+    """As the role installs it: the gateway's package plus the files of __gateway_shared_modules (the access-policy
+    model and decision, not its Cloudflare translation), without the collection on the path. The configuration
+    check runs the shared schema there too: a role with a space is refused on the host with the key named."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    import yaml
+    from gwtest import GATEWAY_FILES, ROOT, make_gateway
+    role_vars = yaml.safe_load((ROOT / "roles" / "gateway" / "vars" / "main.yml").read_text())
+    host = tmp_path / "lib"
+    shutil.copytree(GATEWAY_FILES / "oscar_gateway", host / "oscar_gateway",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for name in role_vars["__gateway_shared_modules"]:
+        (host / "oscar_gateway" / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / "plugins" / "module_utils" / name, host / "oscar_gateway" / name)
+    assert not (host / "oscar_gateway" / "_access_policy" / "cloudflare.py").exists()
+    make_gateway(tmp_path)
+    env = dict(os.environ, PYTHONPATH=str(host))
+    check = [sys.executable, "-I", "-c", "import sys, runpy; sys.path.insert(0, %r); "
+             "sys.modules['ansible_collections'] = None; sys.argv = ['oscar_gateway', '--config', %r, '--check']; "
+             "runpy.run_module('oscar_gateway', run_name='__main__')" % (str(host), str(tmp_path / "config.json"))]
+    result = subprocess.run(check, env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and "configuration OK" in result.stdout, result.stderr
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    cfg["users"][0]["role"] = "front desk"
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    result = subprocess.run(check, env=env, capture_output=True, text=True, check=False)
+    assert result.returncode != 0 and "users[0].role: 'front desk' is not a role name" in result.stdout + result.stderr

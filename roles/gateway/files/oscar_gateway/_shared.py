@@ -1,11 +1,11 @@
 """Load the collection's shared models: the access-policy validator, the OSCAR path rules and the configuration
 schema the role's controller check runs too.
 
-On a host, the gateway role copies ``plugins/module_utils/_access_policy.py``, ``_oscar_paths.py``,
-``_gateway_config.py`` and ``_problems.py`` into this package, so ``oscar_gateway._access_policy`` imports
-directly. In the repository (tests), the same files are loaded from the collection's ``plugins/module_utils``, so
-the gateway always validates policies and normalizes paths with exactly the code nginx and the
-inventory use. Nothing here is copied or re-implemented.
+On a host, the gateway role copies ``plugins/module_utils/_access_policy/`` (the model and the decision, not the
+Cloudflare translation), ``_oscar_paths.py``, ``_gateway_config.py`` and ``_problems.py`` into this package, so
+``oscar_gateway._access_policy`` imports directly. In the repository (tests), the same files are loaded from the
+collection's ``plugins/module_utils``, so the gateway always validates policies and normalizes paths with exactly
+the code nginx and the inventory use. Nothing here is copied or re-implemented.
 """
 
 import importlib
@@ -28,7 +28,8 @@ def _load(name):
         return importlib.import_module(_COLLECTION_PACKAGE + "." + name)
     except ImportError:
         pass
-    if not os.path.isfile(os.path.join(_COLLECTION_MODULE_UTILS, name + ".py")):
+    where = os.path.join(_COLLECTION_MODULE_UTILS, name)
+    if not (os.path.isfile(where + ".py") or os.path.isfile(os.path.join(where, "__init__.py"))):
         return None
     # In the repository without the collection on sys.path: the package also looks in plugins/module_utils, the
     # layout the role makes on the host by copying the files (so their relative imports resolve the same way).

@@ -89,7 +89,7 @@ def _number(cfg, section, key, low, high):
 def _validate_policy(raw):
     module = _shared.access_policy_module()
     if module is None:
-        raise ConfigError("access_policy: the collection's access-policy model (_access_policy.py) is missing")
+        raise ConfigError("access_policy: the collection's access-policy model (_access_policy/) is missing")
     try:
         return module.validate_access_policy(raw, name="access_policy")
     except getattr(module, "AccessPolicyError", ValueError) as exc:
