@@ -62,16 +62,7 @@ class Admin:
         return row
 
     def revoke(self, username, reason):
-        now = time.time()
-        if username:
-            count = self.store.execute("UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE revoked_at IS NULL"
-                                       " AND username = ?", (now, reason, username)).rowcount
-        else:
-            count = self.store.execute(
-                "UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE revoked_at IS NULL",
-                (now, reason)).rowcount
-        self.store.audit("sessions_revoked", username=username or "*", by=self.operator, reason=reason, count=count)
-        return count
+        return self.store.revoke_sessions(reason, self.operator, username or None)
 
 
 def _read_password(args):
