@@ -7,8 +7,23 @@ from __future__ import annotations
 
 
 class ModuleDocFragment(object):
-    # The option every role's <role>_validate action plugin shares (plugins/plugin_utils/_role_validate.py).
+    # What every role's <role>_validate action plugin shares (plugins/plugin_utils/_role_validate.py): its
+    # attributes and the variable_names option.
     DOCUMENTATION = r"""
+attributes:
+  action:
+    description: Runs as an action plugin on the controller.
+    support: full
+  check_mode:
+    description: Can run in check mode; it never changes anything.
+    support: full
+  diff_mode:
+    description: Reports no diff, as it changes nothing.
+    support: N/A
+  platform:
+    description: Target OS families the role it serves supports.
+    platforms: debian
+    support: full
 options:
   variable_names:
     description:

@@ -28,20 +28,6 @@ author:
   - oscar_emr.remote_access contributors (!UNKNOWN)
 extends_documentation_fragment:
   - oscar_emr.remote_access.role_validate
-attributes:
-  action:
-    description: Runs as an action plugin on the controller.
-    support: full
-  check_mode:
-    description: Can run in check mode; it never changes anything.
-    support: full
-  diff_mode:
-    description: Reports no diff, as it changes nothing.
-    support: N/A
-  platform:
-    description: Target OS families the role it serves supports.
-    platforms: debian
-    support: full
 options:
   config:
     description: The gateway's configuration (the JSON object described in the gateway's README).
