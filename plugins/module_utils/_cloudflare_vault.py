@@ -17,7 +17,7 @@ import json
 import os
 
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._files import atomic_write
-from ansible_collections.oscar_emr.remote_access.plugins.module_utils._vault import (  # noqa: F401
+from ansible_collections.oscar_emr.remote_access.plugins.module_utils._vault import (  # noqa: F401 pylint: disable=unused-import
     CRYPTOGRAPHY_IMPORT_ERROR,
     HAS_CRYPTOGRAPHY,
     VaultError,

@@ -145,7 +145,7 @@ def _check_name(item, path, seen, c):
     name = item.get("name")
     if not isinstance(name, str) or not NAME_RE.match(name):
         c.add(path + ".name", "%r is not a valid name (1-63 letters, digits, '.', '_' or '-', "
-                "starting with a letter or digit)" % (name,))
+              "starting with a letter or digit)" % (name,))
         return None
     if name in seen:
         c.add(path + ".name", "%r is already used by %s" % (name, seen[name]))
@@ -228,7 +228,7 @@ def _entries(params, key, c):
                 by_name[item.get("name")] = (path, item)
             elif listed[1] != item:
                 c.add(listed[0] + ".name", "%r is also an entry of %s (%s) with other settings; leave it out of %s, "
-                        "the role supplies it" % (item.get("name"), need_var, path, var))
+                      "the role supplies it" % (item.get("name"), need_var, path, var))
     return entries
 
 
@@ -304,7 +304,7 @@ def _interfaces(value, var, c):
     for index, name in enumerate(value):
         if not isinstance(name, str) or not IFNAME_RE.match(name):
             c.add("%s[%d]" % (var, index), "%r is not a valid interface name (at most 15 characters of letters, "
-                    "digits and _.:@+-, optionally ending in *)" % (name,))
+                  "digits and _.:@+-, optionally ending in *)" % (name,))
         elif name not in names:
             names.append(name)
     return names
@@ -323,7 +323,7 @@ def _egress(params, c):
     for index, key in enumerate(essentials):
         if key not in EGRESS_ESSENTIALS:
             c.add("%s[%d]" % (_var("egress_essentials"), index),
-                    "%r is not one of %s" % (key, ", ".join(sorted(EGRESS_ESSENTIALS))))
+                  "%r is not one of %s" % (key, ", ".join(sorted(EGRESS_ESSENTIALS))))
         elif key not in chosen:
             chosen.append(key)
     for key in chosen:
@@ -395,7 +395,7 @@ def _forward(params, c):
         if not sources and not destinations:
             if not base:
                 c.add(path, "matches all forwarded traffic: give at least one of iifname, oifname, sources, "
-                        "destinations, protocol")
+                      "destinations, protocol")
                 continue
             matches.append(base)
         if not matches:

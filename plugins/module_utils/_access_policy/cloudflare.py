@@ -14,14 +14,13 @@ from __future__ import annotations
 import copy
 import ipaddress
 
-from .model import (  # noqa: F401
+from .model import (
     _API_DECISION,
     _MODEL_DECISION,
     GATEWAY_ONLY_SELECTORS,
     RULE_SELECTORS,
     canonical_duration,
     path_matches,
-    validate_policy,
 )
 
 # ---------------------------------------------------------------------------------------------
