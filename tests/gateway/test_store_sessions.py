@@ -1,6 +1,7 @@
 """Session revocation is one named store method, used by the gateway (inventory changes) and the admin command."""
 
-import gwtest  # noqa: F401  pylint: disable=unused-import  (puts the gateway's package on sys.path)
+# gwtest puts the gateway's package on sys.path.
+import gwtest  # noqa: F401 pylint: disable=unused-import
 from oscar_gateway import admin, app, store
 
 
