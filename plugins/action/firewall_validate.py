@@ -10,13 +10,13 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.module_utils.common.text.converters import to_text
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._firewall_model import (
     FirewallConfigError,
     build_model,
     parse_ssh_connection,
 )
+from ansible_collections.oscar_emr.remote_access.plugins.plugin_utils._role_validate import RoleValidateAction
 
 # Connection plugins (last part of their name) whose sessions have $SSH_CONNECTION on the host.
 SSH_CONNECTIONS = ("ssh", "paramiko", "paramiko_ssh", "libssh")
@@ -39,9 +39,9 @@ ARGUMENT_SPEC = {
 }
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(ARGUMENT_SPEC)
+class ActionModule(RoleValidateAction):
+    ROLE = "firewall"
+    ARGUMENT_SPEC = ARGUMENT_SPEC
 
     def _connection_name(self):
         name = getattr(self._connection, "_load_name", None) or getattr(self._play_context, "connection", None) or ""
@@ -60,14 +60,8 @@ class ActionModule(ActionBase):
             return None, "connected over SSH but $SSH_CONNECTION on the host was %r" % raw
         return parsed, "from $SSH_CONNECTION on the host"
 
-    def run(self, tmp=None, task_vars=None):
-        result = super(ActionModule, self).run(tmp, task_vars)
-        del tmp
-
-        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
+    def check(self, args, problems, result):
         controller, how = self._controller()
-
-        result["changed"] = False
         result["controller"] = None
         if controller is not None:
             result["controller"] = {"address": str(controller[0]), "ssh_port": controller[1]}
@@ -75,14 +69,10 @@ class ActionModule(ActionBase):
         try:
             model, warnings = build_model(args, controller)
         except FirewallConfigError as exc:
-            result["failed"] = True
-            result["errors"] = exc.errors
-            result["msg"] = "Invalid firewall settings (nothing was changed on the host): " + "; ".join(exc.errors)
-            return result
+            problems.errors.extend(exc.errors)
+            return
         if controller is None and self._connection_name() in SSH_CONNECTIONS:
             warnings.append("could not tell the controller's address (%s): only checked that someone can reach "
                             "SSH" % how)
-        if warnings:
-            result["warnings"] = warnings
+        problems.warnings.extend(warnings)
         result["model"] = model
-        return result

@@ -22,6 +22,8 @@ __metaclass__ = type
 import ipaddress
 import re
 
+from ansible_collections.oscar_emr.remote_access.plugins.module_utils._problems import CidrError, Problems, parse_cidr
+
 VAR_PREFIX = "firewall_"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 # Interface names: at most 15 characters (IFNAMSIZ - 1); a trailing * is nftables' wildcard.
@@ -83,15 +85,6 @@ def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-class _Collector:
-    def __init__(self):
-        self.errors = []
-        self.warnings = []
-
-    def error(self, path, message):
-        self.errors.append("%s: %s" % (path, message))
-
-
 def parse_port(value):
     """Return (low, high) for a port (443, "443") or an inclusive range ("8000-8010"); raise ValueError."""
     if _is_int(value):
@@ -118,18 +111,12 @@ def port_expr(low, high):
 
 def parse_network(value):
     """Return an ip_network for an IPv4/IPv6 address or CIDR; raise ValueError with the reason."""
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError("%r is not a valid CIDR" % (value,))
-    text = value.strip()
     try:
-        return ipaddress.ip_network(text, strict=True)
-    except ValueError:
-        pass
-    try:
-        loose = ipaddress.ip_network(text, strict=False)
-    except ValueError:
-        raise ValueError("%r is not a valid CIDR" % (value,)) from None
-    raise ValueError("%r has host bits set (did you mean '%s'?)" % (value, loose))
+        return parse_cidr(value)
+    except CidrError as exc:
+        if exc.network is None:
+            raise ValueError("%r is not a valid CIDR" % (value,)) from None
+        raise ValueError("%r has host bits set (did you mean '%s'?)" % (value, exc.network)) from None
 
 
 def _collapse(networks):
@@ -151,17 +138,17 @@ def _nft_set(items):
 def _check_keys(item, allowed, path, c):
     unknown = sorted(str(k) for k in item if k not in allowed)
     if unknown:
-        c.error(path, "unknown key(s) %s; allowed: %s" % (", ".join(unknown), ", ".join(allowed)))
+        c.add(path, "unknown key(s) %s; allowed: %s" % (", ".join(unknown), ", ".join(allowed)))
 
 
 def _check_name(item, path, seen, c):
     name = item.get("name")
     if not isinstance(name, str) or not NAME_RE.match(name):
-        c.error(path + ".name", "%r is not a valid name (1-63 letters, digits, '.', '_' or '-', "
-                "starting with a letter or digit)" % (name,))
+        c.add(path + ".name", "%r is not a valid name (1-63 letters, digits, '.', '_' or '-', "
+              "starting with a letter or digit)" % (name,))
         return None
     if name in seen:
-        c.error(path + ".name", "%r is already used by %s" % (name, seen[name]))
+        c.add(path + ".name", "%r is already used by %s" % (name, seen[name]))
         return None
     seen[name] = path
     return name
@@ -171,10 +158,10 @@ def _check_networks(values, path, c, required):
     if values is None:
         values = []
     if not isinstance(values, list):
-        c.error(path, "%r is not a list of CIDRs" % (values,))
+        c.add(path, "%r is not a list of CIDRs" % (values,))
         return None
     if required and not values:
-        c.error(path, "is empty: list at least one CIDR (0.0.0.0/0 and ::/0 mean everyone)")
+        c.add(path, "is empty: list at least one CIDR (0.0.0.0/0 and ::/0 mean everyone)")
         return None
     networks = []
     ok = True
@@ -182,7 +169,7 @@ def _check_networks(values, path, c, required):
         try:
             networks.append(parse_network(value))
         except ValueError as exc:
-            c.error("%s[%d]" % (path, index), str(exc))
+            c.add("%s[%d]" % (path, index), str(exc))
             ok = False
     return networks if ok else None
 
@@ -192,7 +179,7 @@ def _check_protocol(item, path, c, choices, default):
     if protocol is None:
         return default
     if protocol not in choices:
-        c.error(path + ".protocol", "%r is not one of %s" % (protocol, ", ".join(choices)))
+        c.add(path + ".protocol", "%r is not one of %s" % (protocol, ", ".join(choices)))
         return None
     return protocol
 
@@ -200,12 +187,12 @@ def _check_protocol(item, path, c, choices, default):
 def _check_port(item, path, c, required=True):
     if item.get("port") is None:
         if required:
-            c.error(path + ".port", "is required: a port (443) or an inclusive range ('8000-8010')")
+            c.add(path + ".port", "is required: a port (443) or an inclusive range ('8000-8010')")
         return None
     try:
         return parse_port(item["port"])
     except ValueError as exc:
-        c.error(path + ".port", str(exc))
+        c.add(path + ".port", str(exc))
         return None
 
 
@@ -213,13 +200,13 @@ def _list_of_dicts(value, var, c):
     if value is None:
         return []
     if not isinstance(value, list):
-        c.error(var, "%r is not a list" % (value,))
+        c.add(var, "%r is not a list" % (value,))
         return []
     good = []
     for index, item in enumerate(value):
         path = "%s[%d]" % (var, index)
         if not isinstance(item, dict):
-            c.error(path, "%r is not a mapping" % (item,))
+            c.add(path, "%r is not a mapping" % (item,))
             continue
         good.append((path, item))
     return good
@@ -240,8 +227,8 @@ def _entries(params, key, c):
                 entries.append((path, item))
                 by_name[item.get("name")] = (path, item)
             elif listed[1] != item:
-                c.error(listed[0] + ".name", "%r is also an entry of %s (%s) with other settings; leave it out of %s, "
-                        "the role supplies it" % (item.get("name"), need_var, path, var))
+                c.add(listed[0] + ".name", "%r is also an entry of %s (%s) with other settings; leave it out of %s, "
+                      "the role supplies it" % (item.get("name"), need_var, path, var))
     return entries
 
 
@@ -253,7 +240,7 @@ def _needed_flag(params, key, c):
         value = needs.get(need_var)
         if value is not None and not isinstance(value, bool):
             # A string "true" from -e would otherwise read as off and silently drop the forward chain.
-            c.error(need_var, "%r is not a boolean" % (value,))
+            c.add(need_var, "%r is not a boolean" % (value,))
         needed = needed or value is True
     return needed
 
@@ -289,19 +276,19 @@ def _services(params, c):
 
 def _ports_list(value, var, c):
     if not isinstance(value, list) or not value:
-        c.error(var, "%r must be a non-empty list of TCP ports" % (value,))
+        c.add(var, "%r must be a non-empty list of TCP ports" % (value,))
         return []
     ports = []
     for index, port in enumerate(value):
         path = "%s[%d]" % (var, index)
         if not _is_int(port) and not (isinstance(port, str) and port.strip().isdigit()):
-            c.error(path, "%r is not a port number (1-65535)" % (port,))
+            c.add(path, "%r is not a port number (1-65535)" % (port,))
             continue
         port = int(port)
         if not 1 <= port <= 65535:
-            c.error(path, "%r is out of range: ports are 1-65535" % (port,))
+            c.add(path, "%r is out of range: ports are 1-65535" % (port,))
         elif port in ports:
-            c.error(path, "%r is listed twice" % (port,))
+            c.add(path, "%r is listed twice" % (port,))
         else:
             ports.append(port)
     return ports
@@ -311,13 +298,13 @@ def _interfaces(value, var, c):
     if value is None:
         return []
     if not isinstance(value, list):
-        c.error(var, "%r is not a list of interface names" % (value,))
+        c.add(var, "%r is not a list of interface names" % (value,))
         return []
     names = []
     for index, name in enumerate(value):
         if not isinstance(name, str) or not IFNAME_RE.match(name):
-            c.error("%s[%d]" % (var, index), "%r is not a valid interface name (at most 15 characters of letters, "
-                    "digits and _.:@+-, optionally ending in *)" % (name,))
+            c.add("%s[%d]" % (var, index), "%r is not a valid interface name (at most 15 characters of letters, "
+                  "digits and _.:@+-, optionally ending in *)" % (name,))
         elif name not in names:
             names.append(name)
     return names
@@ -330,13 +317,13 @@ def _egress(params, c):
     if essentials is None:
         essentials = []
     if not isinstance(essentials, list):
-        c.error(_var("egress_essentials"), "%r is not a list" % (essentials,))
+        c.add(_var("egress_essentials"), "%r is not a list" % (essentials,))
         essentials = []
     chosen = []
     for index, key in enumerate(essentials):
         if key not in EGRESS_ESSENTIALS:
-            c.error("%s[%d]" % (_var("egress_essentials"), index),
-                    "%r is not one of %s" % (key, ", ".join(sorted(EGRESS_ESSENTIALS))))
+            c.add("%s[%d]" % (_var("egress_essentials"), index),
+                  "%r is not one of %s" % (key, ", ".join(sorted(EGRESS_ESSENTIALS))))
         elif key not in chosen:
             chosen.append(key)
     for key in chosen:
@@ -368,7 +355,7 @@ def _forward(params, c):
         protocol = _check_protocol(item, path, c, FORWARD_PROTOCOLS, "any")
         ports = _check_port(item, path, c, required=False)
         if protocol == "any" and ports is not None:
-            c.error(path + ".port", "needs protocol tcp or udp (protocol is 'any')")
+            c.add(path + ".port", "needs protocol tcp or udp (protocol is 'any')")
             ports = None
             protocol = None
         sources = _check_networks(item.get("sources"), path + ".sources", c, required=False)
@@ -377,7 +364,7 @@ def _forward(params, c):
         for key in ("iifname", "oifname"):
             value = item.get(key)
             if value is not None and (not isinstance(value, str) or not IFNAME_RE.match(value)):
-                c.error("%s.%s" % (path, key), "%r is not a valid interface name" % (value,))
+                c.add("%s.%s" % (path, key), "%r is not a valid interface name" % (value,))
                 value = False
             interfaces[key] = value
         if None in (name, protocol, sources, destinations) or False in interfaces.values():
@@ -407,12 +394,12 @@ def _forward(params, c):
             matches.append(" ".join([base, *expr]).strip())
         if not sources and not destinations:
             if not base:
-                c.error(path, "matches all forwarded traffic: give at least one of iifname, oifname, sources, "
-                        "destinations, protocol")
+                c.add(path, "matches all forwarded traffic: give at least one of iifname, oifname, sources, "
+                      "destinations, protocol")
                 continue
             matches.append(base)
         if not matches:
-            c.error(path, "sources and destinations share no address family, so the rule can never match")
+            c.add(path, "sources and destinations share no address family, so the rule can never match")
             continue
         for match in matches:
             rules.append({"match": match, "comment": name})
@@ -424,7 +411,7 @@ def _bool(params, key, c, default=False):
     if value is None:
         return default
     if not isinstance(value, bool):
-        c.error(_var(key), "%r is not a boolean" % (value,))
+        c.add(_var(key), "%r is not a boolean" % (value,))
         return default
     return value
 
@@ -478,7 +465,7 @@ def build_model(params, controller=None):
     ``(ip_address, ssh_port)`` when Ansible reaches the host over SSH, else None.
     Returns ``(model, warnings)``; raises FirewallConfigError listing every problem.
     """
-    c = _Collector()
+    c = Problems()
     services = _services(params, c)
     mgmt_networks = _check_networks(params.get("management_sources"), _var("management_sources"), c, required=False)
     mgmt_ports = _ports_list(params.get("management_ports", [22]), _var("management_ports"), c)
@@ -494,7 +481,7 @@ def build_model(params, controller=None):
     timeout = params.get("rollback_timeout", 90)
     low, high = ROLLBACK_TIMEOUT_RANGE
     if not _is_int(timeout) or not low <= timeout <= high:
-        c.error(_var("rollback_timeout"), "%r is not a number of seconds between %d and %d" % (timeout, low, high))
+        c.add(_var("rollback_timeout"), "%r is not a number of seconds between %d and %d" % (timeout, low, high))
 
     if params.get("egress_rules") and not egress_enabled:
         c.warnings.append("%s lists rules but %s is false: they are not applied"

@@ -25,12 +25,11 @@ import ipaddress
 import os
 import re
 
+from ansible_collections.oscar_emr.remote_access.plugins.module_utils._problems import Problems, is_hostname
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._wireguard_crypto import is_key
 
 IFNAME = re.compile(r"^[a-zA-Z0-9_=+.-]{1,15}$")
 PEER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
-_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-HOSTNAME = re.compile(r"^(?=.{1,253}$)%s(\.%s)*\.?$" % (_LABEL, _LABEL))
 MODES = ("gateway", "local")
 PROTOCOLS = ("tcp", "udp")
 INTERFACE_KEYS = frozenset(("name", "address", "listen_port", "mtu", "endpoint", "dns", "persistent_keepalive",
@@ -45,14 +44,6 @@ class ValidationError(Exception):
     def __init__(self, errors):
         self.errors = list(errors)
         super(ValidationError, self).__init__("; ".join(self.errors))
-
-
-class _Errors(object):
-    def __init__(self):
-        self.items = []
-
-    def add(self, where, message):
-        self.items.append("%s: %s" % (where, message))
 
 
 def _is_bool(value):
@@ -111,7 +102,7 @@ def _endpoint(value):
         host, port = "[%s]" % match.group(1), match.group(2)
     else:
         host, _sep, port = text.partition(":")
-        if ":" in port or not (HOSTNAME.match(host) or _ipv4(host)):
+        if ":" in port or not (_ipv4(host) or is_hostname(host)):
             return None
         port = port or None
     if port is not None:
@@ -133,9 +124,7 @@ def _destinations(raw, where, errors):
         if not isinstance(item, dict):
             errors.add(here, "must be a mapping with address, port and protocol")
             continue
-        unknown = sorted(set(item) - DESTINATION_KEYS)
-        if unknown:
-            errors.add(here, "unknown keys %s" % ", ".join(unknown))
+        errors.unknown_keys(here, item, DESTINATION_KEYS)
         network = _ipv4_network(item.get("address", ""))
         if network is None:
             errors.add(here + ".address", "%r is not an IPv4 address or CIDR" % (item.get("address"),))
@@ -148,12 +137,6 @@ def _destinations(raw, where, errors):
         if network is not None and port is not None and protocol in PROTOCOLS:
             result.append({"address": str(network), "port": port, "protocol": protocol})
     return result
-
-
-def _check_keys(item, allowed, where, errors):
-    unknown = sorted(set(item) - allowed)
-    if unknown:
-        errors.add(where, "unknown keys %s (allowed: %s)" % (", ".join(unknown), ", ".join(sorted(allowed))))
 
 
 def _interfaces(raw, params, errors):
@@ -169,7 +152,7 @@ def _interfaces(raw, params, errors):
         if not isinstance(item, dict):
             errors.add(where, "must be a mapping")
             continue
-        _check_keys(item, INTERFACE_KEYS, where, errors)
+        errors.unknown_keys(where, item, INTERFACE_KEYS)
         name = item.get("name")
         if not isinstance(name, str) or not IFNAME.match(name):
             errors.add(where + ".name", "%r is not an interface name (1-15 of letters, digits, _=+.-)" % (name,))
@@ -260,7 +243,7 @@ def _peers(raw, interfaces, params, today, errors):
         if not isinstance(item, dict):
             errors.add(where, "must be a mapping")
             continue
-        _check_keys(item, PEER_KEYS, where, errors)
+        errors.unknown_keys(where, item, PEER_KEYS)
         name = item.get("name")
         if not isinstance(name, str) or not PEER_NAME.match(name):
             errors.add(where + ".name", "%r is not a peer name (1-40 of letters, digits, ._- starting with a letter or"
@@ -389,7 +372,7 @@ def _firewall(interfaces, params):
 
 def build_model(params, today=None):
     """Validate the role's variables; return the model or raise ValidationError listing every problem."""
-    errors = _Errors()
+    errors = Problems()
     today = today or datetime.date.today()
     mode = params.get("mode", "gateway")
     if mode not in MODES:
@@ -472,8 +455,8 @@ def build_model(params, today=None):
             errors.add("wireguard_endpoint", "is empty, but interface %s has peers whose client configuration this role"
                        " writes: set wireguard_endpoint (or the interface's endpoint) to the clinic's public name or"
                        " address" % interface["name"])
-    if errors.items:
-        raise ValidationError(errors.items)
+    if errors.errors:
+        raise ValidationError(errors.errors)
 
     params = dict(params, mode=mode, oscar_network="%s/32" % oscar, oscar_port=oscar_port, lan_interface=lan)
     model_interfaces = []
@@ -507,10 +490,10 @@ def build_model(params, today=None):
 
 def check_peers(interfaces, peers, today=None):
     """Validate only interfaces and peers (as the peer-list editor needs); return the errors, empty when fine."""
-    errors = _Errors()
+    errors = Problems()
     checked = _interfaces(interfaces, {}, errors)
     _peers(peers, checked, {}, today or datetime.date.today(), errors)
-    return errors.items
+    return errors.errors
 
 
 def free_address(interfaces, peers, interface_name=None):

@@ -13,9 +13,8 @@ arithmetic is plain Python so the modules work before wireguard-tools is install
 a new host) and on a controller without ``wg``. Nothing here is timing-sensitive: a key is
 derived once per run, on the machine that owns it.
 
-Vault text follows the documented format 1.1/1.2 (AES256: PBKDF2-HMAC-SHA256 with 10000 rounds,
-AES-CTR, HMAC-SHA256), so ``ansible-vault view`` opens what the client-configuration module
-writes. AES needs the ``cryptography`` library, which ansible-core depends on (controller only).
+Vault text comes from the collection's one Vault implementation (``_vault.py``), which ``ansible-vault view``
+opens.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -24,17 +23,9 @@ __metaclass__ = type
 
 import base64
 import binascii
-import hashlib
-import hmac
 import os
 
-try:
-    from cryptography.hazmat.primitives import padding
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
-    HAS_CRYPTOGRAPHY = True
-except ImportError:  # pragma: no cover - ansible-core on the controller depends on cryptography
-    HAS_CRYPTOGRAPHY = False
+from ansible_collections.oscar_emr.remote_access.plugins.module_utils import _vault
 
 KEY_BYTES = 32
 _P = 2 ** 255 - 19
@@ -141,65 +132,9 @@ def public_key(private_key):
     return encode_key(_x25519(raw, base))
 
 
-# Ansible Vault -------------------------------------------------------------------------------------------------
-
-VAULT_HEADER = b"$ANSIBLE_VAULT"
-VAULT_ITERATIONS = 10000
-
-
-class VaultError(Exception):
-    pass
-
-
-def _vault_keys(password, salt):
-    derived = hashlib.pbkdf2_hmac("sha256", password, salt, VAULT_ITERATIONS, dklen=2 * 32 + 16)
-    return derived[:32], derived[32:64], derived[64:80]
-
-
-def is_vault(data):
-    return data.lstrip().startswith(VAULT_HEADER + b";")
-
-
-def vault_encrypt(plaintext, password, vault_id=None):
-    """Vault text (bytes ending in a newline) of ``plaintext`` (bytes) under ``password`` (str)."""
-    if not HAS_CRYPTOGRAPHY:
-        raise VaultError("writing Vault text needs the cryptography library on the controller")
-    salt = os.urandom(32)
-    key1, key2, iv = _vault_keys(password.encode("utf-8"), salt)
-    padder = padding.PKCS7(algorithms.AES.block_size).padder()
-    padded = padder.update(plaintext) + padder.finalize()
-    encryptor = Cipher(algorithms.AES(key1), modes.CTR(iv)).encryptor()
-    ciphertext = encryptor.update(padded) + encryptor.finalize()
-    mac = hmac.new(key2, ciphertext, hashlib.sha256).hexdigest().encode("ascii")
-    body = binascii.hexlify(b"\n".join([binascii.hexlify(salt), mac, binascii.hexlify(ciphertext)]))
-    if vault_id and vault_id != "default":
-        header = b";".join([VAULT_HEADER, b"1.2", b"AES256", vault_id.encode("utf-8")])
-    else:
-        header = b";".join([VAULT_HEADER, b"1.1", b"AES256"])
-    return b"\n".join([header] + [body[i:i + 80] for i in range(0, len(body), 80)] + [b""])
-
-
-def vault_decrypt(vaulttext, password):
-    """The plaintext (bytes) of Vault text, or VaultError when the password or the data is wrong."""
-    if not HAS_CRYPTOGRAPHY:
-        raise VaultError("reading Vault text needs the cryptography library on the controller")
-    lines = vaulttext.strip().splitlines()
-    if not lines or not lines[0].startswith(VAULT_HEADER + b";"):
-        raise VaultError("not Ansible Vault text")
-    fields = lines[0].split(b";")
-    if len(fields) < 3 or fields[2].strip() != b"AES256":
-        raise VaultError("unsupported Vault cipher")
-    try:
-        inner = binascii.unhexlify(b"".join(line.strip() for line in lines[1:]))
-        salt_hex, mac_hex, cipher_hex = inner.split(b"\n", 2)
-        salt, ciphertext = binascii.unhexlify(salt_hex), binascii.unhexlify(cipher_hex.strip())
-    except (binascii.Error, ValueError):
-        raise VaultError("damaged Vault text") from None
-    key1, key2, iv = _vault_keys(password.encode("utf-8"), salt)
-    expected = hmac.new(key2, ciphertext, hashlib.sha256).hexdigest().encode("ascii")
-    if not hmac.compare_digest(expected, mac_hex.strip()):
-        raise VaultError("the Vault password does not open it")
-    decryptor = Cipher(algorithms.AES(key1), modes.CTR(iv)).decryptor()
-    padded = decryptor.update(ciphertext) + decryptor.finalize()
-    unpadder = padding.PKCS7(algorithms.AES.block_size).unpadder()
-    return unpadder.update(padded) + unpadder.finalize()
+# Ansible Vault: the collection's one implementation (_vault.py), under the names the wireguard modules use.
+vault_encrypt = _vault.encrypt
+vault_decrypt = _vault.decrypt
+is_vault = _vault.is_vault
+VaultError = _vault.VaultError
+HAS_CRYPTOGRAPHY = _vault.HAS_CRYPTOGRAPHY

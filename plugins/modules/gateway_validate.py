@@ -26,20 +26,8 @@ description:
     needs them).
 author:
   - oscar_emr.remote_access contributors (!UNKNOWN)
-attributes:
-  action:
-    description: Runs as an action plugin on the controller.
-    support: full
-  check_mode:
-    description: Can run in check mode; it never changes anything.
-    support: full
-  diff_mode:
-    description: Reports no diff, as it changes nothing.
-    support: N/A
-  platform:
-    description: Target OS families the role it serves supports.
-    platforms: debian
-    support: full
+extends_documentation_fragment:
+  - oscar_emr.remote_access.role_validate
 options:
   config:
     description: The gateway's configuration (the JSON object described in the gateway's README).

@@ -181,10 +181,10 @@ qr_terminal:
 
 import io  # noqa: E402
 import os  # noqa: E402
-import tempfile  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
 
+from ansible_collections.oscar_emr.remote_access.plugins.module_utils._files import atomic_write  # noqa: E402
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._wireguard import (  # noqa: E402
     parse_config,
     render_client_config,
@@ -240,16 +240,7 @@ def read(path):
 
 
 def write(module, path, data):
-    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".wgclient-")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.chmod(temporary, 0o600)
-        module.atomic_move(temporary, path)
-        os.chmod(path, 0o600)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+    atomic_write(path, data, 0o600, module, prefix=".wgclient-")
 
 
 def ensure_directory(module, path, check):

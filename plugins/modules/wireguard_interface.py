@@ -174,6 +174,7 @@ import tempfile  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
+from ansible_collections.oscar_emr.remote_access.plugins.module_utils._files import atomic_write  # noqa: E402
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._wireguard import (  # noqa: E402
     fingerprint,
     parse_dump,
@@ -215,17 +216,7 @@ def read_key(module, path, what):
 
 
 def write_file(module, path, content):
-    directory = os.path.dirname(path)
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".wgconf-")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(content.encode("utf-8"))
-        os.chmod(temporary, 0o600)
-        module.atomic_move(temporary, path)
-        os.chmod(path, 0o600)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+    atomic_write(path, content.encode("utf-8"), 0o600, module, prefix=".wgconf-")
 
 
 def run(module, args, data=None):

@@ -101,10 +101,10 @@ path:
 """
 
 import os  # noqa: E402
-import tempfile  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
+from ansible_collections.oscar_emr.remote_access.plugins.module_utils._files import atomic_write  # noqa: E402
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._wireguard_crypto import (  # noqa: E402
     KeyFormatError,
     decode_key,
@@ -125,16 +125,7 @@ def write_key(module, path, key):
     directory = os.path.dirname(path) or "."
     if not os.path.isdir(directory):
         os.makedirs(directory, 0o700)
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".wgkey-")
-    try:
-        with os.fdopen(handle, "w") as out:
-            out.write(key + "\n")
-        os.chmod(temporary, 0o600)
-        module.atomic_move(temporary, path)
-        os.chmod(path, 0o600)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+    atomic_write(path, (key + "\n").encode("ascii"), 0o600, module, prefix=".wgkey-")
 
 
 def main():

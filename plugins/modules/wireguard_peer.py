@@ -119,10 +119,10 @@ peer:
 
 import copy  # noqa: E402
 import os  # noqa: E402
-import tempfile  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
 
+from ansible_collections.oscar_emr.remote_access.plugins.module_utils._files import atomic_write  # noqa: E402
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._wireguard import check_peers, free_address  # noqa: E402
 
 try:
@@ -246,15 +246,7 @@ def main():
             directory = os.path.dirname(os.path.abspath(path))
             if not os.path.isdir(directory):
                 os.makedirs(directory, 0o755)
-            handle, temporary = tempfile.mkstemp(dir=directory, prefix=".wgpeers-")
-            try:
-                with os.fdopen(handle, "w") as out:
-                    out.write(dump(data))
-                os.chmod(temporary, (os.stat(path).st_mode & 0o777) if os.path.exists(path) else 0o644)
-                module.atomic_move(temporary, path)
-            finally:
-                if os.path.exists(temporary):
-                    os.unlink(temporary)
+            atomic_write(path, dump(data).encode("utf-8"), None, module, prefix=".wgpeers-")
     module.exit_json(**result)
 
 

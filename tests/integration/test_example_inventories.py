@@ -12,7 +12,8 @@ For each inventory directory (the demo clinic, the Pi-based clinic, and any adde
   calls the same validators with them:
   the wireguard_validate module's spec and ``_wireguard.build_model``, the firewall_validate action plugin (with the
   wireguard model's ``wireguard_firewall_*`` facts as ``role_needs``, as the firewall role gets them), the
-  gateway_validate action plugin (``_access_policy``), and the nginx role's ``nginx_input_errors`` check;
+  gateway_validate action plugin (``_access_policy``), and the nginx_validate action plugin; every role's
+  misspelt-variable check sees the variables the inventory sets;
 * cross-host wiring that no single role can see: the WireGuard server routes to a front door, the front door's
   firewall lets a masquerading WireGuard server reach its HTTPS port, nothing admits that server's address without a
   login, and nginx and the gateway agree on the hook.
@@ -40,7 +41,14 @@ import pytest
 import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-from ansible_collections.oscar_emr.remote_access.plugins.action import firewall_validate, gateway_validate
+from ansible_collections.oscar_emr.remote_access.plugins.action import (
+    firewall_validate,
+    gateway_validate,
+    nginx_validate,
+)
+from ansible_collections.oscar_emr.remote_access.plugins.action import (
+    wireguard_validate as wireguard_validate_action,
+)
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils import _access_policy, _firewall_model, _wireguard
 from ansible_collections.oscar_emr.remote_access.plugins.modules import wireguard_validate
 
@@ -85,13 +93,17 @@ def resolve_playbook():
     firewall = f"{COLLECTION}.firewall_validate"
     wireguard = f"{COLLECTION}.wireguard_validate"
     gateway = f"{COLLECTION}.gateway_validate"
-    task_vars = dict(role_task("nginx", "validate.yml", "vars.__nginx_values")["vars"])
+    nginx = f"{COLLECTION}.nginx_validate"
+    tasks = {role: role_task(role, "validate.yml", f"{COLLECTION}.{role}_validate") for role in ROLES}
+    task_vars = {}
+    for task in tasks.values():
+        task_vars.update(task.get("vars") or {})
     task_vars.update({
         "__check_host": {"ansible_host": "{{ ansible_host | default(inventory_hostname) }}"},
-        "__check_firewall": role_task("firewall", "main.yml", firewall)[firewall],
-        "__check_wireguard": role_task("wireguard", "validate.yml", wireguard)[wireguard],
-        "__check_nginx": {"values": "{{ __nginx_values }}", "errors": "{{ __nginx_input_errors }}"},
-        "__check_gateway": role_task("gateway", "main.yml", gateway)[gateway],
+        "__check_firewall": tasks["firewall"][firewall],
+        "__check_wireguard": tasks["wireguard"][wireguard],
+        "__check_nginx": tasks["nginx"][nginx],
+        "__check_gateway": tasks["gateway"][gateway],
     })
     # Each part only for the hosts whose play in site.yml runs that role (the others are never templated).
     parts = {"host": "all", "firewall": "clinic", "wireguard": "wireguard_servers", "nginx": "front_door",
@@ -134,7 +146,7 @@ def resolve(inventory, work):
 
 # The validators -------------------------------------------------------------------------------------------------------
 
-def run_action(module, name, args):
+def run_action(module, name, args, execute_module=None):
     """Run a collection action plugin in-process, as the unit tests do; connection local, so no SSH probe."""
     task = MagicMock()
     task.args = dict(args)
@@ -146,12 +158,20 @@ def run_action(module, name, args):
     play_context = MagicMock()
     play_context.connection = "local"
     plugin = module.ActionModule(task, connection, play_context, loader=None, templar=None, shared_loader_obj=None)
+    if execute_module is not None:
+        plugin._execute_module = execute_module
     return plugin.run(task_vars={})
 
 
 def wireguard_model(args, host_address):
-    """The wireguard_validate module's work: its argument spec, then build_model (None and the errors on failure)."""
+    """The wireguard_validate action's misspelt-variable check, then the module's work: its argument spec, then
+    build_model (None and the errors on failure)."""
     args = dict(args)
+    names_only = {"variable_names": args.pop("variable_names", [])}
+    checked = run_action(wireguard_validate_action, "wireguard_validate", names_only,
+                         execute_module=lambda **kwargs: {"changed": False})
+    if checked.get("failed"):
+        return None, checked["errors"]
     if not args.get("lan_interface"):
         args["lan_interface"] = DEFAULT_ROUTE_INTERFACE
     if host_address is not None and not args.get("host_addresses"):
@@ -224,7 +244,8 @@ class Checked:
                 self.check_firewall(host, parts["firewall"], facts, wireguard_failed="wireguard" in parts
                                     and host not in self.wireguard)
             if "nginx" in parts:
-                self.error(host, "nginx", parts["nginx"]["errors"])
+                result = run_action(nginx_validate, "nginx_validate", parts["nginx"])
+                self.error(host, "nginx", result.get("errors", [result["msg"]] if result.get("failed") else []))
             if "gateway" in parts:
                 result = run_action(gateway_validate, "gateway_validate", parts["gateway"])
                 self.error(host, "gateway", result.get("errors", [result["msg"]] if result.get("failed") else []))

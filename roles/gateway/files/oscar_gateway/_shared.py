@@ -1,14 +1,14 @@
-"""Load the collection's shared models: the access-policy validator and the OSCAR path rules.
+"""Load the collection's shared models: the access-policy validator, the OSCAR path rules and the configuration
+schema the role's controller check runs too.
 
-On a host, the gateway role copies ``plugins/module_utils/_access_policy.py`` and
-``_oscar_paths.py`` into this package, so ``oscar_gateway._access_policy`` imports directly. In the
-repository (tests), the same files are loaded from the collection's ``plugins/module_utils``, so
-the gateway always validates policies and normalizes paths with exactly the code nginx and the
-inventory use. Nothing here is copied or re-implemented.
+On a host, the gateway role copies ``plugins/module_utils/_access_policy/`` (the model and the decision, not the
+Cloudflare translation), ``_oscar_paths.py``, ``_gateway_config.py`` and ``_problems.py`` into this package, so
+``oscar_gateway._access_policy`` imports directly. In the repository (tests), the same files are loaded from the
+collection's ``plugins/module_utils``, so the gateway always validates policies and normalizes paths with exactly
+the code nginx and the inventory use. Nothing here is copied or re-implemented.
 """
 
 import importlib
-import importlib.util
 import os
 import sys
 
@@ -18,7 +18,7 @@ _COLLECTION_PACKAGE = "ansible_collections.oscar_emr.remote_access.plugins.modul
 
 
 def _load(name):
-    """Return the shared module ``name`` (``_access_policy`` or ``_oscar_paths``), or None."""
+    """Return the shared module ``name`` (``_access_policy``, ``_gateway_config``, ...), or None."""
     try:
         return importlib.import_module("oscar_gateway." + name)
     except ImportError as exc:
@@ -28,21 +28,15 @@ def _load(name):
         return importlib.import_module(_COLLECTION_PACKAGE + "." + name)
     except ImportError:
         pass
-    path = os.path.join(_COLLECTION_MODULE_UTILS, name + ".py")
-    if not os.path.isfile(path):
+    where = os.path.join(_COLLECTION_MODULE_UTILS, name)
+    if not (os.path.isfile(where + ".py") or os.path.isfile(os.path.join(where, "__init__.py"))):
         return None
-    module_name = "oscar_gateway._collection" + name
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception:
-        del sys.modules[module_name]
-        raise
-    return module
+    # In the repository without the collection on sys.path: the package also looks in plugins/module_utils, the
+    # layout the role makes on the host by copying the files (so their relative imports resolve the same way).
+    package = sys.modules["oscar_gateway"]
+    if _COLLECTION_MODULE_UTILS not in package.__path__:
+        package.__path__.append(_COLLECTION_MODULE_UTILS)
+    return importlib.import_module("oscar_gateway." + name)
 
 
 def access_policy_module():
@@ -51,3 +45,7 @@ def access_policy_module():
 
 def oscar_paths_module():
     return _load("_oscar_paths")
+
+
+def gateway_config_module():
+    return _load("_gateway_config")

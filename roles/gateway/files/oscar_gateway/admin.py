@@ -14,8 +14,7 @@ import pwd
 import sys
 import time
 
-from . import config, security, store
-from .config import USERNAME_RE
+from . import _shared, config, security, store
 
 
 def _operator():
@@ -63,16 +62,7 @@ class Admin:
         return row
 
     def revoke(self, username, reason):
-        now = time.time()
-        if username:
-            count = self.store.execute("UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE revoked_at IS NULL"
-                                       " AND username = ?", (now, reason, username)).rowcount
-        else:
-            count = self.store.execute(
-                "UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE revoked_at IS NULL",
-                (now, reason)).rowcount
-        self.store.audit("sessions_revoked", username=username or "*", by=self.operator, reason=reason, count=count)
-        return count
+        return self.store.revoke_sessions(reason, self.operator, username or None)
 
 
 def _read_password(args):
@@ -92,7 +82,7 @@ def _read_password(args):
 
 
 def cmd_user_add(admin, args):
-    if not USERNAME_RE.match(args.username):
+    if not _shared.gateway_config_module().USERNAME_RE.match(args.username):
         raise SystemExit("user names are lower-case letters, digits, '.', '_' or '-'")
     now = time.time()
     if admin.store.one("SELECT 1 FROM users WHERE username = ?", (args.username,)):

@@ -205,17 +205,7 @@ class Gateway:
                     self.revoke_sessions(row["username"], "removed from inventory")
 
     def revoke_sessions(self, username=None, reason="revoked", by="system"):
-        now = _now()
-        if username is None:
-            count = self.store.execute(
-                "UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE revoked_at IS NULL",
-                (now, reason)).rowcount
-        else:
-            count = self.store.execute(
-                "UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE revoked_at IS NULL AND username = ?",
-                (now, reason, username)).rowcount
-        self.store.audit("sessions_revoked", username=username or "*", by=by, reason=reason, count=count)
-        return count
+        return self.store.revoke_sessions(reason, by, username)
 
     # -- WSGI entry -----------------------------------------------------------------------------
 
@@ -409,10 +399,7 @@ class Gateway:
         elif self.mode == "standalone" and (not row["enabled"] or row["admin_disabled"]):
             reason = "user disabled"
         if reason:
-            changed = self.store.execute(
-                "UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id_hash = ? AND revoked_at IS NULL",
-                (now, reason, row["id_hash"])).rowcount
-            if changed:
+            if self.store.end_session(row["id_hash"], reason):
                 self.store.audit("session_ended", username=row["username"], ip=ip, method=method, path=path,
                                  reason=reason)
             return None
@@ -703,9 +690,7 @@ class Gateway:
         """Session fixation: whatever session cookie came with the login is ended, never reused."""
         token = self._token_from_cookie(request.cookie(SESSION_COOKIE), "session")
         if token:
-            self.store.execute(
-                "UPDATE sessions SET revoked_at = ?, revoked_reason = 'replaced at login'"
-                " WHERE id_hash = ? AND revoked_at IS NULL", (_now(), security.token_hash(token)))
+            self.store.end_session(security.token_hash(token), "replaced at login")
 
     def _finish_login(self, request, pending, amr, extra_headers=()):
         ip = self.client_ip(request) or ""
@@ -1062,9 +1047,7 @@ class Gateway:
         if token:
             row = self.store.one("SELECT username FROM sessions WHERE id_hash = ? AND revoked_at IS NULL",
                                  (security.token_hash(token),))
-            if row:
-                self.store.execute("UPDATE sessions SET revoked_at = ?, revoked_reason = 'logout' WHERE id_hash = ?",
-                                   (_now(), security.token_hash(token)))
+            if row and self.store.end_session(security.token_hash(token), "logout"):
                 self.store.audit("logout", username=row["username"], ip=self.client_ip(request) or "",
                                  method="POST", path=request.path)
         target = self.origin + ("/cdn-cgi/access/logout" if self.mode == "cloudflare" else self.prefix + "/login")

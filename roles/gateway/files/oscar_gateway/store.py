@@ -214,6 +214,26 @@ class Store:
     def transaction(self):
         return _Transaction(self.conn())
 
+    # -- sessions -------------------------------------------------------------------------------
+
+    def revoke_sessions(self, reason, by, username=None):
+        """End every live session (of ``username``, or of everyone), audited once; returns how many. The one place
+        for it: the gateway (inventory changes) and the admin command use it."""
+        now = time.time()
+        if username is None:
+            count = self.execute("UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE revoked_at IS NULL",
+                                 (now, reason)).rowcount
+        else:
+            count = self.execute("UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE revoked_at IS NULL"
+                                 " AND username = ?", (now, reason, username)).rowcount
+        self.audit("sessions_revoked", username=username or "*", by=by, reason=reason, count=count)
+        return count
+
+    def end_session(self, id_hash, reason):
+        """End one live session; True when it was live (so the caller audits why only once)."""
+        return bool(self.execute("UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id_hash = ? AND "
+                                 "revoked_at IS NULL", (time.time(), reason, id_hash)).rowcount)
+
     # -- audit ----------------------------------------------------------------------------------
 
     def audit(self, event, username="", ip="", method="", path="", policy="", **detail):

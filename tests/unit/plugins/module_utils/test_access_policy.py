@@ -3,6 +3,7 @@
 import copy
 import ipaddress
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,10 @@ from ansible_collections.oscar_emr.remote_access.plugins.module_utils import _ac
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._access_policy import AccessPolicyError
 
 ROOT = Path(__file__).resolve().parents[4]
-MODULE_FILE = ROOT / "plugins" / "module_utils" / "_access_policy.py"
+MODULE_UTILS = ROOT / "plugins" / "module_utils"
+# What the gateway role copies to a clinic host: the model and the decision (not the Cloudflare translation), next to
+# the shared checks, in a package of its own (there, oscar_gateway).
+HOST_FILES = ("_access_policy/__init__.py", "_access_policy/model.py", "_access_policy/decision.py", "_problems.py")
 
 BASE = {
     "application": {"name": "OSCAR", "domain": "emr.clinic.example"},
@@ -331,12 +335,18 @@ def test_gateway_only_policies_and_users():
     assert "is not a defined role (defined: physician)" in error_of(bad)
 
 
-def test_the_module_runs_without_ansible():
-    """The gateway vendors this file: it must import with the standard library alone."""
-    code = ("import importlib.util, sys; sys.modules['ansible'] = None; "
-            "spec = importlib.util.spec_from_file_location('m', %r); m = importlib.util.module_from_spec(spec); "
-            "spec.loader.exec_module(m); print(m.validate_access_policy(%r)['policies'][0]['name'])"
-            % (str(MODULE_FILE), BASE))
+def test_the_module_runs_without_ansible(tmp_path):
+    """The gateway vendors the model and the decision: they must import with the standard library alone, without
+    the Cloudflare translation."""
+    package = tmp_path / "host_package"
+    for name in HOST_FILES:
+        (package / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(MODULE_UTILS / name, package / name)
+    (package / "__init__.py").write_text("")
+    code = ("import sys; sys.modules['ansible'] = None; sys.path.insert(0, %r); "
+            "from host_package import _access_policy as m; assert not hasattr(m, 'cloudflare_plan'); "
+            "print(m.validate_access_policy(%r)['policies'][0]['name'])"
+            % (str(tmp_path), BASE))
     out = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "ws-bypass"
 

@@ -3,65 +3,35 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""The clinic's access-policy model: one validator, shared by Cloudflare and the gateway.
+"""The access-policy model and its validation (one validator for Cloudflare and the gateway).
 
-PRIVATE to this collection: it may change without notice. It is pure standard-library Python with
-no Ansible import, so the self-hosted gateway can vendor or import this file as it is.
-
-Entry points:
-
-* ``validate_access_policy(data, name="access_policy")`` checks the inventory variable and returns
-  a normalised copy (every key present, defaults filled in, values canonical). Errors raise
-  ``AccessPolicyError`` whose message names the path and the offending value, for example
-  ``access_policy.policies[2].include.ip_ranges[0]: '10.0.0.300/32' is not a valid CIDR``.
-* ``cloudflare_plan(model)`` turns a normalised model into the arguments of this collection's
-  Cloudflare modules (identity providers, groups, service tokens, policies, applications).
-* ``policy_to_api`` / ``policy_from_api``, ``rules_to_api`` / ``rules_from_api`` translate between
-  the human rule form and Cloudflare's API payloads (used by the modules).
-* ``policies_for_path(model, path)`` gives the policies that govern a request path (gateway).
-
-The primitive validators (durations, CIDRs, emails, country codes, hostnames, path prefixes) are
-public too, so module argument checks give the same messages as the inventory check.
+PRIVATE to this collection: it may change without notice. Standard library only: clinic hosts receive this file
+(with ``decision.py``) next to the gateway.
 """
 
 from __future__ import annotations
 
-import copy
 import ipaddress
 import re
-from fractions import Fraction
 
-__all__ = [
-    "DECISIONS",
-    "LOGIN_METHOD_TYPES",
-    "RULE_SELECTORS",
-    "AccessPolicyError",
-    "canonical_duration",
-    "cloudflare_plan",
-    "comparable_policy",
-    "comparable_rules",
-    "duration_seconds",
-    "durations_equal",
-    "empty_rules",
-    "normalize_login_method_type",
-    "path_matches",
-    "policies_for_path",
-    "policy_from_api",
-    "policy_to_api",
-    "rules_from_api",
-    "rules_to_api",
-    "validate_access_policy",
-    "validate_cidr",
-    "validate_country",
-    "validate_duration",
-    "validate_email",
-    "validate_email_domain",
-    "validate_hostname",
-    "validate_login_method",
-    "validate_path_prefix",
-    "validate_policy",
-    "validate_rules",
-]
+try:
+    from .. import _problems
+except ImportError:  # loaded outside module_utils (a test): the shared checks are in the parent folder
+    import importlib.util
+    import os
+    _SPEC = importlib.util.spec_from_file_location(
+        "_oscar_problems", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_problems.py"))
+    _problems = importlib.util.module_from_spec(_SPEC)
+    _SPEC.loader.exec_module(_problems)
+
+IDENTIFIER_RE = _problems.IDENTIFIER_RE
+did_you_mean = _problems.did_you_mean
+duration_ns = _problems.duration_ns
+parse_cidr = _problems.parse_cidr
+parse_email = _problems.parse_email
+parse_go_duration = _problems.parse_go_duration
+parse_hostname = _problems.parse_hostname
+_show = _problems.show
 
 
 class AccessPolicyError(ValueError):
@@ -95,12 +65,6 @@ class _NoValue:
 _NO_VALUE = _NoValue()
 
 
-def _show(value):
-    if isinstance(value, str):
-        return "'%s'" % value.replace("'", "\\'")
-    return repr(value)
-
-
 def _fail(path, reason, value=_NO_VALUE):
     raise AccessPolicyError(path, value, reason)
 
@@ -109,34 +73,11 @@ def _fail(path, reason, value=_NO_VALUE):
 # Primitive validators
 # ---------------------------------------------------------------------------------------------
 
-# Go's time.ParseDuration, which Cloudflare uses for session_duration and token duration:
-# a sequence of decimal numbers with a unit each ("300ms", "2h45m", "1.5h"), units ns, us, µs, ms,
-# s, m, h, or the bare "0". A sign is allowed by Go but makes no sense here, so it is refused.
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-_DURATION_FULL = re.compile(r"^(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$")
-_UNIT_NS = {
-    "ns": 1,
-    "us": 1000,
-    "µs": 1000,
-    "μs": 1000,
-    "ms": 1000 * 1000,
-    "s": 1000 * 1000 * 1000,
-    "m": 60 * 1000 * 1000 * 1000,
-    "h": 3600 * 1000 * 1000 * 1000,
-}
 # Cloudflare's longest session ("1 month" in the dashboard) is 730h, for applications and policies.
 MAX_SESSION_DURATION = "730h"
 
 
-def _duration_ns(text):
-    if text == "0":
-        return 0
-    if not _DURATION_FULL.match(text):
-        return None
-    total = Fraction(0)
-    for number, unit in _DURATION_PART.findall(text):
-        total += Fraction(number) * _UNIT_NS[unit]
-    return int(total)
+_duration_ns = duration_ns
 
 
 def canonical_duration(text):
@@ -180,48 +121,18 @@ def durations_equal(left, right):
 
 def validate_duration(value, path, minimum="0", maximum=None, allow_zero=True):
     """Check a Go duration string as Cloudflare accepts it and return it stripped."""
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        _fail(path, "must be a duration string such as '30m', '8h' or '24h'", value)
-    text = str(value).strip()
-    if isinstance(value, int):
-        if value != 0:
-            _fail(path, "has no unit; write a duration such as '30m', '8h' or '24h'", value)
-        text = "0"
-    if text.startswith(("-", "+")):
-        _fail(path, "must not carry a sign", value)
-    ns = _duration_ns(text)
-    if ns is None:
-        hint = ""
-        match = re.match(r"^(\d+)\s*(d|w|day|days|week|weeks)$", text)
-        if match:
-            per = 24 if match.group(2).startswith("d") else 168
-            hint = " (days and weeks are not Go duration units: write '%dh')" % (int(match.group(1)) * per)
-        elif re.match(r"^\d+(\.\d+)?$", text):
-            hint = " (add a unit: ns, us, ms, s, m or h)"
-        _fail(path, "is not a valid duration; use Go duration syntax such as '30m', '8h' or '2h45m'%s" % hint, value)
-    if ns == 0 and not allow_zero:
-        _fail(path, "must be longer than zero", value)
-    if minimum is not None and ns < _duration_ns(minimum):
-        _fail(path, "is shorter than the minimum of %s" % minimum, value)
-    if maximum is not None and ns > _duration_ns(maximum):
-        _fail(path, "is longer than Cloudflare's maximum of %s" % maximum, value)
-    return text
+    try:
+        return parse_go_duration(value, minimum, maximum, allow_zero, maximum_label="Cloudflare's maximum")
+    except ValueError as exc:
+        _fail(path, str(exc), value)
 
 
 def validate_cidr(value, path):
     """An IPv4/IPv6 address or network; returns the canonical network (``"203.0.113.7/32"``)."""
-    if not isinstance(value, str) or not value.strip():
-        _fail(path, "is not a valid CIDR", value)
-    text = value.strip()
     try:
-        network = ipaddress.ip_network(text, strict=True)
-    except ValueError:
-        try:
-            loose = ipaddress.ip_network(text, strict=False)
-        except ValueError:
-            _fail(path, "is not a valid CIDR", value)
-        _fail(path, "has host bits set; did you mean '%s'?" % loose, value)
-    return str(network)
+        return str(parse_cidr(value))
+    except ValueError as exc:
+        _fail(path, str(exc), value)
 
 
 _LOOPBACK_NETWORKS = (
@@ -237,41 +148,20 @@ def contains_loopback(cidr):
     return any(network.version == lo.version and network.overlaps(lo) for lo in _LOOPBACK_NETWORKS)
 
 
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-
-
 def validate_hostname(value, path, allow_wildcard=False, what="hostname"):
     """A DNS name such as ``emr.clinic.example`` (lower-cased, no scheme, port or path)."""
-    if not isinstance(value, str) or not value.strip():
-        _fail(path, "is not a valid %s" % what, value)
-    text = value.strip().lower().rstrip(".")
-    if "://" in text or "/" in text or ":" in text:
-        _fail(path, "is not a valid %s (give the bare name: no scheme, port or path)" % what, value)
-    labels = text.split(".")
-    if allow_wildcard and labels[0] == "*":
-        labels = labels[1:]
-    if len(text) > 253 or len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
-        _fail(path, "is not a valid %s" % what, value)
-    if labels[-1].isdigit():
-        _fail(path, "is not a valid %s" % what, value)
-    return text
-
-
-_EMAIL_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$")
+    try:
+        return parse_hostname(value, allow_wildcard=allow_wildcard, what=what)
+    except ValueError as exc:
+        _fail(path, str(exc), value)
 
 
 def validate_email(value, path):
     """An email address, returned lower-cased."""
-    if not isinstance(value, str) or value.count("@") != 1:
-        _fail(path, "is not a valid email address", value)
-    local, domain = value.strip().split("@")
-    if not _EMAIL_LOCAL.match(local) or local.startswith(".") or local.endswith(".") or ".." in local:
-        _fail(path, "is not a valid email address", value)
     try:
-        domain = validate_hostname(domain, path)
-    except AccessPolicyError:
-        _fail(path, "is not a valid email address", value)
-    return "%s@%s" % (local.lower(), domain)
+        return parse_email(value)
+    except ValueError as exc:
+        _fail(path, str(exc), value)
 
 
 def validate_email_domain(value, path):
@@ -344,7 +234,7 @@ def path_matches(prefix, request_path):
 
 
 _NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,255}$")
-_IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
+_IDENT = IDENTIFIER_RE
 
 
 def _name(value, path, what="name"):
@@ -389,7 +279,8 @@ def _mapping(value, path, allowed, required=()):
         _fail(path, "must be a mapping", value)
     for key in value:
         if key not in allowed:
-            _fail("%s.%s" % (path, key), "is not a known key; expected one of: %s" % ", ".join(sorted(allowed)))
+            _fail("%s.%s" % (path, key), "is not a known key; expected one of: %s%s"
+                  % (", ".join(sorted(allowed)), did_you_mean(key, allowed)))
     for key in required:
         if value.get(key) is None:
             _fail("%s.%s" % (path, key), "is required")
@@ -972,427 +863,3 @@ def validate_access_policy(data, name="access_policy"):
     model["application"] = _validate_application(
         data["application"], name + ".application", [m["name"] for m in model["login_methods"]], policies)
     return model
-
-
-# Selectors the self-hosted gateway cannot evaluate, by gateway mode. It never learns which Cloudflare login method
-# a person used; without Cloudflare in front it also learns no country and sees no service token.
-GATEWAY_BLIND_SELECTORS = {
-    "standalone": ("login_methods", "countries", "service_tokens", "any_service_token"),
-    "cloudflare": ("login_methods",),
-}
-_BLIND_EFFECT = {
-    "include": "matches nobody there",
-    "require": "admits nobody there",
-    "exclude": "excludes nobody there, which widens access",
-}
-_BLIND_REASON = {
-    "login_methods": "it never learns which Cloudflare login method was used",
-    "countries": "without Cloudflare in front it learns no country",
-    "service_tokens": "without Cloudflare in front no service token reaches it",
-    "any_service_token": "without Cloudflare in front no service token reaches it",
-}
-
-
-def gateway_mode_errors(model, mode, name="access_policy"):
-    """Messages for policies the gateway applies that use selectors it cannot evaluate in ``mode``.
-
-    Such a policy would not do at the gateway what it says: the gateway fails closed on an unknown selector, so
-    it matches nobody in include, admits nobody in require and excludes nobody in exclude. Better refused with
-    the way out named than found by a locked-out physician or, worse, a privacy officer.
-    """
-    errors = []
-    for index, policy in enumerate(model["policies"]):
-        if "gateway" not in policy["targets"]:
-            continue
-        for clause in ("include", "require", "exclude"):
-            for key in _selectors_used(policy[clause], GATEWAY_BLIND_SELECTORS.get(mode, ())):
-                errors.append(
-                    "%s.policies[%d].%s.%s: the gateway (gateway_mode: %s) cannot evaluate %s: %s, so this %s %s. "
-                    "Set targets: [cloudflare] on policy %r (Cloudflare enforces it) and give the gateway a policy "
-                    "of its own, or drop the selector"
-                    % (name, index, clause, key, mode, key, _BLIND_REASON[key], clause, _BLIND_EFFECT[clause],
-                       policy["name"]))
-    return errors
-
-
-# ---------------------------------------------------------------------------------------------
-# Evaluation helpers for the gateway
-# ---------------------------------------------------------------------------------------------
-
-
-class Membership:
-    """Who a person is in the model: their groups and roles. Built once per model; the gateway asks it on every
-    request, and the role's check asks it which accounts a policy admits, so both answer the same way."""
-
-    def __init__(self, model):
-        self._groups = dict((g["name"], (set(g["emails"]), set(g["email_domains"]), set(g["users"])))
-                            for g in model.get("groups", []))
-        self._users = dict((u["name"], u) for u in model.get("users", []))
-        self._users_by_email = dict((u["email"], u) for u in model.get("users", []) if u.get("email"))
-
-    def roles_for(self, username, email, extra=()):
-        roles = set(r for r in extra if r)
-        user = self._users.get(username) or self._users_by_email.get(email)
-        if user:
-            roles.update(user["roles"])
-        return roles
-
-    def model_username(self, email):
-        user = self._users_by_email.get((email or "").lower())
-        return user["name"] if user else ""
-
-    def groups_for(self, username, email):
-        email = (email or "").lower()
-        domain = email.rsplit("@", 1)[1] if "@" in email else ""
-        out = set()
-        for name, (emails, domains, users) in self._groups.items():
-            if (email and email in emails) or (domain and domain in domains) or (username and username in users):
-                out.add(name)
-        return out
-
-
-def gateway_allow_policies_for(model, mode, username, email, role=""):
-    """Names of the allow policies the gateway applies whose ``include`` can admit this gateway account.
-
-    ``require`` and ``exclude`` only narrow, and network rules depend on where a person is, so this answers
-    "could this person get anywhere at all"; an empty answer means an account that can sign in and reach nothing.
-    The person is who the gateway takes them for (``Membership``): the account's name in standalone mode, the
-    model's user of that email first in cloudflare mode.
-    """
-    members = Membership(model)
-    email = (email or "").lower()
-    domain = email.rsplit("@", 1)[1] if "@" in email else ""
-    if mode == "cloudflare":
-        username = members.model_username(email) or username
-    roles = members.roles_for(username, email, [role])
-    groups = members.groups_for(username, email)
-    admitted = []
-    for policy in model["policies"]:
-        if policy["decision"] != "allow" or "gateway" not in policy["targets"]:
-            continue
-        rules = policy["include"]
-        if (rules["everyone"] or email in rules["emails"] or domain in rules["email_domains"]
-                or groups & set(rules["groups"]) or username in rules["users"] or roles & set(rules["roles"])):
-            admitted.append(policy["name"])
-    return admitted
-
-
-def policies_for_path(model, request_path, target="gateway"):
-    """The policies of ``model`` that govern ``request_path`` for ``target``, in model order.
-
-    Order of evaluation (as Cloudflare does): bypass and service_auth first, then deny and allow,
-    each group in model order; the caller applies the first that matches.
-    """
-    chosen = [p for p in model["policies"]
-              if target in p["targets"] and any(path_matches(prefix, request_path) for prefix in p["paths"])]
-    first = [p for p in chosen if p["decision"] in ("bypass", "service_auth")]
-    return first + [p for p in chosen if p["decision"] not in ("bypass", "service_auth")]
-
-
-# ---------------------------------------------------------------------------------------------
-# Translation to Cloudflare
-# ---------------------------------------------------------------------------------------------
-
-_RULE_API = {
-    # selector: (API rule key, inner key, needs an id lookup of this kind)
-    "emails": ("email", "email", None),
-    "email_domains": ("email_domain", "domain", None),
-    "ip_ranges": ("ip", "ip", None),
-    "countries": ("geo", "country_code", None),
-    "auth_methods": ("auth_method", "auth_method", None),
-    "groups": ("group", "id", "group"),
-    "login_methods": ("login_method", "id", "login_method"),
-    "service_tokens": ("service_token", "token_id", "service_token"),
-}
-_FLAG_API = {"everyone": "everyone", "any_service_token": "any_valid_service_token"}
-_CLOUDFLARE_SELECTORS = [k for k in RULE_SELECTORS if k not in GATEWAY_ONLY_SELECTORS]
-
-
-def rules_to_api(rules, resolve, path="rules"):
-    """Human rule set -> Cloudflare rule list. ``resolve(kind, name, path)`` returns an object id."""
-    result = []
-    for key in _CLOUDFLARE_SELECTORS:
-        if key in _FLAG_API:
-            if rules.get(key):
-                result.append({_FLAG_API[key]: {}})
-            continue
-        api_key, inner, kind = _RULE_API[key]
-        for index, value in enumerate(rules.get(key) or []):
-            if kind:
-                value = resolve(kind, value, "%s.%s[%d]" % (path, key, index))
-            result.append({api_key: {inner: value}})
-    return result
-
-
-def rules_from_api(rules, reverse=None):
-    """Cloudflare rule list -> human rule set (plus ``other`` for rules it cannot express).
-
-    ``reverse(kind, id)`` names an object id; unknown ids come back as ``"id:<uuid>"``.
-    """
-    result = dict((k, False if RULE_SELECTORS[k] == "flag" else []) for k in _CLOUDFLARE_SELECTORS)
-    result["other"] = []
-    for rule in rules or []:
-        if not isinstance(rule, dict) or len(rule) != 1:
-            result["other"].append(rule)
-            continue
-        (api_key, body), = rule.items()
-        flag = [k for k, v in _FLAG_API.items() if v == api_key]
-        if flag:
-            result[flag[0]] = True
-            continue
-        match = [(k, v) for k, v in _RULE_API.items() if v[0] == api_key]
-        if not match or not isinstance(body, dict) or match[0][1][1] not in body:
-            result["other"].append(rule)
-            continue
-        key, spec = match[0]
-        inner, kind = spec[1], spec[2]
-        value = body[inner]
-        if kind:
-            name = reverse(kind, value) if reverse else None
-            value = name if name is not None else "id:%s" % value
-        elif key == "ip_ranges":
-            try:
-                value = str(ipaddress.ip_network(value, strict=False))
-            except ValueError:
-                pass
-        elif key in ("emails", "email_domains"):
-            value = value.lower()
-        elif key == "countries":
-            value = value.upper()
-        result[key].append(value)
-    return result
-
-
-def comparable_rules(rules):
-    """A rule set with sorted, de-duplicated lists and without empty entries (for diffs)."""
-    out = {}
-    for key, value in rules.items():
-        if isinstance(value, list):
-            if value:
-                out[key] = sorted(set(v if isinstance(v, str) else repr(v) for v in value))
-        elif value:
-            out[key] = value
-    return out
-
-
-def comparable_policy(policy, default_session="24h"):
-    """A policy (``validate_policy`` or ``policy_from_api`` shape) reduced to what Cloudflare stores.
-
-    Both the desired and the current policy go through this, so equal dicts mean "no change" and
-    their difference is the diff shown to the user. Identity-provider MFA is shown as the
-    ``auth_methods: [mfa]`` require rule it becomes.
-    """
-    require = dict(policy["require"])
-    mfa = dict(policy.get("mfa") or {"required": False})
-    if mfa.get("required") and mfa.get("enforced_by") == "identity_provider":
-        require["auth_methods"] = sorted(set(require.get("auth_methods") or []) | {"mfa"})
-        mfa = {"required": False}
-    if mfa.get("required"):
-        mfa_out = {"required": True, "allowed_authenticators": sorted(mfa.get("allowed_authenticators") or [])}
-        if mfa.get("session_duration"):
-            mfa_out["session_duration"] = canonical_duration(mfa["session_duration"])
-    else:
-        mfa_out = {"required": False}
-    out = {
-        "name": policy["name"],
-        "decision": policy["decision"],
-        "include": comparable_rules(_cloudflare_only(policy["include"])),
-        "require": comparable_rules(_cloudflare_only(require)),
-        "exclude": comparable_rules(_cloudflare_only(policy["exclude"])),
-        "session_duration": canonical_duration(policy.get("session_duration") or default_session),
-        "purpose_justification_required": bool(policy["purpose_justification"]["required"]),
-        "purpose_justification_prompt": policy["purpose_justification"]["prompt"] or None,
-        "approval_required": bool(policy["approval"]["required"]),
-        "approval_groups": sorted(
-            ({"approvals_needed": g["approvals_needed"], "emails": sorted(g["emails"])}
-             for g in policy["approval"]["groups"]),
-            key=lambda g: (g["emails"], g["approvals_needed"])),
-        "mfa": mfa_out,
-        "isolation_required": bool(policy.get("isolation_required", False)),
-    }
-    return out
-
-
-def _cloudflare_only(rules):
-    return dict((k, v) for k, v in rules.items() if k not in GATEWAY_ONLY_SELECTORS)
-
-
-def policy_to_api(policy, resolve, path="policy"):
-    """A validated policy (``validate_policy`` output, names already final) -> API request body."""
-    require = copy.deepcopy(policy["require"])
-    mfa = policy.get("mfa") or {}
-    if mfa.get("required") and mfa.get("enforced_by") == "identity_provider" and "mfa" not in require["auth_methods"]:
-        require["auth_methods"] = require["auth_methods"] + ["mfa"]
-    body = {
-        "name": policy["name"],
-        "decision": _API_DECISION[policy["decision"]],
-        "include": rules_to_api(policy["include"], resolve, path + ".include"),
-        "require": rules_to_api(require, resolve, path + ".require"),
-        "exclude": rules_to_api(policy["exclude"], resolve, path + ".exclude"),
-        "approval_required": policy["approval"]["required"],
-        "approval_groups": [
-            {"approvals_needed": g["approvals_needed"], "email_addresses": list(g["emails"])}
-            for g in policy["approval"]["groups"]
-        ],
-        "purpose_justification_required": policy["purpose_justification"]["required"],
-        "isolation_required": policy.get("isolation_required", False),
-    }
-    if policy["purpose_justification"]["prompt"]:
-        body["purpose_justification_prompt"] = policy["purpose_justification"]["prompt"]
-    if policy.get("session_duration"):
-        body["session_duration"] = policy["session_duration"]
-    if mfa.get("required") and mfa.get("enforced_by") == "cloudflare":
-        body["mfa_config"] = {"mfa_disabled": False, "allowed_authenticators": list(mfa["allowed_authenticators"])}
-        if mfa.get("session_duration"):
-            body["mfa_config"]["session_duration"] = mfa["session_duration"]
-    return body
-
-
-def policy_from_api(obj, reverse=None):
-    """A Cloudflare policy object -> the same shape ``policy_to_api`` reads (for comparison and diffs)."""
-    require = rules_from_api(obj.get("require"), reverse)
-    mfa_config = obj.get("mfa_config") or {}
-    mfa = {"required": False, "enforced_by": "cloudflare", "allowed_authenticators": [], "session_duration": None}
-    if mfa_config and not mfa_config.get("mfa_disabled", False):
-        mfa.update(required=True, allowed_authenticators=list(mfa_config.get("allowed_authenticators") or []),
-                   session_duration=mfa_config.get("session_duration"))
-    return {
-        "name": obj.get("name"),
-        "decision": _MODEL_DECISION.get(obj.get("decision"), obj.get("decision")),
-        "include": rules_from_api(obj.get("include"), reverse),
-        "require": require,
-        "exclude": rules_from_api(obj.get("exclude"), reverse),
-        "session_duration": obj.get("session_duration"),
-        "purpose_justification": {
-            "required": bool(obj.get("purpose_justification_required", False)),
-            "prompt": obj.get("purpose_justification_prompt") or None,
-        },
-        "approval": {
-            "required": bool(obj.get("approval_required", False)),
-            "groups": [
-                {"name": None, "emails": [e.lower() for e in (g.get("email_addresses") or [])],
-                 "approvals_needed": int(g.get("approvals_needed", 0))}
-                for g in (obj.get("approval_groups") or [])
-            ],
-        },
-        "mfa": mfa,
-        "isolation_required": bool(obj.get("isolation_required", False)),
-    }
-
-
-def _prefixed(model, name):
-    return "%s%s" % (model["name_prefix"], name)
-
-
-def _module_rules(model, rules):
-    out = {}
-    for key in _CLOUDFLARE_SELECTORS:
-        value = rules[key]
-        if key in ("groups", "service_tokens"):
-            value = [_prefixed(model, v) for v in value]
-        if value:
-            out[key] = value
-    return out
-
-
-def _module_policy(model, policy):
-    require = copy.deepcopy(policy["require"])
-    mfa = policy["mfa"]
-    if mfa["required"] and mfa["enforced_by"] == "identity_provider" and "mfa" not in require["auth_methods"]:
-        require["auth_methods"].append("mfa")
-    args = {
-        "name": _prefixed(model, policy["name"]),
-        "decision": _API_DECISION[policy["decision"]],
-        "include": _module_rules(model, policy["include"]),
-        "require": _module_rules(model, require),
-        "exclude": _module_rules(model, policy["exclude"]),
-        "purpose_justification_required": policy["purpose_justification"]["required"],
-        "purpose_justification_prompt": policy["purpose_justification"]["prompt"],
-        "approval_required": policy["approval"]["required"],
-        "approval_groups": [
-            {"emails": g["emails"], "approvals_needed": g["approvals_needed"]} for g in policy["approval"]["groups"]
-        ],
-        "session_duration": policy["session_duration"],
-        "isolation_required": policy["isolation_required"],
-        "mfa": None,
-    }
-    if mfa["required"] and mfa["enforced_by"] == "cloudflare":
-        args["mfa"] = {"required": True, "allowed_authenticators": mfa["allowed_authenticators"],
-                       "session_duration": mfa["session_duration"]}
-    else:
-        args["mfa"] = {"required": False}
-    return args
-
-
-def cloudflare_plan(model):
-    """Arguments for this collection's Cloudflare modules, built from a validated model.
-
-    Path prefixes become Access applications: the root application (``domain``) carries the
-    policies that apply to ``/``; each other prefix P gets its own application on ``domain/P``
-    carrying every policy that governs P (its own and those of enclosing prefixes), because
-    Cloudflare applies the most specific application to a request.
-    """
-    app = model["application"]
-    cloudflare_policies = [p for p in model["policies"] if "cloudflare" in p["targets"]]
-    if app["policies"]:
-        order = app["policies"] + [p["name"] for p in cloudflare_policies if p["name"] not in app["policies"]]
-        by_name = dict((p["name"], p) for p in cloudflare_policies)
-        cloudflare_policies = [by_name[n] for n in order]
-
-    used_groups = set()
-    used_tokens = set()
-    for policy in cloudflare_policies:
-        for clause in ("include", "require", "exclude"):
-            used_groups.update(policy[clause]["groups"])
-            used_tokens.update(policy[clause]["service_tokens"])
-
-    plan = {
-        "identity_providers": [
-            {"name": m["name"], "type": m["type"], "config": copy.deepcopy(m["config"])} for m in model["login_methods"]
-        ],
-        "groups": [
-            {"name": _prefixed(model, g["name"]),
-             "include": dict((k, g[k]) for k in ("emails", "email_domains") if g[k])}
-            for g in model["groups"] if (g["emails"] or g["email_domains"])
-        ],
-        "service_tokens": [
-            {"name": _prefixed(model, t["name"]), "duration": t["duration"], "model_name": t["name"]}
-            for t in model["service_tokens"]
-        ],
-        "policies": [_module_policy(model, p) for p in cloudflare_policies],
-        "applications": [],
-        "unused": {
-            "groups": sorted(set(g["name"] for g in model["groups"]) - used_groups),
-            "service_tokens": sorted(set(t["name"] for t in model["service_tokens"]) - used_tokens),
-        },
-    }
-
-    prefixes = ["/"]
-    for policy in cloudflare_policies:
-        for prefix in policy["paths"]:
-            if prefix not in prefixes:
-                prefixes.append(prefix)
-    for prefix in prefixes:
-        governing = [p for p in cloudflare_policies if any(path_matches(own, prefix) for own in p["paths"])]
-        if prefix != "/" and not governing:
-            continue
-        domain = app["domain"] if prefix == "/" else app["domain"] + prefix
-        plan["applications"].append({
-            "name": app["name"] if prefix == "/" else "%s (%s)" % (app["name"], prefix),
-            "path": prefix,
-            "domain": domain,
-            "destinations": [domain],
-            "session_duration": app["session_duration"],
-            "allowed_identity_providers": list(app["login_methods"]),
-            "auto_redirect_to_identity": app["auto_redirect"],
-            "app_launcher_visible": app["app_launcher_visible"] if prefix == "/" else False,
-            "skip_interstitial": app["skip_interstitial"],
-            "service_auth_401_redirect": app["service_auth_401_redirect"],
-            "custom_deny_message": app["custom_deny_message"],
-            "same_site_cookie_attribute": app["cookies"]["same_site"],
-            "http_only_cookie_attribute": app["cookies"]["http_only"],
-            "enable_binding_cookie": app["cookies"]["binding"],
-            "path_cookie_attribute": app["cookies"]["path"],
-            "policies": [_prefixed(model, p["name"]) for p in governing],
-        })
-    return plan

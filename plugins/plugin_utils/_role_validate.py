@@ -1,0 +1,100 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, oscar_emr.remote_access contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The one shape of every role's check: ``tasks/validate.yml`` runs the action plugin ``<role>_validate``, a
+``RoleValidateAction`` that refuses misspelt variables and runs the role's rules (``module_utils/_<role>.py``),
+failing with every problem at once before anything changes on the host."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import glob
+import os
+
+import yaml
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.oscar_emr.remote_access.plugins.module_utils._problems import Problems
+
+COLLECTION_ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+VARIABLE_NAMES_ARG = {"type": "list", "elements": "str", "default": []}
+
+
+def _set_fact_names(tasks):
+    """Names the role's own tasks set with set_fact (its published facts), found in nested blocks too."""
+    names = set()
+    for task in tasks if isinstance(tasks, list) else []:
+        if not isinstance(task, dict):
+            continue
+        for key in ("set_fact", "ansible.builtin.set_fact"):
+            if isinstance(task.get(key), dict):
+                names.update(k for k in task[key] if k != "cacheable")
+        for key in ("block", "rescue", "always"):
+            names.update(_set_fact_names(task.get(key)))
+    return names
+
+
+def role_variable_names(role, root=COLLECTION_ROOT):
+    """Every variable the role knows: the options of all its entry points in meta/argument_specs.yml (which a unit
+    test holds equal to defaults/main.yml) and the facts its own tasks publish for other roles."""
+    role_dir = os.path.join(root, "roles", role)
+    with open(os.path.join(role_dir, "meta", "argument_specs.yml")) as handle:
+        specs = (yaml.safe_load(handle) or {}).get("argument_specs") or {}
+    names = set()
+    for entry_point in specs.values():
+        names.update((entry_point or {}).get("options") or {})
+    for path in sorted(glob.glob(os.path.join(role_dir, "tasks", "*.yml"))):
+        with open(path) as handle:
+            names.update(n for n in _set_fact_names(yaml.safe_load(handle)) if n.startswith(role + "_"))
+    return names
+
+
+class RoleValidateAction(ActionBase):
+    """Subclasses set ROLE and ARGUMENT_SPEC and implement ``check(args, problems, result)``.
+
+    ``variable_names`` (every variable named ``<role>_...``, as ``tasks/validate.yml`` finds them with the
+    ``ansible.builtin.varnames`` lookup) is checked against the role's known names first; then ``check`` records
+    its problems and may add to ``result``."""
+
+    TRANSFERS_FILES = False
+    ROLE = None
+    ARGUMENT_SPEC = {}
+    SUMMARY = "Invalid %s settings (nothing was changed on the host): "
+
+    def __init__(self, *args, **kwargs):
+        super(RoleValidateAction, self).__init__(*args, **kwargs)
+        if self.ARGUMENT_SPEC is not None:
+            self._VALID_ARGS = frozenset(self.ARGUMENT_SPEC) | frozenset(("variable_names",))
+
+    def check(self, args, problems, result):
+        raise NotImplementedError
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(RoleValidateAction, self).run(tmp, task_vars)
+        del tmp
+        self.task_vars = task_vars or {}
+        if self.ARGUMENT_SPEC is None:  # the arguments are a module's, which checks them itself
+            checked = ArgumentSpecValidator({"variable_names": VARIABLE_NAMES_ARG}).validate(
+                {"variable_names": self._task.args.get("variable_names", [])})
+            if checked.error_messages:
+                raise AnsibleActionFail("variable_names: %s" % "; ".join(checked.error_messages))
+            args = checked.validated_parameters
+        else:
+            spec = dict(self.ARGUMENT_SPEC, variable_names=VARIABLE_NAMES_ARG)
+            args = self.validate_argument_spec(argument_spec=spec)[1]
+        result["changed"] = False
+        problems = Problems()
+        problems.unknown_variables(args["variable_names"], role_variable_names(self.ROLE), self.ROLE + "_", self.ROLE)
+        self.check(args, problems, result)
+        if problems.warnings:
+            result.setdefault("warnings", []).extend(problems.warnings)
+        if problems:
+            result["failed"] = True
+            result["errors"] = problems.errors
+            result["msg"] = (self.SUMMARY % self.ROLE) + "; ".join(problems.errors)
+        return result

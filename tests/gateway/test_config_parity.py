@@ -1,0 +1,120 @@
+"""One gateway-configuration schema (plugins/module_utils/_gateway_config.py) for the role's controller check and the
+gateway's own loader: the same inputs are accepted or refused by both, the controller naming the role variable and
+the gateway the configuration key. The first cases are the drifts issue 13 found (each failed before): a role named
+``front desk`` passed the controller and stopped the gateway on the host after packages were installed, ``md+locum``
+(a role the access policy may name) was refused by the controller, and the two sides had different AUD-tag rules."""
+
+import copy
+from unittest.mock import MagicMock
+
+import pytest
+from gwtest import AUD, TEAM, base_config
+from oscar_gateway import config
+
+from ansible_collections.oscar_emr.remote_access.plugins.action import gateway_validate
+from ansible_collections.oscar_emr.remote_access.plugins.module_utils._gateway_config import ROLE_VARIABLES
+
+
+def controller(cfg):
+    task = MagicMock()
+    task.args = {"config": copy.deepcopy(cfg)}
+    task.async_val = 0
+    task.check_mode = False
+    task.action = "oscar_emr.remote_access.gateway_validate"
+    plugin = gateway_validate.ActionModule(task, MagicMock(), MagicMock(), loader=None, templar=None,
+                                           shared_loader_obj=None)
+    result = plugin.run(task_vars={})
+    return result.get("errors") or []
+
+
+def gateway(cfg):
+    try:
+        config.validate(copy.deepcopy(cfg), {})
+    except config.ConfigError as exc:
+        return [str(exc)]
+    return []
+
+
+def user(**fields):
+    return dict({"username": "frontdesk", "display_name": "Front desk", "email": "desk@clinic.test"}, **fields)
+
+
+CASES = [
+    # (name, change to the configuration, accepted, the key the gateway names, the variable the controller names)
+    ("role with a space", {"users": [user(role="front desk")]}, False, "users[0].role", "gateway_users[0].role"),
+    ("role md+locum", {"users": [user(role="md+locum")]}, True, None, None),
+    ("aud tag too short", {"cloudflare_aud": ["someone-elses-aud-tag-0000"]}, False, "cloudflare.aud",
+     "gateway_cloudflare_aud"),
+    ("aud tag as one string", {"cloudflare_aud": AUD}, True, None, None),
+    ("aud tag upper-case", {"cloudflare_aud": [AUD.upper()]}, False, "cloudflare.aud", "gateway_cloudflare_aud"),
+    ("bad email", {"users": [user(email="desk@clinic")]}, False, "users[0].email", "gateway_users[0].email"),
+    ("misspelt user key", {"users": [user(rol="physician")]}, False, "users[0]", "gateway_users[0]"),
+    ("public host with scheme", {"public_host": "https://emr.clinic.test"}, False, "public_host",
+     "gateway_public_host"),
+    ("cache ttl too long", {"decision_cache": {"max_age_seconds": 61}}, False, "decision_cache.max_age_seconds",
+     "gateway_decision_cache_ttl"),
+]
+
+
+@pytest.mark.parametrize("name, change, accepted, key, variable", CASES, ids=[c[0] for c in CASES])
+def test_controller_and_gateway_agree(tmp_path, name, change, accepted, key, variable):
+    cfg = base_config(tmp_path, mode="cloudflare")
+    cfg["cloudflare"] = {"team_domain": TEAM, "aud": [AUD]}
+    cfg["access_policy"]["application"]["domain"] = cfg["public_host"]
+    for field, value in change.items():
+        if field == "cloudflare_aud":
+            cfg["cloudflare"]["aud"] = value
+        else:
+            cfg[field] = value
+    on_controller, on_gateway = controller(cfg), gateway(cfg)
+    if accepted:
+        assert on_controller == [] and on_gateway == [], (on_controller, on_gateway)
+        return
+    assert any(e.startswith(variable + ":") or e.startswith(variable + ".") for e in on_controller), on_controller
+    assert key + ":" in on_gateway[0] if on_gateway else False, on_gateway
+
+
+def test_every_mapped_key_is_written_from_its_variable():
+    """The table's variables are the ones roles/gateway/vars/main.yml writes each key from."""
+    import yaml
+    from gwtest import ROOT
+    written = yaml.safe_load((ROOT / "roles" / "gateway" / "vars" / "main.yml").read_text())["__gateway_config"]
+    for key, variable in ROLE_VARIABLES.items():
+        value = written
+        for part in key.split("."):
+            value = value[part]
+        assert variable in str(value), f"{key} is written from {value!r}, not {variable}"
+
+
+def test_the_host_layout_checks_with_the_same_schema(tmp_path):
+    """As the role installs it: the gateway's package plus the files of __gateway_shared_modules (the access-policy
+    model and decision, not its Cloudflare translation), without the collection on the path. The configuration
+    check runs the shared schema there too: a role with a space is refused on the host with the key named."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    import yaml
+    from gwtest import GATEWAY_FILES, ROOT, make_gateway
+    role_vars = yaml.safe_load((ROOT / "roles" / "gateway" / "vars" / "main.yml").read_text())
+    host = tmp_path / "lib"
+    shutil.copytree(GATEWAY_FILES / "oscar_gateway", host / "oscar_gateway",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for name in role_vars["__gateway_shared_modules"]:
+        (host / "oscar_gateway" / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / "plugins" / "module_utils" / name, host / "oscar_gateway" / name)
+    assert not (host / "oscar_gateway" / "_access_policy" / "cloudflare.py").exists()
+    make_gateway(tmp_path)
+    env = dict(os.environ, PYTHONPATH=str(host))
+    check = [sys.executable, "-I", "-c", "import sys, runpy; sys.path.insert(0, %r); "
+             "sys.modules['ansible_collections'] = None; sys.argv = ['oscar_gateway', '--config', %r, '--check']; "
+             "runpy.run_module('oscar_gateway', run_name='__main__')" % (str(host), str(tmp_path / "config.json"))]
+    result = subprocess.run(check, env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and "configuration OK" in result.stdout, result.stderr
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    cfg["users"][0]["role"] = "front desk"
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    result = subprocess.run(check, env=env, capture_output=True, text=True, check=False)
+    assert result.returncode != 0 and "users[0].role: 'front desk' is not a role name" in result.stdout + result.stderr
