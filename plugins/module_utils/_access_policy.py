@@ -126,6 +126,9 @@ _UNIT_NS = {
 }
 # Cloudflare's longest session ("1 month" in the dashboard) is 730h, for applications and policies.
 MAX_SESSION_DURATION = "730h"
+# Cloudflare Access's own MFA session: minutes or hours only, at most 720h (30 days) (SDK 5.9 mfa_config).
+MAX_MFA_SESSION_DURATION = "720h"
+_MFA_SESSION = re.compile(r"^(?=\d)(?:\d+h)?(?:\d+m)?$")
 
 
 def _duration_ns(text):
@@ -205,6 +208,15 @@ def validate_duration(value, path, minimum="0", maximum=None, allow_zero=True):
         _fail(path, "is shorter than the minimum of %s" % minimum, value)
     if maximum is not None and ns > _duration_ns(maximum):
         _fail(path, "is longer than Cloudflare's maximum of %s" % maximum, value)
+    return text
+
+
+def validate_mfa_session(value, path):
+    """An Access MFA session length as Cloudflare takes it: minutes or hours ('30m', '12h', '1h30m'), 0m to 720h."""
+    text = validate_duration(value, path, maximum=MAX_MFA_SESSION_DURATION)
+    if not _MFA_SESSION.match(text):
+        _fail(path, "must be in minutes or hours, such as '30m', '12h' or '720h' (Cloudflare's MFA sessions take "
+              "no other unit)", value)
     return text
 
 
@@ -569,8 +581,7 @@ def _validate_mfa(value, path, decision):
                           "must be one of: %s" % ", ".join(MFA_AUTHENTICATORS), item)
             result["allowed_authenticators"] = _unique(items)
         if value.get("session_duration") is not None:
-            result["session_duration"] = validate_duration(
-                value["session_duration"], path + ".session_duration", maximum=MAX_SESSION_DURATION, allow_zero=False)
+            result["session_duration"] = validate_mfa_session(value["session_duration"], path + ".session_duration")
     if result["required"] and decision != "allow":
         _fail(path, "MFA applies only to allow policies (this one is %s); set mfa: false or drop it" % decision)
     return result
@@ -736,7 +747,8 @@ _TYPE_ALIASES = {
     "okta": "okta",
     "oidc": "oidc",
 }
-_OAUTH_OPTIONAL = {"claims": "list", "email_claim_name": "str", "pkce_enabled": "bool"}
+# pkce_enabled exists only for generic OIDC (the SDK's AccessOIDCConfig); the other OAuth types have no such key.
+_OAUTH_OPTIONAL = {"claims": "list", "email_claim_name": "str"}
 # type -> (required config keys, optional config keys) with their kinds.
 _IDP_CONFIG = {
     "onetimepin": ({}, {}),
@@ -759,7 +771,7 @@ _IDP_CONFIG = {
     ),
     "oidc": (
         {"client_id": "str", "client_secret": "secret", "auth_url": "url", "token_url": "url", "certs_url": "url"},
-        dict(_OAUTH_OPTIONAL, scopes="list"),
+        dict(_OAUTH_OPTIONAL, scopes="list", pkce_enabled="bool"),
     ),
 }
 # Config keys Cloudflare never returns in clear text.
@@ -878,7 +890,11 @@ def _validate_user(data, path):
 def _validate_service_token(data, path):
     _mapping(data, path, ("name", "duration", "description"), required=("name",))
     token = {"name": _name(data["name"], path + ".name", "service token name")}
-    token["duration"] = validate_duration(data.get("duration", "8760h"), path + ".duration", allow_zero=False)
+    duration = data.get("duration", "8760h")
+    if isinstance(duration, str) and duration.strip().lower() == "forever":
+        token["duration"] = "forever"  # Cloudflare's special value for a token that never expires
+    else:
+        token["duration"] = validate_duration(duration, path + ".duration", allow_zero=False)
     token["description"] = _text(data["description"], path + ".description") if data.get("description") else None
     return token
 
@@ -1241,11 +1257,26 @@ def policy_to_api(policy, resolve, path="policy"):
         body["purpose_justification_prompt"] = policy["purpose_justification"]["prompt"]
     if policy.get("session_duration"):
         body["session_duration"] = policy["session_duration"]
-    if mfa.get("required") and mfa.get("enforced_by") == "cloudflare":
-        body["mfa_config"] = {"mfa_disabled": False, "allowed_authenticators": list(mfa["allowed_authenticators"])}
-        if mfa.get("session_duration"):
-            body["mfa_config"]["session_duration"] = mfa["session_duration"]
+    config = cloudflare_mfa_config(mfa)
+    if config is not None:
+        body["mfa_config"] = config
     return body
+
+
+def cloudflare_mfa_config(mfa):
+    """The model's ``mfa`` (of a policy or an application) -> Cloudflare's ``mfa_config``, or None.
+
+    Only MFA that Cloudflare Access enforces itself becomes an ``mfa_config`` (allowed authenticators, session
+    length); MFA enforced by the identity provider is a ``require`` rule instead (``auth_methods: [mfa]``), and no
+    MFA leaves the organisation's default in force.
+    """
+    mfa = mfa or {}
+    if not mfa.get("required") or mfa.get("enforced_by", "cloudflare") != "cloudflare":
+        return None
+    config = {"mfa_disabled": False, "allowed_authenticators": list(mfa.get("allowed_authenticators") or [])}
+    if mfa.get("session_duration"):
+        config["session_duration"] = mfa["session_duration"]
+    return config
 
 
 def policy_from_api(obj, reverse=None):

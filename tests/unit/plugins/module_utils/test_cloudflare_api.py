@@ -349,15 +349,49 @@ def test_the_fake_contract_checks_run_without_the_openapi_document(tmp_path):
         server.violations.clear()
 
 
-def test_the_fake_keeps_deleted_tunnels_in_listings(fake):
+def test_the_fake_hides_deleted_tunnels_unless_asked(fake):
+    """As the real API since December 2025: is_deleted omitted lists live tunnels only."""
     client = client_for(fake)
     path = account_path(fake.account_id, "cfd_tunnel")
     first = client.post(path, {"name": "t", "config_src": "cloudflare"})
-    client.delete(path + "/" + first["id"], {"cascade": True})
+    client.delete(path + "/" + first["id"])
     second = client.post(path, {"name": "t", "config_src": "cloudflare"})
-    everything = client.list(path, {"name": "t"})
-    assert {t["id"] for t in everything} == {first["id"], second["id"]}
+    assert [t["id"] for t in client.list(path, {"name": "t"})] == [second["id"]]
     assert [t["id"] for t in client.list(path, {"name": "t", "is_deleted": False})] == [second["id"]]
+    assert [t["id"] for t in client.list(path, {"name": "t", "is_deleted": True})] == [first["id"]]
+
+
+def test_the_fake_refuses_the_undocumented_cascade_query(fake):
+    client = client_for(fake)
+    path = account_path(fake.account_id, "cfd_tunnel")
+    tunnel = client.post(path, {"name": "t", "config_src": "cloudflare"})
+    with pytest.raises(CloudflareAPIError):
+        client.delete(path + "/" + tunnel["id"], {"cascade": True})
+    assert any("takes no query parameters; got cascade" in v for v in fake.violations)
+    fake.violations.clear()
+
+
+def test_the_fake_zones_have_a_plan_and_every_answer_passes_the_sdk_models(fake):
+    if fake.sdk is None:
+        pytest.skip(fake.sdk_skip_reason)
+    client = client_for(fake)
+    (zone,) = client.list("/zones", {"name": "demo-clinic.example"})
+    assert zone["plan"]["legacy_id"] == "free"
+    assert fake.sdk.validate("list_zones", [zone]) == []
+    broken = dict(zone)
+    del broken["plan"]
+    assert any("plan: Field required" in line for line in fake.sdk.validate("list_zones", [broken]))
+
+
+def test_an_answer_that_breaks_the_sdk_model_is_a_violation(fake):
+    if fake.sdk is None:
+        pytest.skip(fake.sdk_skip_reason)
+    client = client_for(fake)
+    fake.organization_settings["mfa_config"] = {"allowed_authenticators": ["carrier_pigeon"]}
+    client.get(account_path(fake.account_id, "access", "organizations"))
+    assert any("SDK model (fake's own response): Organization: mfa_config.allowed_authenticators.0" in v
+               for v in fake.violations), fake.violations
+    fake.violations.clear()
 
 
 def test_the_fake_listens_on_loopback_only(fake):
