@@ -199,7 +199,7 @@ def main():
     body = {}
     current_mfa = dict(organization.get("mfa_config") or {})
     if "mfa_config" in wanted or wanted.get("mfa_required_for_all_apps"):
-        merged = dict((k, v) for k, v in current_mfa.items() if k in MFA_KEYS + ("required_aaguids",) and v)
+        merged = dict((k, v) for k, v in current_mfa.items() if k in (*MFA_KEYS, "required_aaguids") and v)
         merged.update(wanted.get("mfa_config") or {})
         body["mfa_config"] = merged
         if wanted.get("mfa_required_for_all_apps") and not (merged.get("allowed_authenticators")

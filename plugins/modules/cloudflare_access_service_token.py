@@ -371,7 +371,7 @@ def main():
                 after["previous_client_secret_expires_at"] = body["previous_client_secret_expires_at"]
                 result["previous_client_secret_expires_at"] = body["previous_client_secret_expires_at"]
             else:
-                after["previous_client_secret_expires_at"] = "(now: the previous secret stops at once)"
+                after["previous_client_secret_expires_at"] = "(now: the previous secret stops at once)"  # noqa: S105
             if not cf.check_mode:
                 issued = cf.call(cf.client.post, cf.path("access", "service_tokens", token_id, "rotate"), body)
                 token = dict(token or {}, **public(issued))

@@ -18,9 +18,10 @@ It keeps state the way the real API does, as far as api-contract.md documents it
 Every request is recorded (``requests``), checked against the hand-written contract
 (``contract.py``) and, when the shared OpenAPI document is present, against it too, request and
 response (``openapi.py``). Every successful answer's ``result`` is also parsed with the official
-Cloudflare Python SDK's model for that operation (``sdk.py``), when the SDK is installed. Problems are answered with HTTP 400 and collected in ``violations``;
-tests assert that list is empty. ``inject()`` makes the next matching requests fail (429, 5xx)
-to exercise retries. It listens on 127.0.0.1 only, on an ephemeral port, and can also act as an
+Cloudflare Python SDK's model for that operation (``sdk.py``), when the SDK is installed.
+Problems are answered with HTTP 400 and collected in ``violations``; tests assert that list is
+empty. ``inject()`` makes the next matching requests fail (429, 5xx) to exercise retries.
+It listens on 127.0.0.1 only, on an ephemeral port, and can also act as an
 HTTPS CONNECT proxy for ``api.cloudflare.com`` alone (see tls.py) so that
 community.general.cloudflare_dns, whose API address is fixed, talks to it.
 
@@ -132,7 +133,8 @@ class FakeCloudflare:
                 "name_servers": ["ada.ns.cloudflare.com", "bob.ns.cloudflare.com"], "original_name_servers": None,
                 "original_registrar": None, "original_dnshost": None,
                 "owner": {"id": account_id, "name": "Demo account", "type": "organization"},
-                "plan": {"id": "0feeeeeeeeeeeeeeeeeeeeeeeeeeeeee", "name": "Free Website", "price": 0, "currency": "USD",
+                "plan": {"id": "0feeeeeeeeeeeeeeeeeeeeeeeeeeeeee", "name": "Free Website", "price": 0,
+                         "currency": "USD",
                          "frequency": "", "is_subscribed": False, "can_subscribe": False, "legacy_id": "free",
                          "legacy_discount": False, "externally_managed": False},
             }
@@ -320,7 +322,7 @@ class FakeCloudflare:
                 continue
             match = re.match("^" + pattern.replace("{account}", re.escape(account)) + "$", path)
             if match:
-                return (function.__name__,) + tuple(function(self, query, body, *match.groups()))
+                return (function.__name__, *function(self, query, body, *match.groups()))
         if path.startswith("/accounts/") and not path.startswith(account + "/"):
             raise ApiError(403, 10000, "Authentication error")
         raise ApiError(404, 7003, "No route for the URI")
