@@ -77,7 +77,7 @@ def count(clinics, domain_estimates=None):
     estimated = dict((domain, int(domain_estimates[domain])) for domain in sorted(domains))
     # An estimate is the domain's whole head count: listed emails of that domain are part of it, not extra.
     listed_elsewhere = set(e for e in everyone if e.rsplit("@", 1)[-1] not in estimated)
-    seats = len(listed_elsewhere) + sum(max(n, len([e for e in everyone if e.endswith("@" + d)]))
-                                         for d, n in estimated.items())
+    seats = len(listed_elsewhere) + sum(
+        max(n, len([e for e in everyone if e.endswith("@" + d)])) for d, n in estimated.items())
     return {"seats": seats, "emails": sorted(everyone), "per_clinic": per_clinic, "estimated": estimated,
             "open_ended": unknown}

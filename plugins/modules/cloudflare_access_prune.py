@@ -34,8 +34,8 @@ attributes:
 options:
   name_prefix:
     description:
-      - The clinic's name prefix (C(access_policy.name_prefix)), for example V(demo-clinic: ). At least three
-        characters, so that it cannot match most of an account.
+      - "The clinic's name prefix (C(access_policy.name_prefix)), for example V(demo-clinic: ). At least three
+        characters, so that it cannot match most of an account."
     type: str
     required: true
   application_name:
@@ -152,7 +152,7 @@ from ansible_collections.oscar_emr.remote_access.plugins.module_utils._cloudflar
 
 
 def main():
-    names = dict(type="list", elements="str", default=[])
+    names = dict(type="list", elements="str", default=[], no_log=False)
     cf = CloudflareModule(
         argument_spec=dict(
             name_prefix=dict(type="str", required=True),

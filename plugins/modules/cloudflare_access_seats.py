@@ -80,7 +80,7 @@ options:
     default: false
   domain_estimates:
     description:
-      - Head count per email domain admitted as a whole, for example C({clinic.example: 12}).
+      - "Head count per email domain admitted as a whole, for example C({clinic.example: 12})."
     type: dict
     default: {}
 seealso:
