@@ -41,11 +41,22 @@ options:
     default: 30
   api_retries:
     description:
-      - How many times a request is retried, with exponential backoff that honours C(Retry-After),
-        when Cloudflare answers HTTP 429 (rate limited) or 5xx.
-      - A C(POST), which may create an object, is retried only on 429, 502, 503 and 504.
+      - How many times a request is retried, with exponential backoff, when Cloudflare answers HTTP 5xx or does not
+        answer.
+      - A C(POST), which may create an object, is retried only on 502, 503 and 504 (and on 429, see
+        O(api_rate_limit_wait)).
     type: int
     default: 5
+  api_rate_limit_wait:
+    description:
+      - Seconds the module may spend in all waiting out Cloudflare's rate limiting (HTTP 429) before it fails.
+      - Cloudflare's global limit (1200 requests per 5 minutes per token) blocks the token for five minutes once
+        exceeded, so the default waits out one whole block. Each wait is as long as the answer's C(Retry-After) asks
+        (exponential backoff when it has none); a C(Retry-After) longer than the time left fails at once, with a
+        message saying how long Cloudflare asked to wait. A run that had to wait warns about it.
+      - V(0) fails on the first 429.
+    type: int
+    default: 330
   validate_certs:
     description:
       - Verify the TLS certificate of O(api_base_url).

@@ -12,10 +12,16 @@ PRIVATE to this collection: it may change without notice.
   ``CloudflareAPIError`` carrying the HTTP status and Cloudflare's error codes and messages.
 * Pagination read from ``result_info`` (``page``/``per_page``/``count``/``total_count``/
   ``total_pages``), as cloudflared's ``fetchExhaustively`` does.
-* Retries with exponential backoff (honouring ``Retry-After``) on HTTP 429 and 5xx. A POST, which
-  may create something, is retried only on 429, 502, 503 and 504, where the request did not reach
-  the origin or was refused before being processed; other methods are idempotent and are retried
-  on any 5xx and on network timeouts.
+* Retries with exponential backoff on HTTP 5xx and network errors, at most ``max_retries`` times. A
+  POST, which may create something, is retried only on 429, 502, 503 and 504, where the request did
+  not reach the origin or was refused before being processed; other methods are idempotent and are
+  retried on any 5xx and on network timeouts.
+* Rate limiting (HTTP 429) is waited out rather than retried a fixed number of times: Cloudflare's
+  global limit (1200 requests per 5 minutes per token) blocks the token for five minutes, so the
+  client sleeps as long as ``Retry-After`` asks, for as many 429s as it takes, until
+  ``rate_limit_wait`` seconds (default 330: the block plus a margin) have been spent waiting; then,
+  or when a single ``Retry-After`` asks for more than is left, it fails with a message that says so.
+  Each wait is recorded in ``rate_limit_waits`` so the module can warn about it.
 * A timeout on every request.
 """
 
@@ -36,6 +42,9 @@ DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
 USER_AGENT = "oscar_emr.remote_access (Ansible; +https://example.invalid/oscar_emr/remote_access)"
 IDEMPOTENT_METHODS = ("GET", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS")
 POST_RETRY_STATUSES = (429, 502, 503, 504)
+# Cloudflare's global API limit blocks a token for 5 minutes; wait that out plus a margin.
+RATE_LIMIT_BLOCK_SECONDS = 300
+DEFAULT_RATE_LIMIT_WAIT = RATE_LIMIT_BLOCK_SECONDS + 30
 
 
 class CloudflareAPIError(Exception):
@@ -101,7 +110,8 @@ class CloudflareClient:
     """Calls the Cloudflare API. ``sleep`` and ``opener`` can be replaced in tests."""
 
     def __init__(self, api_token, base_url=DEFAULT_BASE_URL, timeout=30, max_retries=5, backoff=1.0,
-                 max_backoff=60.0, validate_certs=True, sleep=time.sleep, opener=open_url):
+                 max_backoff=60.0, validate_certs=True, sleep=time.sleep, opener=open_url,
+                 rate_limit_wait=DEFAULT_RATE_LIMIT_WAIT):
         if not api_token:
             raise ValueError("a Cloudflare API token is required")
         self.api_token = api_token
@@ -113,6 +123,9 @@ class CloudflareClient:
         self.validate_certs = validate_certs
         self.sleep = sleep
         self.opener = opener
+        self.rate_limit_wait = max(0.0, float(rate_limit_wait))
+        # Seconds slept because of HTTP 429, one entry per wait (the module warns about them).
+        self.rate_limit_waits = []
         # Every HTTP exchange: (method, path, status). Modules report reads/writes from it.
         self.log = []
 
@@ -134,9 +147,34 @@ class CloudflareClient:
         base = self.backoff * (2 ** attempt)
         return min(base + random.uniform(0, self.backoff), self.max_backoff)  # noqa: S311 - jitter, not crypto
 
+    def _rate_limit_delay(self, count, headers):
+        """Seconds to wait after the ``count``-th 429 in a row, or None when the wait budget would be exceeded."""
+        hinted = _retry_after(headers)
+        if hinted is None:
+            hinted = min(self.backoff * (2 ** count), self.max_backoff)
+        left = self.rate_limit_wait - sum(self.rate_limit_waits)
+        if hinted > left:
+            return None
+        return hinted
+
+    def _rate_limited(self, method, path, status, raw, headers):
+        waited = sum(self.rate_limit_waits)
+        hinted = _retry_after(headers)
+        detail = ("Cloudflare is rate-limiting this API token (HTTP 429). Its global limit is 1200 requests per "
+                  "5 minutes per token, and going over blocks the token for 5 minutes. Waited %d s in all"
+                  % round(waited))
+        if hinted is not None:
+            detail += "; Retry-After now asks for %d s more" % round(hinted)
+        detail += (", beyond this module's rate-limit wait of %d s. Re-run later, and run fewer clinics at once "
+                   "with the same token (CLINIC_PARALLEL)" % round(self.rate_limit_wait))
+        try:
+            envelope = json.loads(raw.decode("utf-8")) if raw else {}
+        except (UnicodeDecodeError, ValueError):
+            envelope = {}
+        errors = envelope.get("errors") if isinstance(envelope, dict) else None
+        return CloudflareAPIError(method, path, status, errors, detail=detail)
+
     def _may_retry(self, method, status):
-        if status == 429:
-            return True
         if status is not None and status >= 500:
             return method in IDEMPOTENT_METHODS or status in POST_RETRY_STATUSES
         return False
@@ -167,7 +205,8 @@ class CloudflareClient:
         if body is not None:
             data = json.dumps(body).encode("utf-8")
             headers["Content-Type"] = "application/json"
-        attempt = 0
+        attempt = 0  # retries after network errors and 5xx
+        limited = 0  # waits after 429
         while True:
             try:
                 status, response_headers, raw = self._exchange(method, url, data, headers)
@@ -182,6 +221,14 @@ class CloudflareClient:
                     continue
                 raise CloudflareAPIError(method, path, detail="no answer: %s" % reason) from None
             self.log.append((method, path, status))
+            if status == 429:
+                delay = self._rate_limit_delay(limited, response_headers)
+                if delay is None:
+                    raise self._rate_limited(method, path, status, raw, response_headers)
+                self.rate_limit_waits.append(delay)
+                self.sleep(delay)
+                limited += 1
+                continue
             if self._may_retry(method, status) and attempt < self.max_retries:
                 self.sleep(self._delay(attempt, response_headers))
                 attempt += 1

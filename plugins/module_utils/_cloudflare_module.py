@@ -19,6 +19,7 @@ from ansible.module_utils.basic import AnsibleModule, env_fallback
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._access_policy import AccessPolicyError
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._cloudflare_api import (
     DEFAULT_BASE_URL,
+    DEFAULT_RATE_LIMIT_WAIT,
     CloudflareAPIError,
     CloudflareClient,
     account_path,
@@ -44,6 +45,7 @@ def cloudflare_argument_spec():
         api_base_url=dict(type="str", default=DEFAULT_BASE_URL, fallback=(env_fallback, ["CLOUDFLARE_API_BASE_URL"])),
         api_timeout=dict(type="int", default=30),
         api_retries=dict(type="int", default=5),
+        api_rate_limit_wait=dict(type="int", default=DEFAULT_RATE_LIMIT_WAIT),
         validate_certs=dict(type="bool", default=True),
     )
 
@@ -82,9 +84,12 @@ class CloudflareModule:
             self.fail("api_timeout must be at least 1 second")
         if self.params["api_retries"] < 0:
             self.fail("api_retries must be 0 or more")
+        if self.params["api_rate_limit_wait"] < 0:
+            self.fail("api_rate_limit_wait must be 0 or more seconds")
         self.client = CloudflareClient(
             self.params["api_token"], base_url=base, timeout=self.params["api_timeout"],
-            max_retries=self.params["api_retries"], validate_certs=self.params["validate_certs"])
+            max_retries=self.params["api_retries"], validate_certs=self.params["validate_certs"],
+            rate_limit_wait=self.params["api_rate_limit_wait"])
         self._lookups = {}
         self.warnings = []
 
@@ -94,10 +99,18 @@ class CloudflareModule:
         return {"reads": self.client.reads, "writes": self.client.writes,
                 "calls": ["%s %s -> %s" % entry for entry in self.client.log]}
 
+    def _warn_rate_limited(self):
+        waits = self.client.rate_limit_waits
+        if waits:
+            self.module.warn("Cloudflare rate-limited this API token (HTTP 429) %d time(s); waited %d s in all, as its "
+                             "Retry-After asked. Its global limit is 1200 requests per 5 minutes per token: run fewer "
+                             "clinics at once with the same token." % (len(waits), round(sum(waits))))
+
     def fail(self, msg, **kwargs):
         client = getattr(self, "client", None)
         if client is not None:
             kwargs.setdefault("api_requests", self.api_requests())
+            self._warn_rate_limited()
         self.module.fail_json(msg=msg, **kwargs)
 
     def exit(self, changed, before=None, after=None, **result):
@@ -105,6 +118,7 @@ class CloudflareModule:
             result["diff"] = {"before": before if before is not None else {},
                               "after": after if after is not None else {}}
         result["api_requests"] = self.api_requests()
+        self._warn_rate_limited()
         self.module.exit_json(changed=changed, **result)
 
     def invalid(self, error, root="args"):

@@ -116,6 +116,29 @@ options:
     type: list
     elements: raw
     default: []
+  mfa:
+    description:
+      - Cloudflare Access's own MFA for this application (its C(mfa_config)), overriding the organisation's default
+        (M(oscar_emr.remote_access.cloudflare_access_organization)); policies can override it in turn.
+      - Not set, the application has no MFA setting of its own (one set in the dashboard is kept) and the
+        organisation's default applies.
+    type: dict
+    suboptions:
+      required:
+        description:
+          - V(true) asks for a second factor; V(false) turns the organisation's MFA off for this application
+            (C(mfa_disabled)), for example on a path only machines use.
+        type: bool
+        default: true
+      allowed_authenticators:
+        description: The second factors allowed.
+        type: list
+        elements: str
+        choices: [totp, biometrics, security_key]
+        default: [totp, biometrics, security_key]
+      session_duration:
+        description: How long one MFA check lasts, in minutes or hours; at most V(720h).
+        type: str
 seealso:
   - module: oscar_emr.remote_access.cloudflare_access_policy
   - module: oscar_emr.remote_access.cloudflare_tunnel
@@ -179,8 +202,10 @@ from ansible_collections.oscar_emr.remote_access.plugins.module_utils._access_po
     MAX_SESSION_DURATION,
     AccessPolicyError,
     canonical_duration,
+    cloudflare_mfa_config,
     validate_duration,
     validate_hostname,
+    validate_mfa_session,
     validate_path_prefix,
 )
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._cloudflare_api import (  # noqa: E402
@@ -233,6 +258,34 @@ def desired_policies(items):
     return sorted(out, key=lambda p: p["precedence"])
 
 
+def desired_mfa(mfa):
+    """The ``mfa`` option -> the ``mfa_config`` to send, canonical (None when the option is not set)."""
+    if mfa is None:
+        return None
+    if not mfa["required"]:
+        return {"mfa_disabled": True}
+    if not mfa["allowed_authenticators"]:
+        raise AccessPolicyError.at("mfa.allowed_authenticators", "must name at least one authenticator")
+    session = None
+    if mfa["session_duration"] is not None:
+        session = validate_mfa_session(mfa["session_duration"], "mfa.session_duration")
+    config = cloudflare_mfa_config({"required": True, "enforced_by": "cloudflare", "session_duration": session,
+                                    "allowed_authenticators": sorted(set(mfa["allowed_authenticators"]))})
+    return comparable_mfa(config)
+
+
+def comparable_mfa(config):
+    """An ``mfa_config`` reduced to what it means (for comparisons and diffs)."""
+    if not config:
+        return None
+    if config.get("mfa_disabled"):
+        return {"mfa_disabled": True}
+    out = {"mfa_disabled": False, "allowed_authenticators": sorted(set(config.get("allowed_authenticators") or []))}
+    if config.get("session_duration"):
+        out["session_duration"] = canonical_duration(config["session_duration"])
+    return out
+
+
 def comparable_current(app, reverse_idp):
     destinations = [d.get("uri") for d in (app.get("destinations") or []) if d.get("type", "public") == "public"]
     if not destinations:
@@ -274,6 +327,12 @@ def main():
             service_auth_401_redirect=dict(type="bool", default=False),
             custom_deny_message=dict(type="str"),
             policies=dict(type="list", elements="raw", default=[]),
+            mfa=dict(type="dict", options=dict(
+                required=dict(type="bool", default=True),
+                allowed_authenticators=dict(type="list", elements="str", choices=["totp", "biometrics", "security_key"],
+                                            default=["totp", "biometrics", "security_key"]),
+                session_duration=dict(type="str"),
+            )),
         ),
         required_if=[("state", "present", ["domain"])],
     )
@@ -294,6 +353,7 @@ def main():
                 raise AccessPolicyError.at("auto_redirect_to_identity", "needs exactly one allowed_identity_providers "
                                            "entry (%d given)" % len(idps))
             policies = desired_policies(params["policies"])
+            mfa = desired_mfa(params["mfa"])
         except AccessPolicyError as error:
             cf.invalid(error)
         desired = {
@@ -308,6 +368,8 @@ def main():
         }
         for flag in FLAGS:
             desired[flag] = params[flag]
+        if params["mfa"] is not None:
+            desired["mfa"] = mfa
 
     current = cf.find_by_name("access/apps", name, "Access application", query={"name": name})
 
@@ -322,6 +384,8 @@ def main():
     if desired["allowed_identity_providers"] or (current or {}).get("allowed_idps"):
         cf.lookup("login_method")
     before = comparable_current(current, lambda i: cf.reverse("login_method", i)) if current else {}
+    if current is not None and "mfa" in desired:
+        before["mfa"] = comparable_mfa(current.get("mfa_config"))
     after = desired
     if current is not None and before == after:
         cf.exit(False, before=before, after=after, id=current["id"], aud=current.get("aud"), application=current)
@@ -363,6 +427,10 @@ def main():
         body[flag] = desired[flag]
     if desired["custom_deny_message"]:
         body["custom_deny_message"] = desired["custom_deny_message"]
+    if "mfa" in desired:
+        body["mfa_config"] = desired["mfa"]
+    elif (current or {}).get("mfa_config"):
+        body["mfa_config"] = current["mfa_config"]  # a PUT replaces the application: keep what the task leaves alone
     try:
         if current is None:
             result = cf.client.post(cf.path("access", "apps"), body)

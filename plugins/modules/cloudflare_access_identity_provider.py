@@ -50,13 +50,12 @@ options:
       - V(saml) needs C(issuer_url), C(sso_target_url), C(idp_public_certs); optional C(sign_request),
         C(attributes), C(email_attribute_name), C(header_attributes), C(enable_encryption).
       - V(azure_ad) needs C(client_id), C(directory_id); optional C(support_groups), C(conditional_access_enabled),
-        C(prompt) (V(login), V(select_account), V(none)), C(claims), C(email_claim_name), C(pkce_enabled).
-      - V(google_workspace) needs C(client_id), C(apps_domain); optional C(claims), C(email_claim_name),
-        C(pkce_enabled).
+        C(prompt) (V(login), V(select_account), V(none)), C(claims), C(email_claim_name).
+      - V(google_workspace) needs C(client_id), C(apps_domain); optional C(claims), C(email_claim_name).
       - V(okta) needs C(client_id), C(okta_account) (an https URL); optional C(authorization_server_id),
-        C(claims), C(email_claim_name), C(pkce_enabled).
+        C(claims), C(email_claim_name).
       - V(oidc) needs C(client_id), C(auth_url), C(token_url), C(certs_url) (https URLs); optional C(scopes),
-        C(claims), C(email_claim_name), C(pkce_enabled).
+        C(claims), C(email_claim_name), C(pkce_enabled) (only V(oidc) has PKCE in Cloudflare's API).
       - Unknown keys are refused, so a typo does not pass silently.
     type: dict
     default: {}

@@ -44,13 +44,22 @@ options:
   duration:
     description:
       - How long the token is valid from creation or refresh, as a Go duration (V(8760h) is one year, Cloudflare's
-        default). When not set, an existing token's duration is left alone.
+        default), or V(forever) for a token that never expires (the clinic's choice; prefer a duration and
+        O(refresh_within) where the integration allows it). When not set, an existing token's duration is left alone.
     type: str
   rotate:
     description:
-      - Issue a new client secret now. The old one stops working at once. Reports a change on every run.
+      - Issue a new client secret now. Reports a change on every run.
+      - The old secret stops working at once, unless O(rotate_grace_period) keeps it valid for a while.
     type: bool
     default: false
+  rotate_grace_period:
+    description:
+      - With O(rotate=true), how long the previous client secret keeps working after the rotation, as a Go duration
+        in hours or minutes (for example V(24h)), so an integration (online booking, a lab) can switch to the new
+        secret without an outage. Sent to Cloudflare as C(previous_client_secret_expires_at) (now plus this).
+      - Not set (or V(0s)), the previous secret stops at once, Cloudflare's default.
+    type: str
   refresh:
     description:
       - Extend the token's expiry by its O(duration) from now. Reports a change on every run.
@@ -124,6 +133,18 @@ client_id:
   returned: when it exists (not in check mode for a new one)
   type: str
   sample: 88bf3b6d86161464f6509f7219099e57.access
+expires_at:
+  description:
+    - When the token expires (RFC 3339, as Cloudflare reports it); null for a V(forever) token. For fleet reports.
+  returned: when it exists (not in check mode for a new one)
+  type: str
+  sample: "2027-11-22T05:00:00Z"
+previous_client_secret_expires_at:
+  description:
+    - After a rotation with O(rotate_grace_period), until when the previous secret keeps working (RFC 3339).
+  returned: when a secret was rotated with a grace period (also in check mode, as planned)
+  type: str
+  sample: "2026-12-07T06:00:00Z"
 client_secret:
   description:
     - The C(CF-Access-Client-Secret) value, shown by Cloudflare only when the token is created or rotated.
@@ -189,7 +210,9 @@ from ansible_collections.oscar_emr.remote_access.plugins.module_utils._cloudflar
     write_vault_vars,
 )
 
-PUBLIC_KEYS = ("id", "name", "client_id", "duration", "expires_at", "created_at", "updated_at", "last_seen_at")
+PUBLIC_KEYS = ("id", "name", "client_id", "duration", "expires_at", "created_at", "updated_at", "last_seen_at",
+               "previous_client_secret_expires_at")
+FOREVER = "forever"
 
 
 def public(token):
@@ -207,6 +230,21 @@ def parse_time(text):
         return None
 
 
+def token_duration(value, path):
+    """A Go duration Cloudflare accepts for a token, or ``forever``; returned canonical."""
+    if isinstance(value, str) and value.strip().lower() == FOREVER:
+        return FOREVER
+    return canonical_duration(validate_duration(value, path, allow_zero=False))
+
+
+def same_duration(left, right):
+    return canonical_duration(left or "8760h") == canonical_duration(right or "8760h")
+
+
+def rfc3339(moment):
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def default_variable(name):
     return "cloudflare_service_token_" + re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_")
 
@@ -218,6 +256,7 @@ def main():
             state=dict(type="str", default="present", choices=["present", "absent"]),
             duration=dict(type="str"),
             rotate=dict(type="bool", default=False),
+            rotate_grace_period=dict(type="str"),
             refresh=dict(type="bool", default=False),
             refresh_within=dict(type="str"),
             secret_file=dict(type="path"),
@@ -233,8 +272,12 @@ def main():
     if not name:
         cf.fail("name must not be empty")
     try:
-        duration = validate_duration(params["duration"], "duration", allow_zero=False) \
-            if params["duration"] is not None else None
+        duration = token_duration(params["duration"], "duration") if params["duration"] is not None else None
+        grace = None
+        if params["rotate_grace_period"] is not None:
+            grace = validate_duration(params["rotate_grace_period"], "rotate_grace_period")
+            if not params["rotate"]:
+                raise AccessPolicyError.at("rotate_grace_period", "applies to a rotation: set rotate: true as well")
         refresh_within = validate_duration(params["refresh_within"], "refresh_within", allow_zero=False) \
             if params["refresh_within"] is not None else None
     except AccessPolicyError as error:
@@ -296,14 +339,15 @@ def main():
             token = issued
     else:
         token_id = current["id"]
-        if duration and canonical_duration(duration) != canonical_duration(current.get("duration") or "8760h"):
+        if duration and not same_duration(duration, current.get("duration")):
             changed = True
             after["duration"] = canonical_duration(duration)
             if not cf.check_mode:
                 token = cf.call(cf.client.put, cf.path("access", "service_tokens", token_id),
                                 {"name": name, "duration": duration})
         refresh = params["refresh"]
-        if not refresh and refresh_within:
+        never_expires = (duration or current.get("duration")) == FOREVER
+        if not refresh and refresh_within and not never_expires:
             expires = parse_time(current.get("expires_at"))
             now = datetime.datetime.now(datetime.timezone.utc)
             if expires is None or (expires - now).total_seconds() <= duration_seconds(refresh_within):
@@ -319,8 +363,17 @@ def main():
             changed = True
             before["client_secret"] = REDACTED
             after["client_secret"] = REDACTED + " (new)"
+            body = {}
+            if grace and duration_seconds(grace) > 0:
+                until = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(
+                    seconds=duration_seconds(grace))
+                body["previous_client_secret_expires_at"] = rfc3339(until)
+                after["previous_client_secret_expires_at"] = body["previous_client_secret_expires_at"]
+                result["previous_client_secret_expires_at"] = body["previous_client_secret_expires_at"]
+            else:
+                after["previous_client_secret_expires_at"] = "(now: the previous secret stops at once)"  # noqa: S105
             if not cf.check_mode:
-                issued = cf.call(cf.client.post, cf.path("access", "service_tokens", token_id, "rotate"))
+                issued = cf.call(cf.client.post, cf.path("access", "service_tokens", token_id, "rotate"), body)
                 token = dict(token or {}, **public(issued))
 
     if issued is not None:
@@ -352,7 +405,8 @@ def main():
                            % params["secret_file"])
 
     if token:
-        result.update(id=token.get("id"), client_id=token.get("client_id"), service_token=public(token))
+        result.update(id=token.get("id"), client_id=token.get("client_id"), service_token=public(token),
+                      expires_at=token.get("expires_at"))
         if not cf.check_mode:
             after.update(client_id=token.get("client_id"))
             if token.get("expires_at"):

@@ -11,8 +11,9 @@ module: cloudflare_tunnel
 short_description: Manage a Cloudflare Tunnel and its remotely managed ingress
 version_added: 0.1.0
 description:
-  - Creates or deletes one Cloudflare Tunnel (C(cfd_tunnel)), found by O(name). Deleted tunnels, which Cloudflare
-    keeps listing, are ignored, so a name can be reused after a delete.
+  - Creates or deletes one Cloudflare Tunnel (C(cfd_tunnel)), found by O(name). Deleted tunnels are ignored (the
+    module asks for live ones only, C(is_deleted=false), and skips any with C(deleted_at) an older API still lists), so
+    a name can be reused after a delete.
   - Returns the tunnel id, the C(<id>.cfargotunnel.com) target for the DNS record, and, when the task runs with
     C(no_log=true), the tunnel token and credentials that the C(cloudflared) role needs
     (C(cloudflared_tunnel_token) or C(cloudflared_tunnel_credentials)).
@@ -100,12 +101,17 @@ options:
         (a warning says so otherwise); set V(false) on a task that should show its diff and needs no secret.
     type: bool
     default: true
-  cascade:
+  remove_connections:
     description:
-      - On delete, also remove the tunnel's routes and stale connections (C(cascade=true)), as C(cloudflared tunnel
-        delete) does; without it Cloudflare refuses to delete a tunnel that still has connections.
+      - On delete, first remove the tunnel's connections (connectors, live or stale) with Cloudflare's documented
+        clean-up call (C(DELETE .../cfd_tunnel/<id>/connections)); Cloudflare refuses to delete a tunnel that still
+        has connections. A connector still running reconnects until it is stopped, so stop cloudflared first.
+      - With V(false), a tunnel with connections is not deleted and the module fails with Cloudflare's error.
+      - The old name O(cascade) is accepted. This module no longer sends the undocumented C(cascade=true) query that
+        C(cloudflared tunnel delete) uses.
     type: bool
     default: true
+    aliases: [cascade]
 seealso:
   - module: community.general.cloudflare_dns
   - module: oscar_emr.remote_access.cloudflare_access_application
@@ -357,7 +363,7 @@ def main():
             )),
             origin_request=dict(type="dict"),
             catch_all_service=dict(type="str", default="http_status:404"),
-            cascade=dict(type="bool", default=True),
+            remove_connections=dict(type="bool", default=True, aliases=["cascade"]),
             return_secrets=dict(type="bool", default=True),
         ),
     )
@@ -404,8 +410,9 @@ def main():
             cf.exit(False)
         before = {"name": name, "id": current["id"], "config_src": current.get("config_src")}
         if not cf.check_mode:
-            cf.call(cf.client.delete, cf.path("cfd_tunnel", current["id"]),
-                    {"cascade": True} if params["cascade"] else None)
+            if params["remove_connections"]:
+                cf.call(cf.client.delete, cf.path("cfd_tunnel", current["id"], "connections"))
+            cf.call(cf.client.delete, cf.path("cfd_tunnel", current["id"]))
         cf.exit(True, before=before, after={}, tunnel_id=current["id"])
 
     changed = False

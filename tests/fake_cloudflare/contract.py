@@ -150,13 +150,7 @@ def check_policy(body, store, where="body"):
     if "purpose_justification_prompt" in body:
         _type(body["purpose_justification_prompt"], str, where + ".purpose_justification_prompt")
     if "mfa_config" in body:
-        mfa = body["mfa_config"]
-        _keys(mfa, ("allowed_authenticators", "mfa_disabled", "session_duration"), (), where + ".mfa_config")
-        for item in mfa.get("allowed_authenticators") or []:
-            if item not in ("totp", "biometrics", "security_key"):
-                raise ContractViolation("%s.mfa_config.allowed_authenticators: %r is unknown" % (where, item))
-        if "session_duration" in mfa:
-            check_duration(mfa["session_duration"], where + ".mfa_config.session_duration")
+        check_mfa_config(body["mfa_config"], where + ".mfa_config")
 
 
 GROUP_KEYS = ("name", "include", "exclude", "require", "is_default")
@@ -201,6 +195,8 @@ def check_app(body, store):
                 raise ContractViolation("%s.uri must be host[/path] without a scheme, got %r" % (here, dest.get("uri")))
     if "session_duration" in body:
         check_duration(body["session_duration"], "session_duration")
+    if "mfa_config" in body:
+        check_mfa_config(body["mfa_config"], "mfa_config")
     idps = body.get("allowed_idps") or []
     for index, idp in enumerate(idps):
         if idp not in store["idps"]:
@@ -242,11 +238,11 @@ IDP_CONFIG_KEYS = {
     "onetimepin": (),
     "saml": ("issuer_url", "sso_target_url", "idp_public_certs", "sign_request", "attributes", "email_attribute_name",
              "header_attributes", "enable_encryption"),
+    # pkce_enabled only on oidc, as in the SDK's AccessOIDCConfig (no other config type has it).
     "azureAD": ("client_id", "client_secret", "directory_id", "support_groups", "conditional_access_enabled", "prompt",
-                "claims", "email_claim_name", "pkce_enabled"),
-    "google-apps": ("client_id", "client_secret", "apps_domain", "claims", "email_claim_name", "pkce_enabled"),
-    "okta": ("client_id", "client_secret", "okta_account", "authorization_server_id", "claims", "email_claim_name",
-             "pkce_enabled"),
+                "claims", "email_claim_name"),
+    "google-apps": ("client_id", "client_secret", "apps_domain", "claims", "email_claim_name"),
+    "okta": ("client_id", "client_secret", "okta_account", "authorization_server_id", "claims", "email_claim_name"),
     "oidc": ("client_id", "client_secret", "auth_url", "token_url", "certs_url", "scopes", "pkce_enabled", "claims",
              "email_claim_name"),
 }
@@ -271,8 +267,84 @@ def check_service_token(body, creating):
     if not creating:
         allowed += ("enabled",)
     _keys(body, allowed, ("name",) if creating else ())
-    if "duration" in body:
+    if "duration" in body and body["duration"] != "forever":  # the SDK documents the special value "forever"
         check_duration(body["duration"], "duration")
+    if "previous_client_secret_expires_at" in body:
+        check_timestamp(body["previous_client_secret_expires_at"], "previous_client_secret_expires_at")
+
+
+def check_rotate(body):
+    if body in (None, {}):
+        return
+    _keys(body, ("previous_client_secret_expires_at",))
+    check_timestamp(body["previous_client_secret_expires_at"], "previous_client_secret_expires_at")
+
+
+TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$")
+
+
+def check_timestamp(value, where):
+    if not isinstance(value, str) or not TIMESTAMP.match(value):
+        raise ContractViolation("%s: %r is not an RFC 3339 timestamp" % (where, value))
+
+
+# ---- Organization ---------------------------------------------------------------------------
+
+ORGANIZATION_KEYS = (
+    "allow_authenticate_via_warp", "auth_domain", "auto_redirect_to_identity", "custom_pages",
+    "deny_unmatched_requests", "deny_unmatched_requests_exempted_zone_names", "is_ui_read_only", "login_design",
+    "mfa_config", "mfa_piv_key_requirements", "mfa_required_for_all_apps", "name", "service_token_inactivity",
+    "session_duration", "strict_service_token_auth", "ui_read_only_toggle_reason",
+    "user_seat_expiration_inactive_time", "warp_auth_non_browser_401", "warp_auth_session_duration",
+)
+MINUTES_OR_HOURS = re.compile(r"^(\d+)(m|h)$")
+
+
+def _mfa_session(value, where):
+    """api-contract.md (SDK 5.9): minutes or hours only, 0m to 720h."""
+    match = MINUTES_OR_HOURS.match(value) if isinstance(value, str) else None
+    if not match:
+        raise ContractViolation("%s: %r must be minutes or hours, such as '30m' or '12h'" % (where, value))
+    minutes = int(match.group(1)) * (60 if match.group(2) == "h" else 1)
+    if minutes > 720 * 60:
+        raise ContractViolation("%s: %r is longer than 720h" % (where, value))
+
+
+def check_mfa_config(mfa, where, organization=False):
+    allowed = ("allowed_authenticators", "mfa_disabled", "session_duration")
+    if organization:
+        allowed = ("allowed_authenticators", "session_duration", "amr_matching_session_duration", "required_aaguids")
+    _keys(mfa, allowed, (), where)
+    for item in mfa.get("allowed_authenticators") or []:
+        if item not in ("totp", "biometrics", "security_key"):
+            raise ContractViolation("%s.allowed_authenticators: %r is unknown" % (where, item))
+    for key in ("session_duration", "amr_matching_session_duration"):
+        if mfa.get(key) is not None:
+            _mfa_session(mfa[key], "%s.%s" % (where, key))
+
+
+def check_organization(body):
+    _keys(body, ORGANIZATION_KEYS)
+    if "mfa_config" in body:
+        check_mfa_config(body["mfa_config"], "mfa_config", organization=True)
+    if body.get("mfa_required_for_all_apps"):
+        mfa = body.get("mfa_config") or {}
+        if not mfa.get("allowed_authenticators") or not mfa.get("session_duration"):
+            raise ContractViolation("mfa_required_for_all_apps needs mfa_config with allowed_authenticators and "
+                                    "session_duration in the same request")
+    seat = body.get("user_seat_expiration_inactive_time")
+    if seat is not None:
+        check_duration(seat, "user_seat_expiration_inactive_time")
+        hours = sum(float(n) * {"h": 1, "m": 1 / 60, "s": 1 / 3600}.get(u, 0)
+                    for n, u in re.findall(r"(\d+(?:\.\d*)?)(h|m|s)", seat))
+        if hours < 730:
+            raise ContractViolation("user_seat_expiration_inactive_time: %r is shorter than the minimum of 730h" % seat)
+
+
+def check_no_query(query, operation):
+    if query:
+        raise ContractViolation("%s takes no query parameters; got %s (cascade is not in the API's documentation)"
+                                % (operation, ", ".join(sorted(query))))
 
 
 # ---- Tunnels --------------------------------------------------------------------------------

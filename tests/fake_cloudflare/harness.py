@@ -30,6 +30,8 @@ def running_fake(**kwargs):
     fake = FakeCloudflare(**kwargs).start()
     if fake.openapi is None:
         warnings.warn("fake_cloudflare: %s" % fake.openapi_skip_reason, stacklevel=2)
+    if fake.sdk is None:
+        warnings.warn("fake_cloudflare: %s" % fake.sdk_skip_reason, stacklevel=2)
     try:
         yield fake
     finally:

@@ -17,8 +17,9 @@ checkout (``<repo>/../shared/reference/cloudflare/``). It is a faithful 2024-08 
   <...-common-failure>]``, which no answer can satisfy (``success`` would have to be both true and
   false); such a failure answer is checked against the ``-common-failure`` part alone;
 * fields the live API gained later, which api-contract.md documents as the current shape and
-  marks "NEW", are overlaid (``OVERLAY`` below): today they would fail the 2024 ``oneOf`` of
-  rule types. Nothing else is relaxed.
+  marks "NEW", are overlaid (``OVERLAY_RULES`` below): today they would fail the 2024 ``oneOf`` of
+  rule types; so is the rotate call's optional grace-period body (``OVERLAY_REQUEST_BODIES``).
+  Nothing else is relaxed.
 
 When the document is absent, ``load()`` returns ``(None, reason)`` and the caller says so.
 """
@@ -69,6 +70,17 @@ REQUEST_CORRECTIONS = {
 
 
 OPTIONAL_BODY_METHODS = ("DELETE",)
+
+# Request bodies the live API gained after the 2024 document (api-contract.md, "2026 additions"):
+# (path template, method) -> JSON schema of the body.
+OVERLAY_REQUEST_BODIES = {
+    ("/accounts/{account_id}/access/service_tokens/{service_token_id}/rotate", "post"): {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"previous_client_secret_expires_at": {"type": "string"}},
+        "title": "rotate with a grace period (NEW in api-contract.md, not in the 2024 subset)",
+    },
+}
 
 
 def _read_only_names(document):
@@ -148,6 +160,9 @@ class OpenAPIContract:
         self.source = str(source)
         self.document = document
         converted = _convert(copy.deepcopy(document))
+        for (template, method), schema in OVERLAY_REQUEST_BODIES.items():
+            converted["paths"][template][method]["requestBody"] = {
+                "content": {"application/json": {"schema": schema}}, "required": False}
         rule = converted["components"]["schemas"]["access_rule"]
         rule["oneOf"] = list(rule["oneOf"]) + copy.deepcopy(OVERLAY_RULES)
         self.converted = converted

@@ -7,22 +7,28 @@ It keeps state the way the real API does, as far as api-contract.md documents it
   and on service-token deletes;
 * HTTP 409 code 1013 for a second live tunnel with the same name, 409 code 11010 for a second
   Access application on the same domain, 400 code 81053 for a DNS host that already has a record;
-* deleted tunnels stay in listings (with ``deleted_at``) unless ``is_deleted=false`` is asked;
+* deleted tunnels are left out of listings unless ``is_deleted=true`` is asked (the real API's
+  default since December 2025; before, they were listed with ``deleted_at`` unless
+  ``is_deleted=false``); ``ignore_is_deleted_filter=True`` plays an API that lists them anyway;
+* zones carry a ``plan`` (the SDK's ``Zone`` requires it);
 * pagination with ``page``/``per_page`` and a ``result_info`` (``max_per_page`` caps a page, so
   tests can force several pages);
 * client secrets are returned only on create/rotate, IdP secrets are masked on reads.
 
 Every request is recorded (``requests``), checked against the hand-written contract
 (``contract.py``) and, when the shared OpenAPI document is present, against it too, request and
-response (``openapi.py``). Problems are answered with HTTP 400 and collected in ``violations``;
-tests assert that list is empty. ``inject()`` makes the next matching requests fail (429, 5xx)
-to exercise retries. It listens on 127.0.0.1 only, on an ephemeral port, and can also act as an
+response (``openapi.py``). Every successful answer's ``result`` is also parsed with the official
+Cloudflare Python SDK's model for that operation (``sdk.py``), when the SDK is installed.
+Problems are answered with HTTP 400 and collected in ``violations``; tests assert that list is
+empty. ``inject()`` makes the next matching requests fail (429, 5xx) to exercise retries.
+It listens on 127.0.0.1 only, on an ephemeral port, and can also act as an
 HTTPS CONNECT proxy for ``api.cloudflare.com`` alone (see tls.py) so that
 community.general.cloudflare_dns, whose API address is fixed, talks to it.
 
 Assumptions beyond the contract (marked "fake:" in messages): a reusable policy still linked to
-an application cannot be deleted (400 code 12001); a tunnel with live connections needs
-``cascade=true`` to be deleted (400 code 1022).
+an application cannot be deleted (400 code 12001); a tunnel with connections cannot be deleted
+until they are cleaned up with ``DELETE .../connections`` (400 code 1022). The undocumented
+``cascade`` query that cloudflared sends on a tunnel delete is a contract violation here.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from urllib.parse import parse_qs, urlparse
 from . import contract
 from .contract import ContractViolation
 from .openapi import OpenAPIContract
+from .sdk import SDKContract
 
 ACCOUNT_ID = "0123456789abcdef0123456789abcdef"
 API_TOKEN = "test-token-not-a-secret"
@@ -106,6 +113,17 @@ class FakeCloudflare:
         self.violations = []
         self.faults = []
         self.openapi, self.openapi_skip_reason = OpenAPIContract.load(spec_path)
+        self.sdk, self.sdk_skip_reason = SDKContract.load()
+        # The organisation's settings (PUT /access/organizations replaces the ones it names).
+        self.organization_settings = {
+            "name": "Demo", "auth_domain": "%s.cloudflareaccess.com" % TEAM_NAME, "created_at": _now(),
+            "updated_at": _now(), "session_duration": "24h", "is_ui_read_only": False,
+            "auto_redirect_to_identity": False, "allow_authenticate_via_warp": False,
+            "mfa_required_for_all_apps": False,
+            # what a new organisation answers: every authenticator allowed, a 24h MFA session, off for all apps
+            "mfa_config": {"allowed_authenticators": ["totp", "biometrics", "security_key"], "session_duration": "24h"},
+            "strict_service_token_auth": True, "warp_auth_session_duration": "24h",
+        }
         for name in zones:
             zone_id = secrets.token_hex(16)
             self.store["zones"][zone_id] = {
@@ -115,6 +133,10 @@ class FakeCloudflare:
                 "name_servers": ["ada.ns.cloudflare.com", "bob.ns.cloudflare.com"], "original_name_servers": None,
                 "original_registrar": None, "original_dnshost": None,
                 "owner": {"id": account_id, "name": "Demo account", "type": "organization"},
+                "plan": {"id": "0feeeeeeeeeeeeeeeeeeeeeeeeeeeeee", "name": "Free Website", "price": 0,
+                         "currency": "USD",
+                         "frequency": "", "is_subscribed": False, "can_subscribe": False, "legacy_id": "free",
+                         "legacy_discount": False, "externally_managed": False},
             }
         self._tls_dir = None
         self.ca_file = None
@@ -263,9 +285,10 @@ class FakeCloudflare:
                 for error in errors:
                     self._violation(method, path, "OpenAPI: " + error)
                 return 400, _failure(10400, "fake: request does not match the OpenAPI document: " + errors[0]), {}
+        route = None
         try:
             with self.lock:
-                status, payload = self._route(method, path, query, body)
+                route, status, payload = self._route(method, path, query, body)
         except ContractViolation as error:
             self._violation(method, path, "contract: %s" % error)
             return 400, _failure(10401, "fake: request breaks api-contract.md: %s" % error), {}
@@ -274,6 +297,9 @@ class FakeCloudflare:
         if self.openapi is not None:
             for error in self.openapi.validate_response(method, path, status, payload):
                 self._violation(method, path, "OpenAPI (fake's own response): " + error)
+        if self.sdk is not None and route is not None and status < 400:
+            for error in self.sdk.validate(route, payload.get("result")):
+                self._violation(method, path, "SDK model (fake's own response): " + error)
         return status, payload, {}
 
     def _violation(self, method, path, message):
@@ -296,7 +322,7 @@ class FakeCloudflare:
                 continue
             match = re.match("^" + pattern.replace("{account}", re.escape(account)) + "$", path)
             if match:
-                return function(self, query, body, *match.groups())
+                return (function.__name__, *function(self, query, body, *match.groups()))
         if path.startswith("/accounts/") and not path.startswith(account + "/"):
             raise ApiError(403, 10000, "Authentication error")
         raise ApiError(404, 7003, "No route for the URI")
@@ -447,6 +473,8 @@ class FakeCloudflare:
         return out
 
     def _expiry(self, duration):
+        if duration == "forever":
+            return None
         seconds = _go_seconds(duration)
         when = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=seconds)
         return when.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -475,6 +503,8 @@ class FakeCloudflare:
         token = self._get("service_tokens", token_id, "service token")
         contract.check_service_token(body, creating=False)
         token.update({k: v for k, v in body.items() if k in ("name", "duration")})
+        if "duration" in body and body["duration"] == "forever":
+            token["expires_at"] = None
         token["updated_at"] = _now()
         return 200, _success(self._token_view(token))
 
@@ -491,8 +521,11 @@ class FakeCloudflare:
 
     def rotate_token(self, query, body, token_id):
         token = self._get("service_tokens", token_id, "service token")
-        if body not in (None, {}):
-            contract._keys(body, ("previous_client_secret_expires_at",))
+        contract.check_rotate(body)
+        # The previous secret keeps working until the given time (default: now, i.e. it stops at once).
+        grace = (body or {}).get("previous_client_secret_expires_at")
+        token["_previous_secret"] = token["_secret"] if grace else None
+        token["previous_client_secret_expires_at"] = grace
         token["_secret"] = secrets.token_hex(32)
         token["updated_at"] = _now()
         return 200, _success(self._token_view(token, with_secret=True))
@@ -578,8 +611,8 @@ class FakeCloudflare:
 
     def list_tunnels(self, query, body):
         items = list(self.store["tunnels"].values())
-        deleted = query.get("is_deleted")
-        if deleted is not None and not self.ignore_is_deleted_filter:
+        deleted = query.get("is_deleted", "false")  # since December 2025, omitted means live tunnels only
+        if not self.ignore_is_deleted_filter:
             want = deleted.lower() == "true"
             items = [t for t in items if (t["deleted_at"] is not None) == want]
         if query.get("name"):
@@ -630,12 +663,18 @@ class FakeCloudflare:
         return 200, _success(self._tunnel_view(tunnel))
 
     def delete_tunnel(self, query, body, tunnel_id):
+        contract.check_no_query(query, "DELETE cfd_tunnel/{tunnel_id}")
         tunnel = self._live_tunnel(tunnel_id)
-        if tunnel["connections"] and query.get("cascade") != "true":
-            raise ApiError(400, 1022, "fake: tunnel has active connections; delete with cascade=true")
+        if tunnel["connections"]:
+            raise ApiError(400, 1022, "fake: tunnel has connections; clean them up first (DELETE .../connections)")
         tunnel["deleted_at"] = _now()
-        tunnel["connections"] = []
         return 200, _success(self._tunnel_view(tunnel))
+
+    def delete_tunnel_connections(self, query, body, tunnel_id):
+        tunnel = self._live_tunnel(tunnel_id)
+        client_id = query.get("client_id")
+        tunnel["connections"] = [c for c in tunnel["connections"] if client_id and c.get("client_id") != client_id]
+        return 200, _success({})
 
     def tunnel_token(self, query, body, tunnel_id):
         return 200, _success(self._token_for(self._live_tunnel(tunnel_id)))
@@ -714,8 +753,18 @@ class FakeCloudflare:
         return 200, _success({"id": record_id})
 
     def organization(self, query, body):
-        return 200, _success({"name": "Demo", "auth_domain": "%s.cloudflareaccess.com" % TEAM_NAME,
-                              "created_at": _now(), "updated_at": _now()})
+        return 200, _success(copy.deepcopy(self.organization_settings))
+
+    def put_organization(self, query, body):
+        contract.check_organization(body)
+        settings = self.organization_settings
+        for key, value in body.items():
+            if key == "mfa_config":
+                settings["mfa_config"] = dict(settings.get("mfa_config") or {}, **value)
+            else:
+                settings[key] = copy.deepcopy(value)
+        settings["updated_at"] = _now()
+        return 200, _success(copy.deepcopy(settings))
 
 
 _ID = r"([^/]+)"
@@ -748,11 +797,13 @@ ROUTES = [
     (r"{account}/access/apps/" + _ID, "PUT", FakeCloudflare.put_app),
     (r"{account}/access/apps/" + _ID, "DELETE", FakeCloudflare.delete_app),
     (r"{account}/access/organizations", "GET", FakeCloudflare.organization),
+    (r"{account}/access/organizations", "PUT", FakeCloudflare.put_organization),
     (r"{account}/cfd_tunnel", "GET", FakeCloudflare.list_tunnels),
     (r"{account}/cfd_tunnel", "POST", FakeCloudflare.create_tunnel),
     (r"{account}/cfd_tunnel/" + _ID + "/token", "GET", FakeCloudflare.tunnel_token),
     (r"{account}/cfd_tunnel/" + _ID + "/configurations", "GET", FakeCloudflare.get_tunnel_config),
     (r"{account}/cfd_tunnel/" + _ID + "/configurations", "PUT", FakeCloudflare.put_tunnel_config),
+    (r"{account}/cfd_tunnel/" + _ID + "/connections", "DELETE", FakeCloudflare.delete_tunnel_connections),
     (r"{account}/cfd_tunnel/" + _ID, "GET", FakeCloudflare.get_tunnel),
     (r"{account}/cfd_tunnel/" + _ID, "PATCH", FakeCloudflare.patch_tunnel),
     (r"{account}/cfd_tunnel/" + _ID, "DELETE", FakeCloudflare.delete_tunnel),

@@ -137,3 +137,33 @@ def test_bad_arguments_fail_with_clear_messages_and_write_nothing(fake, tmp_path
     assert unknown["msg"] == "invalid argument: policies[0]: 'nobody-made-me' does not name an existing reusable " \
                              "Access policy in the account"
     assert unknown["_writes"] == 0
+
+
+def test_application_mfa_becomes_its_mfa_config(fake, tmp_path):
+    run_tasks(fake, tmp_path, SETUP)
+    plain = run_module(fake, tmp_path, "cloudflare_access_application", APP)
+    assert plain["changed"] is True and "mfa_config" not in fake.calls("POST")[0].body
+
+    mfa = {"allowed_authenticators": ["security_key", "totp"], "session_duration": "12h"}
+    checked = run_module(fake, tmp_path, "cloudflare_access_application", dict(APP, mfa=mfa), check=True)
+    assert checked["changed"] is True and checked["_writes"] == 0
+    assert (checked["diff"]["before"]["mfa"], checked["diff"]["after"]["mfa"]) == (None, {
+        "mfa_disabled": False, "allowed_authenticators": ["security_key", "totp"], "session_duration": "12h"})
+    applied = run_module(fake, tmp_path, "cloudflare_access_application", dict(APP, mfa=mfa))
+    assert applied["changed"] is True and fake.calls("PUT")[0].body["mfa_config"] == {
+        "mfa_disabled": False, "allowed_authenticators": ["security_key", "totp"], "session_duration": "12h"}
+    same = run_module(fake, tmp_path, "cloudflare_access_application",
+                      dict(APP, mfa=dict(mfa, session_duration="720m")))
+    assert same["changed"] is False and same["_writes"] == 0
+    # a task without mfa leaves the application's MFA as it is
+    untouched = run_module(fake, tmp_path, "cloudflare_access_application", dict(APP, session_duration="8h"))
+    assert untouched["changed"] is True and fake.calls("PUT")[0].body["mfa_config"]["session_duration"] == "12h"
+
+    off = run_module(fake, tmp_path, "cloudflare_access_application", dict(APP, mfa={"required": False}))
+    assert off["changed"] is True and fake.calls("PUT")[0].body["mfa_config"] == {"mfa_disabled": True}
+
+    too_long = run_module(fake, tmp_path, "cloudflare_access_application",
+                          dict(APP, mfa=dict(mfa, session_duration="730h")))
+    assert too_long["failed"] is True and too_long["_writes"] == 0
+    assert "invalid argument: mfa.session_duration: '730h' is longer than Cloudflare's maximum of 720h" \
+        in too_long["msg"]

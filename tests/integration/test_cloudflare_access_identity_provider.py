@@ -118,3 +118,17 @@ def test_every_supported_type_is_accepted_by_the_api_contract(fake, tmp_path):
     result = run_module(fake, tmp_path, "cloudflare_access_identity_provider", retyped)
     assert result["failed"] is True and result["_writes"] == 0
     assert result["msg"].startswith("the login method 'okta' exists with type 'okta'; Cloudflare cannot change")
+
+
+def test_pkce_is_an_oidc_setting_only(fake, tmp_path):
+    """Only OIDC has pkce_enabled in Cloudflare's API (the SDK's AccessOIDCConfig); elsewhere it is refused."""
+    results = run_tasks(fake, tmp_path, [
+        ("cloudflare_access_identity_provider",
+         dict(OKTA, name="okta", config=dict(OKTA["config"], pkce_enabled=True))),
+        ("cloudflare_access_identity_provider", {"name": "entra", "type": "azure_ad", "client_secret": CS, "config": {
+            "client_id": "c", "directory_id": "d", "pkce_enabled": False}}),
+    ])
+    assert [r["failed"] for r in results] == [True, True]
+    assert "invalid argument: config.pkce_enabled: is not a known key" in results[0]["msg"]
+    assert "invalid argument: config.pkce_enabled: is not a known key" in results[1]["msg"]
+    assert fake.calls() == [] and not fake.objects("idps")

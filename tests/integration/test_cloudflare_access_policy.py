@@ -150,6 +150,10 @@ BAD_POLICIES = [
      "invalid argument: include.service_tokens: cannot be used in an allow policy"),
     ({"decision": "bypass", "include": {"ip_ranges": ["203.0.113.0/24"]}, "mfa": {"required": True}},
      "invalid argument: mfa: MFA applies only to allow policies (this one is bypass)"),
+    ({"decision": "allow", "include": {"everyone": True}, "mfa": {"session_duration": "730h"}},
+     "invalid argument: mfa.session_duration: '730h' is longer than Cloudflare's maximum of 720h"),
+    ({"decision": "allow", "include": {"everyone": True}, "mfa": {"session_duration": "45s"}},
+     "invalid argument: mfa.session_duration: '45s' must be in minutes or hours"),
     ({"decision": "allow"}, "state is present but all of the following are missing: include"),
     ({"decision": "maybe", "include": {"everyone": True}}, "value of decision must be one of"),
 ]

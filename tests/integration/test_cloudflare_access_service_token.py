@@ -106,3 +106,65 @@ def test_bad_arguments(fake, tmp_path):
         assert result["failed"] is True, args
         assert message in result["msg"], (args, result["msg"])
     assert fake.calls() == []
+
+
+def test_rotation_with_a_grace_period_keeps_the_previous_secret_valid(fake, tmp_path):
+    created = run_module(fake, tmp_path, "cloudflare_access_service_token", {"name": "booking"}, no_log=True)
+    (token,) = fake.objects("service_tokens")
+    assert created["expires_at"] == token["expires_at"]  # for the fleet report
+    args = {"name": "booking", "rotate": True, "rotate_grace_period": "24h"}
+
+    checked = run_module(fake, tmp_path, "cloudflare_access_service_token", args, check=True, no_log=True)
+    assert checked["changed"] is True and checked["_writes"] == 0
+    planned = parse_time(checked["previous_client_secret_expires_at"])
+    assert abs((planned - now_plus(hours=24)).total_seconds()) < 120
+    assert checked["diff"]["after"]["previous_client_secret_expires_at"] == checked["previous_client_secret_expires_at"]
+    assert fake.objects("service_tokens")[0]["_secret"] == token["_secret"]
+
+    rotated = run_module(fake, tmp_path, "cloudflare_access_service_token", args, no_log=True)
+    (call,) = fake.calls("POST")
+    assert call.path.endswith("/%s/rotate" % token["id"])
+    sent = parse_time(call.body["previous_client_secret_expires_at"])
+    assert abs((sent - now_plus(hours=24)).total_seconds()) < 120
+    assert rotated["previous_client_secret_expires_at"] == call.body["previous_client_secret_expires_at"]
+    stored = fake.objects("service_tokens")[0]
+    assert stored["_previous_secret"] == token["_secret"] and rotated["client_secret"] == stored["_secret"]
+    assert stored["_secret"] not in json.dumps(rotated["diff"])
+
+    at_once = run_module(fake, tmp_path, "cloudflare_access_service_token", {"name": "booking", "rotate": True},
+                         no_log=True)
+    (call,) = fake.calls("POST")
+    assert call.body == {} and at_once["diff"]["after"]["previous_client_secret_expires_at"].startswith("(now")
+    assert fake.objects("service_tokens")[0]["_previous_secret"] is None
+
+
+def test_a_token_may_last_forever_and_is_then_never_refreshed(fake, tmp_path):
+    args = {"name": "fax-gateway", "duration": "forever", "refresh_within": "720h"}
+    created = run_module(fake, tmp_path, "cloudflare_access_service_token", args, no_log=True)
+    assert created["changed"] is True and fake.calls("POST")[0].body == {"name": "fax-gateway", "duration": "forever"}
+    assert created["expires_at"] is None and created["service_token"]["duration"] == "forever"
+    again = run_module(fake, tmp_path, "cloudflare_access_service_token", args, no_log=True)
+    assert again["changed"] is False and again["_writes"] == 0
+    limited = run_module(fake, tmp_path, "cloudflare_access_service_token", dict(args, duration="8760h"))
+    assert limited["changed"] is True and fake.calls("PUT")[0].body == {"name": "fax-gateway", "duration": "8760h"}
+    assert (limited["diff"]["before"]["duration"], limited["diff"]["after"]["duration"]) == ("forever", "8760h")
+
+
+def test_grace_period_arguments_are_checked(fake, tmp_path):
+    cases = [
+        ({"name": "t", "rotate_grace_period": "24h"}, "rotate_grace_period: applies to a rotation: set rotate: true"),
+        ({"name": "t", "rotate": True, "rotate_grace_period": "1 day"}, "rotate_grace_period: '1 day' is not a valid"),
+        ({"name": "t", "duration": "for ever"}, "duration: 'for ever' is not a valid duration"),
+    ]
+    results = run_tasks(fake, tmp_path, [("cloudflare_access_service_token", c[0]) for c in cases], no_log=True)
+    for (args, message), result in zip(cases, results):
+        assert result["failed"] is True and message in result["msg"], (args, result.get("msg"))
+    assert fake.calls() == []
+
+
+def parse_time(text):
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def now_plus(**delta):
+    return datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(**delta)

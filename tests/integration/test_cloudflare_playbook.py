@@ -5,6 +5,7 @@ community.general.cloudflare_dns, whose API address is built in, creates the tun
 """
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -81,6 +82,10 @@ def test_the_playbook_builds_the_clinic_then_changes_nothing(fake, inventory, tm
     for secret in secrets_of(fake):
         assert secret not in proc.stdout and secret not in proc.stderr
 
+    assert fake.organization_settings["mfa_required_for_all_apps"] is True
+    assert fake.organization_settings["mfa_config"] == {
+        "allowed_authenticators": ["biometrics", "security_key", "totp"], "session_duration": "12h"}
+    assert fake.organization_settings["user_seat_expiration_inactive_time"] == "730h"
     assert [i["name"] for i in fake.objects("idps")] == ["Email one-time PIN"]
     assert sorted(g["name"] for g in fake.objects("groups")) == ["demo-clinic: front-desk", "demo-clinic: managers",
                                                                  "demo-clinic: physicians"]
@@ -150,6 +155,34 @@ def test_the_playbook_builds_the_clinic_then_changes_nothing(fake, inventory, tm
     assert_ok(proc)
     assert all(counts["changed"] == 0 for counts in recap.values()), recap
 
+    # 5. A policy leaves the model: reported and kept; with consent, shown exactly in check mode, then deleted.
+    #    Another clinic's policy in the same account (outside the prefix) survives.
+    fake.store["policies"]["other"] = dict(next(iter(fake.store["policies"].values())), id="other",
+                                           name="lakeside: front-desk-outside-canada")
+    data = yaml.safe_load((inv / "group_vars" / "all" / "access_policy.yml").read_text())
+    data["access_policy"]["policies"] = [p for p in data["access_policy"]["policies"]
+                                         if p["name"] != "front-desk-outside-canada"]
+    (tmp_path / "smaller.json").write_text(json.dumps(data))
+    smaller = ["-e", "@%s" % (tmp_path / "smaller.json")]
+    fake.reset_requests()
+    proc, recap = run_playbook(PLAYBOOK, inv, fake, ["--diff", *write, *smaller])
+    assert_ok(proc)
+    assert "demo-clinic: front-desk-outside-canada" in {p["name"] for p in fake.objects("policies")}
+    assert "are no longer in its inventory and were kept: policy 'demo-clinic: front-desk-outside-canada'" in \
+        " ".join((proc.stdout + proc.stderr).split())  # a warning, on stderr
+    writes = fake.writes
+    proc, recap = run_playbook(PLAYBOOK, inv, fake, ["--check", "--diff", *write, *smaller,
+                                                     "-e", "cloudflare_prune=true"])
+    assert_ok(proc)
+    assert fake.writes == writes and recap["localhost"]["changed"] == 1
+    # the diff's "before" line (YAML or JSON, as the callback formats it) names the policy that would go
+    assert re.search(r"^-\s.*demo-clinic: front-desk-outside-canada", proc.stdout, re.M), proc.stdout[-3000:]
+    proc, recap = run_playbook(PLAYBOOK, inv, fake, [*write, *smaller, "-e", "cloudflare_prune=true"])
+    assert_ok(proc)
+    names = {p["name"] for p in fake.objects("policies")}
+    assert "demo-clinic: front-desk-outside-canada" not in names and "lakeside: front-desk-outside-canada" in names
+    assert len(names) == 5
+
 
 def test_a_bad_access_policy_stops_the_playbook_before_any_request(fake, inventory, tmp_path):
     inv = inventory[0]
@@ -160,3 +193,23 @@ def test_a_bad_access_policy_stops_the_playbook_before_any_request(fake, invento
     assert proc.returncode != 0 and recap["localhost"]["failed"] == 1
     assert "access_policy.policies[0].include.ip_ranges[0]: '127.0.0.1/32' contains loopback addresses" in proc.stdout
     assert fake.calls() == []
+
+
+def test_more_people_than_the_free_plan_seats_stop_the_playbook_before_any_request(fake, inventory, tmp_path):
+    """Another clinic inventory beside this one names the same account: together they pass 50 seats."""
+    inv = inventory[0]
+    sibling = tmp_path / "lakeside_clinic" / "group_vars" / "all"
+    sibling.mkdir(parents=True)
+    people = ["person%d@lakeside.example" % i for i in range(48)]
+    sibling.joinpath("all.yml").write_text(yaml.safe_dump({
+        "cloudflare_account_id": fake.account_id,
+        "access_policy": {"name_prefix": "lakeside: ",
+                          "application": {"name": "Lakeside", "domain": "emr.lakeside.example"},
+                          "policies": [{"name": "staff", "decision": "allow", "include": {"emails": people}}]}}))
+    proc, recap = run_playbook(PLAYBOOK, inv, fake)
+    assert proc.returncode != 0 and recap["localhost"]["failed"] == 1
+    assert "53 people can be admitted by the 2 clinic(s) sharing Cloudflare account %s (inventory: 5, " \
+           "lakeside_clinic: 48), more than the plan's 50 seats" % fake.account_id in proc.stdout
+    assert fake.calls() == []
+    proc, recap = run_playbook(PLAYBOOK, inv, fake, ["--check", "-e", "cloudflare_account_plan=paid"])
+    assert proc.returncode == 0 and "more than the plan's 50 seats" in " ".join(proc.stderr.split())  # a warning

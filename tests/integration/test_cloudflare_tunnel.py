@@ -78,11 +78,14 @@ def test_create_reread_update_check_and_delete(fake, tmp_path):
                               check=True)
     assert check_delete["changed"] is True and check_delete["_writes"] == 0 and live(fake)
 
+    fake.store["tunnels"][tunnel["id"]]["connections"] = [{"id": "c1", "client_id": "connector-1"}]
     deleted = run_module(fake, tmp_path, "cloudflare_tunnel", {"name": "demo-clinic-oscar", "state": "absent"})
-    assert deleted["changed"] is True and deleted["_writes"] == 1
-    (delete_call,) = fake.calls("DELETE")
-    assert delete_call.query == {"cascade": "true"}
-    assert not live(fake) and len(fake.objects("tunnels")) == 1  # still listed, with deleted_at
+    assert deleted["changed"] is True and deleted["_writes"] == 2
+    # the documented clean-up of its connections, then the delete; no undocumented cascade query
+    assert [(c.method, c.path, c.query) for c in fake.calls("DELETE")] == [
+        ("DELETE", "/accounts/%s/cfd_tunnel/%s/connections" % (fake.account_id, tunnel["id"]), {}),
+        ("DELETE", "/accounts/%s/cfd_tunnel/%s" % (fake.account_id, tunnel["id"]), {})]
+    assert not live(fake) and len(fake.objects("tunnels")) == 1  # kept by Cloudflare, with deleted_at
 
     gone = run_module(fake, tmp_path, "cloudflare_tunnel", {"name": "demo-clinic-oscar", "state": "absent"})
     assert gone["changed"] is False and gone["_writes"] == 0
@@ -100,13 +103,23 @@ def test_deleted_tunnels_are_ignored_even_when_the_api_lists_them():
 
         client = CloudflareClient(fake.token, fake.url, sleep=lambda s: None)
         old = client.post(account_path(fake.account_id, "cfd_tunnel"), {"name": "t1", "config_src": "cloudflare"})
-        client.delete(account_path(fake.account_id, "cfd_tunnel", old["id"]), {"cascade": True})
+        client.delete(account_path(fake.account_id, "cfd_tunnel", old["id"]))
         import tempfile
         from pathlib import Path
 
         with tempfile.TemporaryDirectory() as folder:
             result = run_module(fake, Path(folder), "cloudflare_tunnel", {"name": "t1", "return_secrets": False})
         assert result["changed"] is True and result["tunnel_id"] != old["id"]
+
+
+def test_a_tunnel_with_connections_is_kept_when_connections_may_not_be_removed(fake, tmp_path):
+    created = run_module(fake, tmp_path, "cloudflare_tunnel", {"name": "t", "return_secrets": False})
+    fake.store["tunnels"][created["tunnel_id"]]["connections"] = [{"id": "c1", "client_id": "connector-1"}]
+    kept = run_module(fake, tmp_path, "cloudflare_tunnel", {"name": "t", "state": "absent", "cascade": False})
+    assert kept["failed"] is True and "(HTTP 400): [1022]" in kept["msg"]
+    assert [c.path for c in fake.calls("DELETE")] == ["/accounts/%s/cfd_tunnel/%s" % (fake.account_id,
+                                                                                      created["tunnel_id"])]
+    assert live(fake)
 
 
 def test_the_tunnel_secret_is_compared_through_the_token_and_reset(fake, tmp_path):

@@ -38,6 +38,7 @@ from .model import (  # noqa: F401
     IDENTITY_SELECTORS,
     IDP_SECRET_KEYS,
     LOGIN_METHOD_TYPES,
+    MAX_MFA_SESSION_DURATION,
     MAX_SESSION_DURATION,
     MFA_AUTHENTICATORS,
     MFA_ENFORCERS,
@@ -66,6 +67,7 @@ from .model import (  # noqa: F401
     validate_hostname,
     validate_idp_config,
     validate_login_method,
+    validate_mfa_session,
     validate_path_prefix,
     validate_policy,
     validate_rules,
@@ -73,6 +75,7 @@ from .model import (  # noqa: F401
 
 try:
     from .cloudflare import (  # noqa: F401
+        cloudflare_mfa_config,
         cloudflare_plan,
         comparable_policy,
         comparable_rules,

@@ -189,11 +189,26 @@ def policy_to_api(policy, resolve, path="policy"):
         body["purpose_justification_prompt"] = policy["purpose_justification"]["prompt"]
     if policy.get("session_duration"):
         body["session_duration"] = policy["session_duration"]
-    if mfa:
-        body["mfa_config"] = {"mfa_disabled": False, "allowed_authenticators": list(mfa["allowed_authenticators"])}
-        if mfa.get("session_duration"):
-            body["mfa_config"]["session_duration"] = mfa["session_duration"]
+    config = cloudflare_mfa_config(mfa)
+    if config is not None:
+        body["mfa_config"] = config
     return body
+
+
+def cloudflare_mfa_config(mfa):
+    """The model's ``mfa`` (of a policy or an application) -> Cloudflare's ``mfa_config``, or None.
+
+    Only MFA that Cloudflare Access enforces itself becomes an ``mfa_config`` (allowed authenticators, session
+    length); MFA enforced by the identity provider is a ``require`` rule instead (``auth_methods: [mfa]``), and no
+    MFA leaves the organisation's default in force.
+    """
+    mfa = mfa or {}
+    if not mfa.get("required") or mfa.get("enforced_by", "cloudflare") != "cloudflare":
+        return None
+    config = {"mfa_disabled": False, "allowed_authenticators": list(mfa.get("allowed_authenticators") or [])}
+    if mfa.get("session_duration"):
+        config["session_duration"] = mfa["session_duration"]
+    return config
 
 
 def policy_from_api(obj, reverse=None):

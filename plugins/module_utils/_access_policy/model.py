@@ -75,6 +75,9 @@ def _fail(path, reason, value=_NO_VALUE):
 
 # Cloudflare's longest session ("1 month" in the dashboard) is 730h, for applications and policies.
 MAX_SESSION_DURATION = "730h"
+# Cloudflare Access's own MFA session: minutes or hours only, at most 720h (30 days) (SDK 5.9 mfa_config).
+MAX_MFA_SESSION_DURATION = "720h"
+_MFA_SESSION = re.compile(r"^(?=\d)(?:\d+h)?(?:\d+m)?$")
 
 
 _duration_ns = duration_ns
@@ -125,6 +128,15 @@ def validate_duration(value, path, minimum="0", maximum=None, allow_zero=True):
         return parse_go_duration(value, minimum, maximum, allow_zero, maximum_label="Cloudflare's maximum")
     except ValueError as exc:
         _fail(path, str(exc), value)
+
+
+def validate_mfa_session(value, path):
+    """An Access MFA session length as Cloudflare takes it: minutes or hours ('30m', '12h', '1h30m'), 0m to 720h."""
+    text = validate_duration(value, path, maximum=MAX_MFA_SESSION_DURATION)
+    if not _MFA_SESSION.match(text):
+        _fail(path, "must be in minutes or hours, such as '30m', '12h' or '720h' (Cloudflare's MFA sessions take "
+              "no other unit)", value)
+    return text
 
 
 def validate_cidr(value, path):
@@ -460,8 +472,7 @@ def _validate_mfa(value, path, decision):
                           "must be one of: %s" % ", ".join(MFA_AUTHENTICATORS), item)
             result["allowed_authenticators"] = _unique(items)
         if value.get("session_duration") is not None:
-            result["session_duration"] = validate_duration(
-                value["session_duration"], path + ".session_duration", maximum=MAX_SESSION_DURATION, allow_zero=False)
+            result["session_duration"] = validate_mfa_session(value["session_duration"], path + ".session_duration")
     if result["required"] and decision != "allow":
         _fail(path, "MFA applies only to allow policies (this one is %s); set mfa: false or drop it" % decision)
     return result
@@ -627,7 +638,8 @@ _TYPE_ALIASES = {
     "okta": "okta",
     "oidc": "oidc",
 }
-_OAUTH_OPTIONAL = {"claims": "list", "email_claim_name": "str", "pkce_enabled": "bool"}
+# pkce_enabled exists only for generic OIDC (the SDK's AccessOIDCConfig); the other OAuth types have no such key.
+_OAUTH_OPTIONAL = {"claims": "list", "email_claim_name": "str"}
 # type -> (required config keys, optional config keys) with their kinds.
 _IDP_CONFIG = {
     "onetimepin": ({}, {}),
@@ -650,7 +662,7 @@ _IDP_CONFIG = {
     ),
     "oidc": (
         {"client_id": "str", "client_secret": "secret", "auth_url": "url", "token_url": "url", "certs_url": "url"},
-        dict(_OAUTH_OPTIONAL, scopes="list"),
+        dict(_OAUTH_OPTIONAL, scopes="list", pkce_enabled="bool"),
     ),
 }
 # Config keys Cloudflare never returns in clear text.
@@ -769,7 +781,11 @@ def _validate_user(data, path):
 def _validate_service_token(data, path):
     _mapping(data, path, ("name", "duration", "description"), required=("name",))
     token = {"name": _name(data["name"], path + ".name", "service token name")}
-    token["duration"] = validate_duration(data.get("duration", "8760h"), path + ".duration", allow_zero=False)
+    duration = data.get("duration", "8760h")
+    if isinstance(duration, str) and duration.strip().lower() == "forever":
+        token["duration"] = "forever"  # Cloudflare's special value for a token that never expires
+    else:
+        token["duration"] = validate_duration(duration, path + ".duration", allow_zero=False)
     token["description"] = _text(data["description"], path + ".description") if data.get("description") else None
     return token
 

@@ -134,6 +134,9 @@ def test_non_identity_is_an_alias_of_service_auth():
      "access_policy.groups[1].name: 'staff' is defined twice (also at index 0)"),
     ({"service_tokens": [{"name": "lab", "duration": "0s"}]},
      "access_policy.service_tokens[0].duration: '0s' must be longer than zero"),
+    ({"login_methods": [{"name": "OTP", "type": "okta", "config": {
+        "client_id": "x", "client_secret": "y", "okta_account": "https://o.example", "pkce_enabled": True}}]},
+     "access_policy.login_methods[0].config.pkce_enabled: is not a known key"),
 ])
 def test_model_errors(change, message):
     assert error_of(model(**change)).startswith(message)
@@ -426,3 +429,21 @@ def test_the_full_example_in_the_documentation_is_valid():
     assert "demo-clinic: admin-pages" not in [p["name"] for p in plan["policies"]]
     assert [p["name"] for p in ap.policies_for_path(out, "/oscar/provider")] == ["clinicians", "front-desk"]
     assert [g["name"] for g in plan["groups"]] == ["demo-clinic: physicians", "demo-clinic: front-desk"]
+
+
+def test_mfa_sessions_are_minutes_or_hours_up_to_720h():
+    for text, message in (("730h", "'730h' is longer than Cloudflare's maximum of 720h"),
+                          ("90s", "'90s' must be in minutes or hours")):
+        assert error_of(with_policy(2, mfa={"session_duration": text})).startswith(
+            "access_policy.policies[2].mfa.session_duration: %s" % message)
+    model = ap.validate_access_policy(with_policy(2, mfa={"session_duration": "720h"}))
+    assert ap.cloudflare_mfa_config(model["policies"][2]["mfa"])["session_duration"] == "720h"
+    assert ap.cloudflare_mfa_config({"required": False}) is None
+    assert ap.cloudflare_mfa_config({"required": True, "enforced_by": "identity_provider"}) is None
+
+
+def test_a_service_token_may_last_forever():
+    data = copy.deepcopy(BASE)
+    data.setdefault("service_tokens", []).append({"name": "fax", "duration": "forever"})
+    model = ap.validate_access_policy(data)
+    assert [t["duration"] for t in model["service_tokens"] if t["name"] == "fax"] == ["forever"]

@@ -162,18 +162,59 @@ def test_a_post_is_retried_on_503_and_429(fake):
     assert len(fake.objects("policies")) == 1
 
 
-def test_retries_give_up_after_max_retries(fake):
+def test_5xx_retries_give_up_after_max_retries(fake):
     client = client_for(fake, max_retries=2)
-    fake.inject(429, times=10, headers={"Retry-After": "1"})
+    fake.inject(503, times=10)
     with pytest.raises(CloudflareAPIError) as info:
         client.get(account_path(fake.account_id, "access", "apps"))
-    assert info.value.status == 429 and info.value.codes == [971]
+    assert info.value.status == 503
     assert len(fake.calls("GET")) == 3
 
 
-def test_retry_after_is_capped(fake):
+def test_a_five_minute_rate_limit_block_is_waited_out(fake):
+    """Cloudflare's global limit blocks a token for 300 s; the client sleeps as Retry-After says, past max_retries."""
+    client = client_for(fake, max_retries=1)
+    fake.inject(429, method="GET", times=1, headers={"Retry-After": "300"})
+    fake.inject(429, method="GET", times=3, headers={"Retry-After": "5"})
+    assert client.get(account_path(fake.account_id, "access", "organizations"))["auth_domain"]
+    assert client.sleeps == [300.0, 5.0, 5.0, 5.0] == client.rate_limit_waits
+    assert [r.status for r in fake.calls("GET")] == [429, 429, 429, 429, 200]
+
+
+def test_a_rate_limit_longer_than_the_wait_budget_fails_with_a_clear_message(fake):
+    client = client_for(fake)
+    fake.inject(429, times=10, headers={"Retry-After": "300"})
+    with pytest.raises(CloudflareAPIError) as info:
+        client.get(account_path(fake.account_id, "access", "apps"))
+    assert client.sleeps == [300.0]  # 300 s more would pass the default 330 s budget
+    error = info.value
+    assert error.status == 429 and error.codes == [971]
+    message = str(error)
+    assert "rate-limiting this API token (HTTP 429)" in message
+    assert "1200 requests per 5 minutes" in message and "blocks the token for 5 minutes" in message
+    assert "Waited 300 s in all; Retry-After now asks for 300 s more, beyond this module's rate-limit wait of 330 s" \
+        in message
+
+
+def test_a_rate_limit_wait_of_zero_fails_at_once(fake):
+    client = client_for(fake, rate_limit_wait=0)
+    fake.inject(429, times=1, headers={"Retry-After": "1"})
+    with pytest.raises(CloudflareAPIError, match="Waited 0 s in all; Retry-After now asks for 1 s more"):
+        client.get(account_path(fake.account_id, "access", "apps"))
+    assert client.sleeps == []
+
+
+def test_a_429_without_retry_after_backs_off_exponentially_within_the_budget(fake):
+    client = client_for(fake, backoff=1.0, max_backoff=60, rate_limit_wait=20)
+    fake.inject(429, times=10)
+    with pytest.raises(CloudflareAPIError, match="Waited 15 s in all, beyond this module's rate-limit wait of 20 s"):
+        client.get(account_path(fake.account_id, "access", "apps"))
+    assert client.sleeps == [1.0, 2.0, 4.0, 8.0]
+
+
+def test_retry_after_on_a_5xx_is_capped(fake):
     client = client_for(fake, max_backoff=5)
-    fake.inject(429, times=1, headers={"Retry-After": "3600"})
+    fake.inject(503, times=1, headers={"Retry-After": "3600"})
     client.get(account_path(fake.account_id, "access", "apps"))
     assert client.sleeps == [5]
 
@@ -308,15 +349,49 @@ def test_the_fake_contract_checks_run_without_the_openapi_document(tmp_path):
         server.violations.clear()
 
 
-def test_the_fake_keeps_deleted_tunnels_in_listings(fake):
+def test_the_fake_hides_deleted_tunnels_unless_asked(fake):
+    """As the real API since December 2025: is_deleted omitted lists live tunnels only."""
     client = client_for(fake)
     path = account_path(fake.account_id, "cfd_tunnel")
     first = client.post(path, {"name": "t", "config_src": "cloudflare"})
-    client.delete(path + "/" + first["id"], {"cascade": True})
+    client.delete(path + "/" + first["id"])
     second = client.post(path, {"name": "t", "config_src": "cloudflare"})
-    everything = client.list(path, {"name": "t"})
-    assert {t["id"] for t in everything} == {first["id"], second["id"]}
+    assert [t["id"] for t in client.list(path, {"name": "t"})] == [second["id"]]
     assert [t["id"] for t in client.list(path, {"name": "t", "is_deleted": False})] == [second["id"]]
+    assert [t["id"] for t in client.list(path, {"name": "t", "is_deleted": True})] == [first["id"]]
+
+
+def test_the_fake_refuses_the_undocumented_cascade_query(fake):
+    client = client_for(fake)
+    path = account_path(fake.account_id, "cfd_tunnel")
+    tunnel = client.post(path, {"name": "t", "config_src": "cloudflare"})
+    with pytest.raises(CloudflareAPIError):
+        client.delete(path + "/" + tunnel["id"], {"cascade": True})
+    assert any("takes no query parameters; got cascade" in v for v in fake.violations)
+    fake.violations.clear()
+
+
+def test_the_fake_zones_have_a_plan_and_every_answer_passes_the_sdk_models(fake):
+    if fake.sdk is None:
+        pytest.skip(fake.sdk_skip_reason)
+    client = client_for(fake)
+    (zone,) = client.list("/zones", {"name": "demo-clinic.example"})
+    assert zone["plan"]["legacy_id"] == "free"
+    assert fake.sdk.validate("list_zones", [zone]) == []
+    broken = dict(zone)
+    del broken["plan"]
+    assert any("plan: Field required" in line for line in fake.sdk.validate("list_zones", [broken]))
+
+
+def test_an_answer_that_breaks_the_sdk_model_is_a_violation(fake):
+    if fake.sdk is None:
+        pytest.skip(fake.sdk_skip_reason)
+    client = client_for(fake)
+    fake.organization_settings["mfa_config"] = {"allowed_authenticators": ["carrier_pigeon"]}
+    client.get(account_path(fake.account_id, "access", "organizations"))
+    assert any("SDK model (fake's own response): Organization: mfa_config.allowed_authenticators.0" in v
+               for v in fake.violations), fake.violations
+    fake.violations.clear()
 
 
 def test_the_fake_listens_on_loopback_only(fake):
