@@ -354,6 +354,18 @@ def version_tuple(version):
     return tuple(int(part) for part in match.groups())
 
 
+def help_lists_flag(help_text, flag):
+    """True when `cloudflared ... --help` output lists flag (such as "token-file") among its options.
+
+    Feature detection reads the text, never the exit status: on an unknown flag cloudflared prints its usage on
+    stdout and exits 0, so "it ran" says nothing about the flag.
+    """
+    if not _is_str(help_text):
+        return False
+    pattern = re.compile(r"^\s*(--?[\w-]+(\s+value)?,\s*)*--%s(\s|,|$)" % re.escape(flag))
+    return any(pattern.match(line) for line in help_text.splitlines())
+
+
 def supports_token_file(version):
     """True when this cloudflared release understands `tunnel run --token-file` (2025.4.0 and later)."""
     parsed = version_tuple(version)
@@ -761,9 +773,12 @@ def _origin_scheme(service):
 
 
 def ca_pool_path(settings):
-    if settings.get("origin_ca_pool"):
-        return settings["origin_ca_pool"]
-    if settings.get("origin_ca_certificate"):
+    """The caPool config.yml names: the role's copy in the configuration directory, readable by the service group.
+
+    Both origin_ca_certificate (PEM text) and origin_ca_pool (a file on the host, such as the nginx role's CA in a
+    root-only directory) end up there: cloudflared runs as its own user and exits when it cannot read the pool.
+    """
+    if settings.get("origin_ca_pool") or settings.get("origin_ca_certificate"):
         return "%s/origin-ca.pem" % settings.get("config_dir", "/etc/cloudflared")
     return ""
 
@@ -931,6 +946,13 @@ def settings_problems(settings):
     problem = check_metrics_address(settings.get("metrics_address"))
     if problem:
         add("metrics_address", problem)
+
+    test_edge = settings.get("test_edge")
+    if test_edge:
+        problem = check_metrics_address(test_edge)
+        if problem:
+            add("test_edge", "%s; it is for isolated tests only and must pin the connector to a loopback address "
+                "that answers nothing, such as 127.0.0.1:7844" % problem.replace("metrics and /ready must", "it must"))
 
     timeout = settings.get("ready_timeout")
     if not _is_int(timeout) or not 5 <= timeout <= 3600:

@@ -506,8 +506,10 @@ def test_local_config_document():
 
 def test_origin_server_name_and_ca_pool_overrides():
     doc = m.build_config(settings(origin_server_name="oscar.internal", origin_ca_pool="/etc/ssl/clinic-ca.pem"))
+    # The role copies the pool into its configuration directory, readable by the connector's group (break 1 of
+    # issue 11: the real connector, running as its own user, exits on a CA it cannot read).
     assert doc["ingress"][0]["originRequest"] == {"originServerName": "oscar.internal",
-                                                  "caPool": "/etc/ssl/clinic-ca.pem"}
+                                                  "caPool": "/etc/cloudflared/origin-ca.pem"}
 
 
 def test_a_plain_http_origin_gets_no_tls_settings():
