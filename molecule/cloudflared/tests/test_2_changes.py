@@ -152,6 +152,27 @@ def test_a_connector_that_never_gets_ready_fails_the_run_clearly_within_its_time
     assert elapsed < 150, "the run took %.0f s" % elapsed
 
 
+def test_the_role_waits_for_ready_1_and_ready_of_a_connector_that_reaches_an_edge():
+    """The ready path, which no real connector can take here (no edge answers): the TEST DOUBLE simulates an edge
+    that accepts the tunnel and then, as cloudflared after its first edge connection, sends READY=1 and answers
+    /ready 200 (tests/unit/test_cloudflared_double_contract.py holds it to the real binary on everything else). The
+    OSCAR host gets its package, not pinned to the test edge; the role restarts it without blocking and waits for
+    the new process to be ready."""
+    host = container(OSCAR)
+    before = service_property(host, "InvocationID")
+    double = MIRROR_VARS["double_deb"]
+    rc, out = run_playbook(*extra_vars(cloudflared_test_edge="", cloudflared_version="2026.8.2",
+                                       cloudflared_packages={"amd64": {"src": double["path"],
+                                                                       "sha256": double["sha256"]}}), limit=OSCAR)
+    assert rc == 0, out[-3000:]
+    waited = out[out.index("Wait until the connector reports ready"):].split("TASK [", 1)[0]
+    assert "ok: [%s]" % OSCAR in waited, out[-3000:]
+    assert "TEST DOUBLE" in host.check_output("/usr/bin/cloudflared --version")
+    assert service_property(host, "InvocationID") != before
+    assert (service_property(host, "ActiveState"), service_property(host, "SubState")) == ("active", "running")
+    assert host.check_output("curl -s -o /dev/null -w '%%{http_code}' http://127.0.0.1:20241/ready") == "200"
+
+
 def test_removal_stops_the_service_and_removes_unit_config_secrets_and_package():
     host = container(PI)
     rc, out = run_playbook(*UPGRADED, *extra_vars(cloudflared_state="absent"), limit=PI)
@@ -168,7 +189,7 @@ def test_removal_stops_the_service_and_removes_unit_config_secrets_and_package()
     assert "cloudflared --no-autoupdate" not in host.check_output("ps -eo args --no-headers")
     assert host.run("grep -rlF %s /etc /var/lib /run 2>/dev/null", TOKEN[:40]).stdout == ""
     # The other replica keeps running.
-    assert service_property(container(OSCAR), "ActiveState") == "activating"
+    assert service_property(container(OSCAR), "ActiveState") == "active"  # the double, since the test above
 
 
 def test_a_first_check_mode_run_on_a_bare_host_reports_the_install_and_changes_nothing():
