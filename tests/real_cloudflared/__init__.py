@@ -13,12 +13,13 @@ Where ../shared is absent, ``missing()`` says why and the tests skip with that m
 """
 
 import atexit
-import hashlib
 import os
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+
+from .apt_repo import sha256
 
 ROOT = Path(__file__).resolve().parents[2]
 # ../shared from the worktree root (the lead's checkout and each engineer's worktree have it beside them).
@@ -39,14 +40,6 @@ def missing(version=NEW):
     if shutil.which("dpkg-deb") is None:
         return "dpkg-deb is not installed"
     return None
-
-
-def sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def checked_sums():
