@@ -86,13 +86,22 @@ done
 
 echo "demo: installing the OSCAR stand-in on demo-oscar"
 ansible-playbook -i "$INVENTORY" -e oscar_standin_hosts=oscar_servers tests/standins/oscar_standin.yml >.build/demo-standin.log
-# Built once (again when its sources change): every build differs, and a new package would make a re-run of
-# site.yml reinstall and restart cloudflared.
-double=.build/cloudflared-double/cloudflared_2025.8.0+testdouble_amd64.deb
-if [ ! -f "$double" ] || [ -n "$(find tests/cloudflared_double -newer "$double" -print -quit)" ]; then
-  echo "demo: building the cloudflared TEST DOUBLE package (the real cloudflared cannot be downloaded here)"
-  .venv/bin/python tests/cloudflared_double/build.py --out .build/cloudflared-double --version 2025.8.0 --arch amd64 >/dev/null
+# The real cloudflared (upstream's package, from ../shared/cloudflared/), checked against its SHA256SUMS.
+SHARED_CLOUDFLARED=../shared/cloudflared
+CLOUDFLARED_DEB=cloudflared_2026.8.2_amd64.deb
+if [ ! -f "$SHARED_CLOUDFLARED/$CLOUDFLARED_DEB" ]; then
+  echo "demo: $SHARED_CLOUDFLARED/$CLOUDFLARED_DEB is missing: the demo installs the real cloudflared from there" >&2
+  exit 1
 fi
+mkdir -p .build/cloudflared-real
+(cd "$SHARED_CLOUDFLARED" && grep " $CLOUDFLARED_DEB\$" SHA256SUMS | sha256sum --quiet -c -)
+cmp -s "$SHARED_CLOUDFLARED/$CLOUDFLARED_DEB" ".build/cloudflared-real/$CLOUDFLARED_DEB" ||
+  cp "$SHARED_CLOUDFLARED/$CLOUDFLARED_DEB" ".build/cloudflared-real/$CLOUDFLARED_DEB"
+# Nothing leaves the machine: the connector is pinned to a local edge (cloudflared_test_edge in the inventory) and
+# its user gets no route off demo-oscar, counted by nftables (tests/real_cloudflared/isolate.sh, as in the tests).
+podman exec demo-oscar sh -c 'command -v nft >/dev/null || { apt-get update -qq &&
+  DEBIAN_FRONTEND=noninteractive apt-get install -qq -y --no-install-recommends nftables >/dev/null; }'
+podman exec -i demo-oscar bash -s <tests/real_cloudflared/isolate.sh
 echo "demo: applying playbooks/site.yml with $INVENTORY (log: .build/demo-site.log)"
 # The QR codes of client configurations are shown below, not written to the log (they hold private keys).
 ansible-playbook -i "$INVENTORY" playbooks/site.yml --diff -e wireguard_client_show_qr=false >.build/demo-site.log 2>&1 || {
@@ -140,6 +149,30 @@ ansible-playbook -i "$INVENTORY" playbooks/wireguard_peers.yml >.build/demo-wire
 sed -n '/^TASK \[Show the peers\]/,/^$/p' .build/demo-wireguard-list.log |
   sed -nE "s/^    - //; T; s/^'(.*)'\$/\\1/; s/''/'/g; /^\$/d; s/^/  /p"
 
+echo
+echo "cloudflared on demo-oscar: the real connector (upstream's package $CLOUDFLARED_DEB), running as its own user."
+echo "It CANNOT REACH CLOUDFLARE: the demo has no real tunnel, so the connector is pinned to a local edge that answers"
+echo "nothing (127.0.0.1:7844) and has no route off the machine. It stays up and retries; it is never ready (/ready 503)."
+echo "  podman exec demo-oscar systemctl status cloudflared.service"
+podman exec demo-oscar systemctl status cloudflared.service --no-pager --lines=4 | sed 's/^/    /' || true
+echo "  its metrics (http://127.0.0.1:20241/metrics on demo-oscar), a few lines:"
+podman exec demo-oscar python3 - <<'PY' | sed 's/^/    /'
+import urllib.error
+import urllib.request
+
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+with opener.open("http://127.0.0.1:20241/metrics", timeout=5) as answer:
+    lines = answer.read().decode().splitlines()
+print("\n".join(line for line in lines if line.startswith(("build_info", "cloudflared_tunnel_ha_connections",
+                                                             "cloudflared_tunnel_total_requests"))))
+try:
+    opener.open("http://127.0.0.1:20241/ready", timeout=5)
+except urllib.error.HTTPError as error:
+    print("/ready: %d (no edge connection)" % error.code)
+PY
+echo "  packets its user sent off the machine (nftables counters, must be 0):"
+podman exec demo-oscar nft list chain inet test_isolation output | grep -o 'counter packets [0-9]*' | sed 's/^/    /'
+
 oscar_ip="$(address_of demo-oscar)"
 pi_ip="$(address_of demo-pi)"
 ca="clients/$(basename "$INVENTORY_DIR")/oscar-ca.crt"
@@ -150,7 +183,8 @@ The demo clinic is up (network $NETWORK, $SUBNET):
   demo-oscar  $oscar_ip  OSCAR stand-in (Tomcat on 8080/8443 under /oscar; not OSCAR),
                          firewall (nftables allowlist), nginx front door on 443 (TLS from the clinic's CA),
                          access gateway (standalone login: password + TOTP, audit log),
-                         cloudflared connector (a TEST DOUBLE of cloudflared: configured, hardened, never connects)
+                         cloudflared connector (the real cloudflared, hardened, pinned to a local edge: it cannot
+                         reach Cloudflare and sends nothing off this machine)
   demo-pi     $pi_ip  a Raspberry Pi stand-in: WireGuard server (wg0, UDP 51820; wireguard-go, as the test bed's
                          kernel has no WireGuard module) in gateway mode, peers routed to demo-oscar:443 only,
                          firewall (allowlist and a forward chain with policy drop)
@@ -163,6 +197,7 @@ Look at it from this machine:
   podman exec demo-oscar nft list table inet oscar_remote_access                  # the clinic's allowlist
   podman exec demo-oscar cat /etc/cloudflared/config.yml                           # the tunnel's ingress rules
   podman exec demo-oscar systemd-analyze security cloudflared.service | tail -1     # its hardening score
+  podman exec demo-oscar journalctl -u cloudflared --no-pager | tail -5           # it retries the local edge
   podman exec demo-oscar tail -3 /var/log/nginx/oscar-access.log                  # JSON access log, no query strings
   .venv/bin/ansible-playbook -i $INVENTORY playbooks/site.yml --check --diff       # what a re-run would change (nothing)
   podman exec demo-pi wg show wg0                                                 # the WireGuard server and its peers

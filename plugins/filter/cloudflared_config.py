@@ -76,6 +76,12 @@ def cloudflared_token_file_supported(version):
 
 
 @_wrap
+def cloudflared_help_has_flag(text, flag):
+    """Whether `cloudflared ... --help` output lists --flag (read from the text: unknown flags exit 0)."""
+    return _model.help_lists_flag(text, flag)
+
+
+@_wrap
 def cloudflared_ready_url(address):
     """The /ready URL of a metrics address such as 127.0.0.1:20241."""
     return _model.ready_url(address)
@@ -93,4 +99,5 @@ class FilterModule(object):
             "cloudflared_version": cloudflared_version,
             "cloudflared_token_file_supported": cloudflared_token_file_supported,
             "cloudflared_ready_url": cloudflared_ready_url,
+            "cloudflared_help_has_flag": cloudflared_help_has_flag,
         }

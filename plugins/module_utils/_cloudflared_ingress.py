@@ -45,7 +45,14 @@ TOKEN_FILE_MIN_VERSION = (2025, 4, 0)
 
 # Schemes cloudflared documents for URL services; http/https/ws/wss are proxied as HTTP, the others as TCP.
 KNOWN_SCHEMES = ("http", "https", "ws", "wss", "tcp", "ssh", "rdp", "smb")
-HELLO_WORLD = ("hello_world", "hello-world", "helloworld")
+# cloudflared's special services (ingress/ingress.go): only these two spellings; "helloworld" is not one.
+HELLO_WORLD = ("hello_world", "hello-world")
+# Strings cloudflared's YAML decoder (gopkg.in/yaml.v2) reads into a boolean field, quoted or not (YAML 1.1):
+# `noTLSVerify: "yes"` turns TLS checking off. Quoted "true"/"false" are refused by cloudflared.
+GO_YAML_TRUE = ("y", "Y", "yes", "Yes", "YES", "on", "On", "ON")
+GO_YAML_FALSE = ("n", "N", "no", "No", "NO", "off", "Off", "OFF")
+# Said wherever the collection refuses what cloudflared itself accepts.
+STRICTER = "(cloudflared accepts it; this collection is deliberately stricter)"
 
 DURATION = "duration"
 BOOL = "bool"
@@ -82,8 +89,13 @@ _DURATION_RE = re.compile(r"^[-+]?(0|((\d+(\.\d*)?|\.\d+)(ns|us|\u00b5s|\u03bcs|
 _LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
 _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
 _VERSION_RE = re.compile(r"(?:^|\s)version\s+v?(\d{4}\.\d{1,2}\.\d+)")
-# Regular-expression features of Python's re that Go's RE2 refuses: lookaround, backreferences, atomic groups.
-_NOT_RE2 = re.compile(r"\(\?<?[=!]|\(\?P=|\(\?>|\\[1-9]|[*+?}][+]")
+# Go's regexp (RE2) syntax, for path rules: the escapes it knows, its flags, POSIX classes and repeat limit.
+_RE2_ESCAPES = set("afntrvdDsSwWbBAzpPQx01234567")
+_RE2_FLAGS = set("imsU")
+_RE2_POSIX = ("alnum", "alpha", "ascii", "blank", "cntrl", "digit", "graph", "lower", "print", "punct", "space",
+              "upper", "word", "xdigit")
+_RE2_MAX_REPEAT = 1000
+_REPEAT_RE = re.compile(r"\{(\d+)(,(\d*))?\}")
 
 
 def _is_int(value):
@@ -159,6 +171,7 @@ def parse_service_url(raw):
     authority, slash, path = rest[2:].partition("/")
     path = slash + path
     host = authority.rpartition("@")[2]
+    _check_host_escapes(raw, host)
     port = ""
     if host.startswith("["):
         end = host.find("]")
@@ -178,6 +191,150 @@ def parse_service_url(raw):
     return {"scheme": scheme.lower(), "host": host, "port": port, "path": path}
 
 
+def _check_host_escapes(raw, host):
+    """Go's url.Parse on %-escapes in a host: two hex digits, and below %80 only %25 (an IPv6 zone's %)."""
+    hexdigits = "0123456789abcdefABCDEF"
+    for index, char in enumerate(host):
+        if char != "%":
+            continue
+        escape = host[index:index + 3]
+        if len(escape) < 3 or escape[1] not in hexdigits or escape[2] not in hexdigits:
+            raise ValueError('parse "%s": invalid URL escape "%s"' % (raw, escape))
+        if int(escape[1], 16) < 8 and escape != "%25":
+            raise ValueError('parse "%s": invalid URL escape "%s"' % (raw, escape))
+
+
+def re2_problem(pattern):
+    """Why Go's regexp package (RE2 syntax, what cloudflared compiles paths with) refuses pattern, or None.
+
+    Walks the pattern for what RE2 and Python's re disagree on (escapes such as \\Z, \\C or backreferences,
+    (?x), (?#...), lookaround, atomic groups, nested repetition, repeat counts over 1000, POSIX classes),
+    translates RE2-only syntax ((?<name>...), \\p{L}, \\Q...\\E, \\z, \\x{41}) and leaves the rest of the
+    syntax check to Python's re.
+    """
+    out = []
+    index, length = 0, len(pattern)
+    in_class = class_start = False
+    last_repeat = False  # the previous token was a repetition operator (RE2 refuses another one after it)
+
+    def repeat_here(at):
+        if pattern[at] in "*+?":
+            return at + 1
+        match = _REPEAT_RE.match(pattern, at)
+        if match:
+            for number in (match.group(1), match.group(3)):
+                if number and int(number) > _RE2_MAX_REPEAT:
+                    return -1
+            return match.end()
+        return None
+
+    while index < length:
+        char = pattern[index]
+        if char == "\\":
+            if index + 1 >= length:
+                return "trailing backslash at end of expression"
+            nxt = pattern[index + 1]
+            if nxt == "Q":
+                end = pattern.find("\\E", index + 2)
+                literal = pattern[index + 2:] if end < 0 else pattern[index + 2:end]
+                out.append(re.escape(literal))
+                index = length if end < 0 else end + 2
+                last_repeat = False
+                continue
+            if nxt.isalnum() and nxt not in _RE2_ESCAPES:
+                return "invalid escape sequence: `\\%s`" % nxt
+            if nxt in "123456789" and not in_class:
+                return "invalid escape sequence: `\\%s`" % nxt
+            if nxt in "pP":
+                if pattern[index + 2:index + 3] == "{":
+                    end = pattern.find("}", index + 3)
+                    if end < 0 or not pattern[index + 3:end].replace("_", "").isalpha():
+                        return "invalid character class range: `%s`" % pattern[index:index + 3]
+                    index = end + 1
+                elif index + 2 < length and pattern[index + 2].isalpha():
+                    index += 3
+                else:
+                    return "invalid character class range: `%s`" % pattern[index:index + 3]
+                out.append("a")
+                last_repeat = False
+                continue
+            if nxt == "x" and pattern[index + 2:index + 3] == "{":
+                end = pattern.find("}", index + 3)
+                digits = pattern[index + 3:end] if end > 0 else ""
+                if not digits or any(c not in "0123456789abcdefABCDEF" for c in digits):
+                    return "invalid escape sequence: `%s`" % pattern[index:end + 1 if end > 0 else length]
+                out.append("a")
+                index = end + 1
+                last_repeat = False
+                continue
+            out.append({"z": "\\Z"}.get(nxt, "\\" + nxt) if not in_class else "\\" + nxt)
+            index += 2
+            last_repeat = False
+            continue
+        if in_class:
+            if char == "[" and pattern[index + 1:index + 2] == ":":
+                end = pattern.find(":]", index + 2)
+                if end > 0:
+                    name = pattern[index + 2:end].lstrip("^")
+                    if name not in _RE2_POSIX:
+                        return "invalid character class range: `%s`" % pattern[index:end + 2]
+                    out.append("a")
+                    index = end + 2
+                    continue
+            if char == "]" and not class_start:
+                in_class = False
+            class_start = False
+            out.append(char)
+            index += 1
+            continue
+        if char == "[":
+            in_class, class_start = True, True
+            out.append(char)
+            index += 1
+            if pattern[index:index + 1] == "^":
+                out.append("^")
+                index += 1
+            continue
+        if char == "(" and pattern[index + 1:index + 2] == "?":
+            rest = pattern[index + 2:]
+            if rest.startswith("P<") or (rest.startswith("<") and not rest.startswith(("<=", "<!"))):
+                out.append("(?P<")
+                index += 4 if rest.startswith("P<") else 3
+                last_repeat = False
+                continue
+            if rest.startswith("<"):
+                return "invalid named capture: `%s`" % pattern[index:]
+            match = re.match(r"([A-Za-z-]*)([:)])", rest)
+            if not match or not match.group(1) or any(c not in _RE2_FLAGS and c != "-" for c in match.group(1)):
+                return "invalid or unsupported Perl syntax: `%s`" % pattern[index:index + 3]
+            # Flags change no syntax: drop them (Python refuses global flags after the start and has no U).
+            out.append("(?:" if match.group(2) == ":" else "")
+            index += 2 + match.end()
+            last_repeat = False
+            continue
+        end = repeat_here(index)
+        if end == -1:
+            return "invalid repeat count: `%s`" % _REPEAT_RE.match(pattern, index).group(0)
+        if end is not None:
+            if last_repeat:
+                return "invalid nested repetition operator: `%s`" % pattern[index - 1:end]
+            out.append(pattern[index:end])
+            index = end
+            if pattern[index:index + 1] == "?":  # non-greedy
+                out.append("?")
+                index += 1
+            last_repeat = True
+            continue
+        out.append(char)
+        index += 1
+        last_repeat = False
+    try:
+        re.compile("".join(out))
+    except re.error as exc:
+        return "error parsing regexp: %s" % exc
+    return None
+
+
 def is_go_duration(value):
     return _is_str(value) and bool(_DURATION_RE.match(value))
 
@@ -195,6 +352,18 @@ def version_tuple(version):
     if not match:
         return None
     return tuple(int(part) for part in match.groups())
+
+
+def help_lists_flag(help_text, flag):
+    """True when `cloudflared ... --help` output lists flag (such as "token-file") among its options.
+
+    Feature detection reads the text, never the exit status: on an unknown flag cloudflared prints its usage on
+    stdout and exits 0, so "it ran" says nothing about the flag.
+    """
+    if not _is_str(help_text):
+        return False
+    pattern = re.compile(r"^\s*(--?[\w-]+(\s+value)?,\s*)*--%s(\s|,|$)" % re.escape(flag))
+    return any(pattern.match(line) for line in help_text.splitlines())
 
 
 def supports_token_file(version):
@@ -226,14 +395,25 @@ def _check_type(kind, value):
     if kind == DURATION:
         return is_go_duration(value), 'a Go duration string such as "30s" or "1m30s"'
     if kind == BOOL:
-        return isinstance(value, bool), "true or false"
+        return go_bool(value) is not None, "true or false"
     if kind == INT:
         return _is_int(value), "an integer"
     if kind == UINT:
-        return _is_int(value) and 0 <= value <= 65535, "a port number 0-65535"
+        return _is_int(value) and value >= 0, "a non-negative integer"
     if kind == STRING:
         return _is_str(value), "a string"
     return True, ""
+
+
+def go_bool(value):
+    """What cloudflared reads a boolean setting as: True, False, or None when it refuses the value."""
+    if isinstance(value, bool):
+        return value
+    if value in GO_YAML_TRUE:
+        return True
+    if value in GO_YAML_FALSE:
+        return False
+    return None
 
 
 def check_origin_request(cfg, where, report, strict=False):
@@ -258,14 +438,20 @@ def check_origin_request(cfg, where, report, strict=False):
         if kind == "access":
             _check_access(value, here, report, strict)
         elif kind == "ipRules":
-            _check_ip_rules(value, here, report)
+            _check_ip_rules(value, here, report, strict)
         else:
             ok, expected = _check_type(kind, value)
             if not ok:
                 report.error(here, "%r is not %s" % (value, expected))
+            elif strict and kind == BOOL and not isinstance(value, bool):
+                report.error(here, "%r: write true or false; cloudflared reads %r as %s %s"
+                             % (value, value, str(go_bool(value)).lower(), STRICTER))
+            elif strict and kind == UINT and value > 65535:
+                report.error(here, "%r is not a port number 0-65535 %s" % (value, STRICTER))
     proxy_type = cfg.get("proxyType")
-    if _is_str(proxy_type) and proxy_type not in ("", "socks"):
-        report.error(where + ".proxyType", "%r is not one of '' or 'socks'" % (proxy_type,))
+    if strict and _is_str(proxy_type) and proxy_type not in ("", "socks"):
+        report.error(where + ".proxyType", "%r is not '' or 'socks', the only proxy type cloudflared implements %s"
+                     % (proxy_type, STRICTER))
 
 
 def _check_access(value, where, report, strict):
@@ -276,9 +462,9 @@ def _check_access(value, where, report, strict):
         if key not in ACCESS_KEYS:
             (report.error if strict else report.warning)(
                 "%s.%s" % (where, key), "unknown key; known keys: %s" % ", ".join(ACCESS_KEYS))
-    required = value.get("required", False)
-    if not isinstance(required, bool):
-        report.error(where + ".required", "%r is not true or false" % (required,))
+    required = go_bool(value.get("required", False))
+    if required is None:
+        report.error(where + ".required", "%r is not true or false" % (value.get("required"),))
     team = value.get("teamName", "")
     if not _is_str(team):
         report.error(where + ".teamName", "%r is not a string" % (team,))
@@ -300,7 +486,7 @@ def _check_access(value, where, report, strict):
                      "the Access token")
 
 
-def _check_ip_rules(value, where, report):
+def _check_ip_rules(value, where, report, strict):
     if not isinstance(value, list):
         report.error(where, "must be a list of {prefix, ports, allow}")
         return
@@ -309,14 +495,20 @@ def _check_ip_rules(value, where, report):
         if not isinstance(rule, dict):
             report.error(here, "must be a mapping with prefix, ports and allow")
             continue
-        try:
-            ipaddress.ip_network(u"%s" % rule.get("prefix"), strict=False)
-        except ValueError:
-            report.error(here + ".prefix", "%r is not a CIDR" % (rule.get("prefix"),))
+        prefix = rule.get("prefix")
+        if prefix is not None and not _is_str(prefix):
+            report.error(here + ".prefix", "%r is not a string" % (prefix,))
+        elif strict:
+            try:
+                ipaddress.ip_network(u"%s" % prefix, strict=False)
+            except ValueError:
+                report.error(here + ".prefix", "%r is not a CIDR %s" % (prefix, STRICTER))
         ports = rule.get("ports", [])
-        if not isinstance(ports, list) or not all(_is_int(p) and 1 <= p <= 65535 for p in ports):
-            report.error(here + ".ports", "must be a list of ports 1-65535")
-        if not isinstance(rule.get("allow", False), bool):
+        if not isinstance(ports, list) or not all(_is_int(p) for p in ports):
+            report.error(here + ".ports", "must be a list of port numbers")
+        elif strict and not all(1 <= p <= 65535 for p in ports):
+            report.error(here + ".ports", "must be a list of ports 1-65535 %s" % STRICTER)
+        if go_bool(rule.get("allow", False)) is None:
             report.error(here + ".allow", "must be true or false")
 
 
@@ -375,14 +567,9 @@ def _check_path(rule, index, report):
     if not _is_str(path):
         report.error(where, "path %r is not a string" % (path,))
         return
-    if _NOT_RE2.search(path):
-        report.error(where, "Rule #%d has an invalid regex: %r uses a feature Go's regexp syntax (RE2) lacks "
-                     "(lookaround, backreference, atomic or possessive)" % (index + 1, path))
-        return
-    try:
-        re.compile(path)
-    except re.error as exc:
-        report.error(where, "Rule #%d has an invalid regex: %s" % (index + 1, exc))
+    problem = re2_problem(path)
+    if problem:
+        report.error(where, "Rule #%d has an invalid regex: %s" % (index + 1, problem))
 
 
 def _check_service(rule, index, report, strict, defaults):
@@ -403,9 +590,11 @@ def _check_service(rule, index, report, strict, defaults):
     if service.startswith("http_status:"):
         code = service[len("http_status:"):]
         if not re.match(r"^[+-]?\d+$", code):
-            report.error(where, "invalid HTTP status: %r" % code)
-        elif not 100 <= int(code) <= 599:
+            report.error(where, "invalid HTTP status code: %r is not a number" % code)
+        elif not 100 <= int(code) <= 999:
             report.error(where, "invalid HTTP status code: %s" % code)
+        elif strict and int(code) > 599:
+            report.error(where, "http_status:%s is not an HTTP status (100-599) %s" % (code, STRICTER))
         return
     if service in HELLO_WORLD or service in ("bastion", "socks-proxy"):
         return
@@ -427,6 +616,8 @@ def _check_service(rule, index, report, strict, defaults):
                          "hello_world, bastion and socks-proxy" % (service, parsed["scheme"], ", ".join(KNOWN_SCHEMES)))
         if parsed["port"] and not 1 <= int(parsed["port"]) <= 65535:
             report.error(where, "%s: port %s is out of range 1-65535" % (service, parsed["port"]))
+        if "%" in parsed["host"]:
+            report.error(where, "%s: a %%-escape in the service's host is refused %s" % (service, STRICTER))
 
 
 def validate_ingress(rules, defaults=None, strict=False):
@@ -470,22 +661,36 @@ def validate_config(document, strict=False):
 
 
 def _b64decode(text):
+    """Decode standard base64 with its padding, as Go's base64.StdEncoding does (it skips CR and LF).
+
+    cloudflared decodes tokens and tunnel secrets that way and nothing else, so this refuses unpadded and URL-safe
+    text with a message that says which (and never shows the text).
+    """
     if not _is_str(text):
         raise ValueError("not text")
-    text = text.strip()
-    padded = text + "=" * (-len(text) % 4)
+    text = text.strip().replace("\r", "").replace("\n", "")
+    if "-" in text or "_" in text:
+        raise ValueError("it is URL-safe base64 (with - or _); cloudflared accepts only standard base64 (+ and /) "
+                         "with its = padding, as Cloudflare shows it, and this collection does not rewrite secrets")
+    if len(text) % 4:
+        raise ValueError("its = padding is missing; cloudflared accepts only standard base64 with its = padding, "
+                         "as Cloudflare shows it, and this collection does not rewrite secrets")
     try:
-        return base64.b64decode(padded.encode("ascii"), validate=True)
+        return base64.b64decode(text.encode("ascii"), validate=True)
     except (binascii.Error, ValueError, UnicodeError):
-        return base64.urlsafe_b64decode(padded.encode("ascii"))
+        raise ValueError("it is not standard base64") from None
 
 
 def decode_tunnel_token(token):
     """Decode a tunnel token into (account_tag, tunnel_id, secret_bytes); raise ValueError without the token."""
     try:
-        data = json.loads(_b64decode(token).decode("utf-8"))
-    except (ValueError, TypeError, UnicodeError, binascii.Error):
-        raise ValueError("it is not the base64 text Cloudflare shows for the tunnel") from None
+        raw = _b64decode(token)
+    except ValueError as exc:
+        raise ValueError("cloudflared would refuse it (Provided Tunnel token is not valid.): %s" % exc) from None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (ValueError, TypeError, UnicodeError):
+        raise ValueError("it does not decode to the JSON Cloudflare's tunnel tokens hold") from None
     if not isinstance(data, dict):
         raise ValueError("it does not decode to a JSON object")
     account, tunnel, secret = data.get("a"), data.get("t"), data.get("s")
@@ -495,8 +700,8 @@ def decode_tunnel_token(token):
         raise ValueError("its tunnel ID (t) is not a UUID")
     try:
         secret_bytes = _b64decode(secret)
-    except (ValueError, TypeError, binascii.Error):
-        raise ValueError("its tunnel secret (s) is not base64") from None
+    except (ValueError, TypeError) as exc:
+        raise ValueError("its tunnel secret (s): %s" % exc) from None
     if not secret_bytes:
         raise ValueError("its tunnel secret (s) is empty")
     return account, tunnel.lower(), secret_bytes
@@ -516,8 +721,8 @@ def check_credentials(creds):
         try:
             if len(_b64decode(creds["TunnelSecret"])) < 32:
                 problems.append("TunnelSecret decodes to fewer than 32 bytes")
-        except (ValueError, TypeError, binascii.Error):
-            problems.append("TunnelSecret is not base64")
+        except (ValueError, TypeError) as exc:
+            problems.append("TunnelSecret: %s" % exc)
     unknown = sorted(k for k in creds if k not in ("AccountTag", "TunnelID", "TunnelSecret", "TunnelName", "Endpoint"))
     if unknown:
         problems.append("unknown key(s) %s" % ", ".join(unknown))
@@ -568,9 +773,12 @@ def _origin_scheme(service):
 
 
 def ca_pool_path(settings):
-    if settings.get("origin_ca_pool"):
-        return settings["origin_ca_pool"]
-    if settings.get("origin_ca_certificate"):
+    """The caPool config.yml names: the role's copy in the configuration directory, readable by the service group.
+
+    Both origin_ca_certificate (PEM text) and origin_ca_pool (a file on the host, such as the nginx role's CA in a
+    root-only directory) end up there: cloudflared runs as its own user and exits when it cannot read the pool.
+    """
+    if settings.get("origin_ca_pool") or settings.get("origin_ca_certificate"):
         return "%s/origin-ca.pem" % settings.get("config_dir", "/etc/cloudflared")
     return ""
 
@@ -662,7 +870,8 @@ def _rule_origin(index, total):
 
 
 def _no_tls_verify(cfg):
-    return isinstance(cfg, dict) and cfg.get("noTLSVerify") is True
+    """True when cloudflared would turn TLS checking off: true, or "yes", "on", "y" and the like."""
+    return isinstance(cfg, dict) and go_bool(cfg.get("noTLSVerify")) is True
 
 
 def _fingerprint_ok(value):
@@ -738,6 +947,13 @@ def settings_problems(settings):
     if problem:
         add("metrics_address", problem)
 
+    test_edge = settings.get("test_edge")
+    if test_edge:
+        problem = check_metrics_address(test_edge)
+        if problem:
+            add("test_edge", "%s; it is for isolated tests only and must pin the connector to a loopback address "
+                "that answers nothing, such as 127.0.0.1:7844" % problem.replace("metrics and /ready must", "it must"))
+
     timeout = settings.get("ready_timeout")
     if not _is_int(timeout) or not 5 <= timeout <= 3600:
         add("ready_timeout", "%r is not a number of seconds between 5 and 3600" % (timeout,))
@@ -771,10 +987,14 @@ def settings_problems(settings):
         for index, rule in enumerate(extra):
             if isinstance(rule, dict) and _no_tls_verify(rule.get("originRequest")):
                 add("ingress_extra_rules[%d].originRequest.noTLSVerify" % index,
-                    "is refused: verify the origin's certificate (caPool, originServerName) instead")
+                    "is refused (%r, which cloudflared reads as true, turns off the check of the origin's "
+                    "certificate): verify it instead (caPool, originServerName)"
+                    % (rule["originRequest"]["noTLSVerify"],))
         if _no_tls_verify(settings.get("origin_request_defaults")):
             add("origin_request_defaults.noTLSVerify",
-                "is refused: verify the origin's certificate (caPool, originServerName) instead")
+                "is refused (%r, which cloudflared reads as true, turns off the check of the origin's certificate): "
+                "verify it instead (caPool, originServerName)"
+                % (settings["origin_request_defaults"]["noTLSVerify"],))
         if settings.get("oscar_hostname"):
             rules = build_ingress(dict(settings, ingress_extra_rules=extra))
             report = validate_ingress(rules, settings.get("origin_request_defaults") or None, strict=True)

@@ -15,13 +15,12 @@ Writes, for each version and architecture:
 * ``cloudflared_<version>+testdouble_<arch>.deb``;
 
 and with ``--apt-repo`` an apt repository under ``apt/`` (suite ``any``, component ``main``) signed
-with a throw-away key made for the run, whose public key is ``apt/testdouble-archive-key.gpg`` and
+with a throw-away key made for the run, whose public key is ``apt/test-archive-key.gpg`` and
 whose fingerprint is in ``apt/fingerprint.txt``. Needs dpkg-deb, dpkg-scanpackages and gpg.
 Prints a JSON summary (files and their SHA-256) on stdout.
 """
 
 import argparse
-import gzip
 import hashlib
 import json
 import os
@@ -29,7 +28,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import zipapp
 from pathlib import Path
 
@@ -37,6 +35,10 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.real_cloudflared import apt_repo as _apt_repo  # noqa: E402  (after the path above)
+
 MODULE_UTILS = ROOT / "plugins" / "module_utils" / "_cloudflared_ingress.py"
 DEFAULT_VERSIONS = ("2024.12.0", "2025.8.0", "2025.9.0")
 DEFAULT_ARCHES = ("amd64", "arm64")
@@ -100,63 +102,9 @@ def build_deb(version, arch, zipapp_path, target):
                        check=True, stdout=subprocess.DEVNULL)
 
 
-def gpg(home, *args, **kwargs):
-    return subprocess.run(["gpg", "--homedir", str(home), "--batch", "--yes", "--no-tty", *args],
-                          check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
-
-
 def build_apt_repo(out, debs):
-    repo = out / "apt"
-    if repo.exists():
-        shutil.rmtree(repo)
-    pool = repo / "pool" / "main" / "c" / "cloudflared"
-    pool.mkdir(parents=True)
-    for deb in debs:
-        shutil.copyfile(deb, pool / deb.name)
-    arches = sorted({deb.name.rsplit("_", 1)[1][:-4] for deb in debs})
-    dist = repo / "dists" / "any"
-    entries = []
-    for arch in arches:
-        directory = dist / "main" / ("binary-%s" % arch)
-        directory.mkdir(parents=True)
-        packages = subprocess.run(["dpkg-scanpackages", "--arch", arch, "pool"], cwd=repo, check=True,
-                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout
-        (directory / "Packages").write_bytes(packages)
-        (directory / "Packages.gz").write_bytes(gzip.compress(packages, mtime=0))
-        for name in ("Packages", "Packages.gz"):
-            path = directory / name
-            entries.append((sha256(path), path.stat().st_size, str(path.relative_to(dist))))
-    release = [
-        "Origin: oscar_emr.remote_access test double",
-        "Label: cloudflared test double",
-        "Suite: any",
-        "Codename: any",
-        "Date: %s" % time.strftime("%a, %d %b %Y %H:%M:%S UTC", time.gmtime()),
-        "Architectures: %s" % " ".join(arches),
-        "Components: main",
-        "Description: TEST DOUBLE repository (not Cloudflare's)",
-        "SHA256:",
-    ] + [" %s %d %s" % entry for entry in entries]
-    (dist / "Release").write_text("\n".join(release) + "\n")
-
-    home = Path(tempfile.mkdtemp(prefix="cloudflared-double-gpg-"))
-    try:
-        os.chmod(home, 0o700)
-        gpg(home, "--passphrase", "", "--quick-gen-key", "cloudflared test double repository <testdouble@invalid>",
-            "ed25519", "sign", "1d")
-        listing = gpg(home, "--with-colons", "--list-keys").stdout.decode()
-        fingerprint = next(line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:"))
-        gpg(home, "--local-user", fingerprint, "--clearsign", "-o", str(dist / "InRelease"), str(dist / "Release"))
-        gpg(home, "--local-user", fingerprint, "--detach-sign", "--armor", "-o", str(dist / "Release.gpg"),
-            str(dist / "Release"))
-        (repo / "testdouble-archive-key.gpg").write_bytes(gpg(home, "--export", fingerprint).stdout)
-        (repo / "testdouble-archive-key.asc").write_bytes(gpg(home, "--export", "--armor", fingerprint).stdout)
-    finally:
-        subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], check=False,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        shutil.rmtree(home, ignore_errors=True)
-    (repo / "fingerprint.txt").write_text(fingerprint + "\n")
-    return fingerprint
+    """A signed apt repository of the double's packages (the same code as the real packages' test mirror)."""
+    return _apt_repo.build_apt_repo(out, debs, "cloudflared TEST DOUBLE repository")
 
 
 def main(argv=None):

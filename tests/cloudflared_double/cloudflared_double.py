@@ -1,7 +1,11 @@
 # Copyright (c) 2026, oscar_emr.remote_access contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""TEST DOUBLE of cloudflared for the cloudflared role's Molecule scenario. It is NOT cloudflared.
+"""TEST DOUBLE of cloudflared. It is NOT cloudflared. It stands in for one thing only: a connector that reaches
+Cloudflare's edge and reports ready, which the real cloudflared (../shared/cloudflared) cannot do where tests run.
+Everything else it does the real binary's way, and tests/unit/test_cloudflared_double_contract.py holds it to the
+real binary on the same inputs (flags, token parsing, exit codes and output streams, ingress validation, /ready,
+/metrics, systemd readiness).
 
 It implements only what the role relies on, and never opens a connection to anything:
 
@@ -11,9 +15,12 @@ It implements only what the role relies on, and never opens a connection to anyt
 * ``cloudflared [--no-autoupdate] tunnel [--config F] run [--token-file F] [NAME]``: reads the token
   (``--token``/``TUNNEL_TOKEN`` > ``--token-file``/``TUNNEL_TOKEN_FILE`` > ``--credentials-contents`` >
   ``--credentials-file``/``credentials-file:``) with cloudflared's precedence, then serves ``/ready``,
-  ``/healthcheck``, ``/metrics`` and a double-only ``/testdouble`` (no secrets) on the metrics address,
-  notifies systemd (Type=notify) and runs until SIGTERM. ``--token-file`` and ``TUNNEL_TOKEN_FILE`` exist
-  only from release 2025.4.0, as in cloudflared; older doubles reject the flag.
+  ``/healthcheck``, ``/metrics`` and a double-only ``/testdouble`` (no secrets) on the metrics address and runs
+  until SIGTERM. Without ``--edge`` it simulates an edge that accepts the tunnel (the double's only purpose): /ready
+  answers 200 and systemd gets READY=1. With ``--edge`` (a local address that answers nothing, as the real
+  connector is pinned in tests) it behaves as the real one there: never ready, no READY=1, /ready 503.
+  ``--token-file`` and ``TUNNEL_TOKEN_FILE`` exist only from release 2025.4.0, as in cloudflared; on an unknown
+  flag it prints usage on stdout and exits 0, as cloudflared does.
 
 A token or credentials whose tunnel ID is ``00000000-0000-4000-8000-000000000503`` simulate an edge that
 never accepts the connector: ``/ready`` stays 503.
@@ -43,14 +50,18 @@ LEVELS = {"debug": 0, "info": 1, "warn": 2, "error": 3, "fatal": 4}
 
 VALUE_FLAGS = {
     "config", "metrics", "loglevel", "transport-loglevel", "protocol", "token", "token-file", "credentials-file",
-    "cred-file", "credentials-contents", "json", "origincert", "logfile", "edge-ip-version", "region",
+    "cred-file", "credentials-contents", "json", "origincert", "logfile", "edge-ip-version", "region", "edge",
 }
 BOOL_FLAGS = {"no-autoupdate", "autoupdate-freq-disabled", "post-quantum", "help", "h"}
 SECRET_FLAGS = {"token", "credentials-contents"}
 
 
 class UsageError(Exception):
-    pass
+    """What cloudflared reports on stderr before it exits 255."""
+
+
+class UnknownFlag(Exception):
+    """cloudflared (urfave/cli) prints "Incorrect Usage: ..." and its usage on stdout and exits 0."""
 
 
 def supports_token_file():
@@ -101,7 +112,7 @@ def parse_args(argv):
         if arg.startswith("-") and arg != "-":
             name, eq, value = arg.lstrip("-").partition("=")
             if name in ("token-file",) and not supports_token_file():
-                raise UsageError("flag provided but not defined: -%s" % name)
+                raise UnknownFlag("flag provided but not defined: -%s" % name)
             if name in ("version", "v", "V"):
                 flags["version"] = True
             elif name in BOOL_FLAGS:
@@ -114,7 +125,7 @@ def parse_args(argv):
                     index += 1
                 flags[name] = value
             else:
-                raise UsageError("flag provided but not defined: -%s" % name)
+                raise UnknownFlag("flag provided but not defined: -%s" % name)
         else:
             words.append(arg)
     return flags, words
@@ -153,22 +164,29 @@ def seconds_to_durations(cfg):
 
 
 def ingress_validate(flags):
-    if flags.get("json") or os.environ.get("TUNNEL_INGRESS_VALIDATE_JSON"):
-        source = "JSON"
-        try:
-            document = seconds_to_durations(json.loads(flags.get("json") or os.environ["TUNNEL_INGRESS_VALIDATE_JSON"]))
-        except ValueError as exc:
-            raise UsageError("Validation failed: invalid JSON: %s" % exc) from None
-    else:
-        path = flags.get("config")
-        if not path:
-            raise UsageError("Validation failed: No configuration file was found. Please provide one with --config")
-        source = path
-        document = load_config(path)
+    """`tunnel ingress validate`: exit 0 with OK (or a warning on stdout), or 1 with the reason on stderr."""
+    try:
+        if flags.get("json") or os.environ.get("TUNNEL_INGRESS_VALIDATE_JSON"):
+            source = "JSON"
+            try:
+                document = seconds_to_durations(json.loads(flags.get("json")
+                                                           or os.environ["TUNNEL_INGRESS_VALIDATE_JSON"]))
+            except ValueError as exc:
+                raise UsageError("Validation failed: invalid JSON: %s" % exc) from None
+        else:
+            path = flags.get("config")
+            if not path:
+                raise UsageError("Validation failed: No configuration file was found. Please provide one with "
+                                 "--config")
+            source = path
+            document = load_config(path)
+    except UsageError as exc:
+        sys.stderr.write("%s\n" % exc)
+        return 1
     print("Validating rules from %s" % source)
     report = rules.validate_config(document, strict=False)
     if report.warnings:
-        print("Warning: unused or unknown keys detected in your config file:")
+        print("Warning: unused keys detected in your config file. Here is a list of unused keys:")
         for warning in report.warnings:
             print("  " + warning)
     if report.errors:
@@ -176,7 +194,8 @@ def ingress_validate(flags):
         for error in report.errors[1:]:
             sys.stderr.write("  also: %s\n" % error)
         return 1
-    print("OK")
+    if not report.warnings:  # cloudflared prints OK only when nothing was unknown
+        print("OK")
     return 0
 
 
@@ -196,7 +215,7 @@ def resolve_credentials(flags, config):
         try:
             _account, tunnel_id, _secret = rules.decode_tunnel_token(token)
         except ValueError:
-            raise UsageError("Provided Tunnel token is not valid.") from None
+            raise UsageError("Provided Tunnel token is not valid.\nSee 'cloudflared tunnel run --help'.") from None
         return source, tunnel_id
     contents = flags.get("credentials-contents") or os.environ.get("TUNNEL_CRED_CONTENTS")
     cred_file = (flags.get("credentials-file") or flags.get("cred-file") or os.environ.get("TUNNEL_CRED_FILE")
@@ -212,8 +231,8 @@ def resolve_credentials(flags, config):
                              % (cred_file, exc.strerror)) from None
         source = "credentials-file"
     else:
-        raise UsageError("You need to specify either a tunnel token (--token, --token-file) or a credentials "
-                         "file for the tunnel you want to run")
+        raise UsageError('"cloudflared tunnel run" requires the ID or name of the tunnel to run as the last command '
+                         "line argument or in the configuration file.\nSee 'cloudflared tunnel run --help'.")
     try:
         creds = json.loads(contents)
     except ValueError:
@@ -262,12 +281,13 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/ready":
             status = 200 if State.ready else 503
             self._send(status, json.dumps({"status": status, "readyConnections": 4 if State.ready else 0,
-                                           "connectorId": State.connector_id}))
+                                           "connectorId": State.connector_id}, separators=(",", ":")))
         elif self.path == "/healthcheck":
             self._send(200, "OK\n", "text/plain")
         elif self.path == "/metrics":
-            self._send(200, 'build_info{goversion="testdouble",type="testdouble",version="%s"} 1\n'
-                            "cloudflared_tunnel_ha_connections %d\n" % (VERSION, 4 if State.ready else 0),
+            self._send(200, 'build_info{goversion="testdouble",revision="%s",type="testdouble",version="%s"} 1\n'
+                            "cloudflared_tunnel_ha_connections %d\n"
+                            "cloudflared_tunnel_total_requests 0\n" % (BUILD_DATE, VERSION, 4 if State.ready else 0),
                        "text/plain; version=0.0.4")
         elif self.path == "/testdouble":
             self._send(200, json.dumps(dict(State.info, ready=State.ready, connectorId=State.connector_id)))
@@ -327,13 +347,19 @@ def tunnel_run(flags, words, global_flags):
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     time.sleep(0.2)
-    if tunnel_id == NEVER_READY_TUNNEL:
+    edge = flags.get("edge")
+    if edge:
+        # As the real connector pinned to a local edge that answers nothing: it retries and is never ready.
+        log("error", "Failed to dial a quic connection error=\"timeout: no recent network activity\" connIndex=0 "
+                     "event=0 ip=%s" % rules.split_host_port(edge)[0], level)
+    elif tunnel_id == NEVER_READY_TUNNEL:
         log("error", "Unauthorized: the (simulated) edge refuses this tunnel; /ready stays 503", level)
     else:
         State.ready = True
         for index in range(4):
             log("info", "Registered tunnel connection connIndex=%d protocol=%s (simulated)" % (index, protocol), level)
-    sd_notify("READY=1")
+        # Type=notify: READY=1 only once an edge connection is up, as cloudflared does.
+        sd_notify("READY=1")
     while not stop.wait(1.0):
         pass
     server.shutdown()
@@ -361,9 +387,12 @@ def main(argv):
         if words[0] in ("update", "service", "login", "access"):
             raise UsageError("the test double does not implement '%s'" % words[0])
         raise UsageError("unknown command %r" % words[0])
+    except UnknownFlag as exc:
+        sys.stdout.write("Incorrect Usage: %s\n\nNAME:\n   cloudflared - the cloudflared TEST DOUBLE\n" % exc)
+        return 0
     except UsageError as exc:
         sys.stderr.write("%s\n" % exc)
-        return 1
+        return 255
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ the scenario's own inventory, like Molecule's converge, so tests can change vari
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -19,7 +20,10 @@ HOSTS = (OSCAR, PI)
 CONFIG_DIR = "/etc/cloudflared"
 UNIT = "/etc/systemd/system/cloudflared.service"
 READY = "http://127.0.0.1:20241/ready"
-DOUBLE_VARS = json.loads((PROJECT / ".build" / "molecule-cloudflared-double" / "vars.json").read_text())
+METRICS = "http://127.0.0.1:20241/metrics"
+MIRROR_VARS = json.loads((PROJECT / ".build" / "molecule-cloudflared-real" / "vars.json").read_text())
+# Where every connector is pinned (cloudflared_test_edge): nothing answers there.
+TEST_EDGE = "127.0.0.1:7844"
 
 # The scenario's fake secrets (molecule.yml): none of them may show up anywhere but in their root-only files.
 TUNNEL_ID = "3c1e6b2a-5d4f-4e8a-9b7c-0123456789ab"
@@ -27,11 +31,6 @@ TUNNEL_SECRET = "bW9sZWN1bGUtdGVzdC10dW5uZWwtc2VjcmV0LW5vdC1yZWFsLTAxMjM0NTY3ODk
 TOKEN = (
     "eyJhIjoiMDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWYiLCJ0IjoiM2MxZTZiMmEtNWQ0Zi00ZThhLTliN2MtMDEyMzQ1Njc4OWF"
     "iIiwicyI6ImJXOXNaV04xYkdVdGRHVnpkQzEwZFc1dVpXd3RjMlZqY21WMExXNXZkQzF5WldGc0xUQXhNak0wTlRZM09Eaz0ifQ=="
-)
-# Same secret, tunnel 00000000-0000-4000-8000-000000000503: the double's edge never accepts it (/ready stays 503).
-NEVER_READY_TOKEN = (
-    "eyJhIjoiMDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWYiLCJ0IjoiMDAwMDAwMDAtMDAwMC00MDAwLTgwMDAtMDAwMDAwMDAwNTAz"
-    "IiwicyI6ImJXOXNaV04xYkdVdGRHVnpkQzEwZFc1dVpXd3RjMlZqY21WMExXNXZkQzF5WldGc0xUQXhNak0wTlRZM09Eaz0ifQ=="
 )
 # The raw secret bytes, decoded, would also be a leak.
 SECRET_MARKERS = (TOKEN, TUNNEL_SECRET, TOKEN[:40], TUNNEL_SECRET[:24], "molecule-test-tunnel-secret")
@@ -80,9 +79,34 @@ def recap(output, host):
     raise AssertionError("no recap line for %s in:\n%s" % (host, output[-3000:]))
 
 
-def double_info(host):
-    """What the running double reports about itself on the metrics address (no secrets in it)."""
-    return json.loads(host.check_output("curl -sf http://127.0.0.1:20241/testdouble"))
+def http_code(host, url):
+    return host.check_output("curl -s -o /dev/null -w '%%{http_code}' --max-time 5 %s", url)
+
+
+def running_version(host):
+    """The release the running connector reports in /metrics (build_info{...,version="2026.8.2"} 1)."""
+    metrics = host.check_output("curl -sf --max-time 5 %s", METRICS)
+    match = re.search(r'^build_info\{[^}]*version="([^"]+)"', metrics, re.M)
+    assert match, metrics[:2000]
+    return match.group(1)
+
+
+def connector_log(host):
+    """The current invocation's journal (cloudflared logs on stderr, to the journal)."""
+    invocation = service_property(host, "InvocationID")
+    return host.check_output("journalctl _SYSTEMD_INVOCATION_ID=%s --no-pager -o cat", invocation)
+
+
+def started_tunnel(host):
+    """The tunnel ID the running connector says it starts ("Starting tunnel tunnelID=...")."""
+    match = re.search(r"Starting tunnel tunnelID=(\S+)", connector_log(host))
+    return match.group(1) if match else None
+
+
+def isolation_counters(host):
+    """Packets nftables counted from system users (the connector) to anything but loopback, per rule."""
+    chain = host.check_output("nft list chain inet test_isolation output")
+    return [int(n) for n in re.findall(r"counter packets (\d+) bytes \d+ comment \"connector-off-host\"", chain)]
 
 
 def service_property(host, name):

@@ -1,21 +1,39 @@
-"""The converged connectors: the OSCAR host (locally managed tunnel, .deb 2025.8.0) and the Pi (token,
-binary 2024.12.0 from the mirror), both running the same tunnel."""
+"""The converged connectors, the real cloudflared: the OSCAR host (Debian 12, locally managed tunnel, .deb
+2025.2.1) and the Pi (Debian 13, token, single binary 2025.2.1 from the mirror), both running the same tunnel,
+pinned to a local edge that answers nothing."""
 
 import re
 
 import pytest
-from conftest import CONFIG_DIR, HOSTS, OSCAR, PI, TUNNEL_ID, UNIT, container, double_info, leaks, service_property
+from conftest import (
+    CONFIG_DIR,
+    HOSTS,
+    OSCAR,
+    PI,
+    READY,
+    TEST_EDGE,
+    TUNNEL_ID,
+    UNIT,
+    connector_log,
+    container,
+    http_code,
+    leaks,
+    running_version,
+    service_property,
+    started_tunnel,
+)
 
 EXPECTED = {
-    OSCAR: {"version": "2025.8.0", "credentialSource": "credentials-file", "binary": "/usr/bin/cloudflared"},
-    PI: {"version": "2024.12.0", "credentialSource": "env TUNNEL_TOKEN", "binary": "/usr/local/bin/cloudflared"},
+    OSCAR: {"version": "2025.2.1", "binary": "/usr/bin/cloudflared", "os": "12"},
+    PI: {"version": "2025.2.1", "binary": "/usr/local/bin/cloudflared", "os": "13"},
 }
 
 
 @pytest.mark.parametrize("name", HOSTS)
 def test_service_runs_enabled_as_the_dedicated_user(name):
     host = container(name)
-    assert host.service("cloudflared").is_running
+    # Type=notify and no edge to connect to: the process runs, the unit stays "activating" (never READY=1).
+    assert service_property(host, "ActiveState") == "activating" and service_property(host, "MainPID") != "0"
     assert host.service("cloudflared").is_enabled
     pid = service_property(host, "MainPID")
     assert host.check_output("ps -o user= -p %s", pid) == "cloudflared"
@@ -27,21 +45,24 @@ def test_service_runs_enabled_as_the_dedicated_user(name):
 
 
 @pytest.mark.parametrize("name", HOSTS)
-def test_the_installed_release_and_token_delivery(name):
-    info = double_info(container(name))
-    assert info["double"] is True
-    assert info["version"] == EXPECTED[name]["version"]
-    assert info["credentialSource"] == EXPECTED[name]["credentialSource"]
-    assert info["noAutoupdate"] is True
-    assert info["protocol"] == "quic"
-    assert info["configFile"] == CONFIG_DIR + "/config.yml"
+def test_the_real_release_runs_on_debian_12_and_13_pinned_to_the_local_edge(name):
+    host = container(name)
+    assert host.check_output(". /etc/os-release && echo $VERSION_ID") == EXPECTED[name]["os"]
+    assert running_version(host) == EXPECTED[name]["version"]
+    assert "TEST DOUBLE" not in host.check_output("%s --version", EXPECTED[name]["binary"])
+    exec_start = service_property(host, "ExecStart")
+    assert "tunnel --config /etc/cloudflared/config.yml --edge %s run" % TEST_EDGE in exec_start
+    log = connector_log(host)
+    assert "edge:[%s]" % TEST_EDGE in log and "no-autoupdate:true" in log
+    dialled = re.findall(r"\bip=(\S+)", log)
+    assert dialled and set(dialled) == {"127.0.0.1"}, "it dials the local edge only: %s" % sorted(set(dialled))
 
 
 def test_the_two_connectors_are_replicas_of_one_tunnel():
-    oscar, pi = double_info(container(OSCAR)), double_info(container(PI))
-    assert oscar["tunnelID"] == pi["tunnelID"] == TUNNEL_ID
-    assert oscar["connectorId"] != pi["connectorId"]
-    assert oscar["ready"] and pi["ready"]
+    oscar, pi = container(OSCAR), container(PI)
+    assert started_tunnel(oscar) == started_tunnel(pi) == TUNNEL_ID
+    ids = [re.search(r"Generated Connector ID: (\S+)", connector_log(host)).group(1) for host in (oscar, pi)]
+    assert ids[0] != ids[1]
 
 
 def test_oscar_files_modes_and_owners():
@@ -131,7 +152,19 @@ def test_metrics_and_ready_listen_on_loopback_only(name):
     listening = host.check_output("ss -Hltn")
     assert "127.0.0.1:20241" in listening
     assert not re.search(r"(0\.0\.0\.0|\*|\[::\]):20241", listening)
-    assert host.check_output("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:20241/ready") == "200"
+
+
+@pytest.mark.parametrize("name", HOSTS)
+def test_without_an_edge_the_connector_stays_up_starting_and_not_ready(name):
+    """Type=notify: the real connector sends READY=1 only after its first edge connection. Pinned to an edge that
+    answers nothing, it keeps retrying in one process: the unit stays "activating", /ready says 503, /healthcheck
+    200, and systemd does not kill and restart it."""
+    host = container(name)
+    assert (service_property(host, "ActiveState"), service_property(host, "SubState")) == ("activating", "start")
+    assert service_property(host, "NRestarts") == "0"
+    assert service_property(host, "TimeoutStartUSec") == "infinity"
+    assert http_code(host, READY) == "503"
+    assert http_code(host, "http://127.0.0.1:20241/healthcheck") == "200"
 
 
 def test_oscar_config_routes_oscar_to_the_verified_front_door_with_access():
@@ -169,16 +202,28 @@ def test_pi_config_holds_no_ingress_for_a_remotely_managed_tunnel():
     assert settings == ["metrics: 127.0.0.1:20241", "loglevel: info", "protocol: quic", "no-autoupdate: true"]
 
 
-def test_cloudflared_validated_the_candidate_config_before_it_was_installed():
-    """The template's validate: ran `cloudflared tunnel --config <candidate> ingress validate`, as root."""
+@pytest.mark.parametrize("name", HOSTS)
+def test_the_real_cloudflared_validates_every_rendered_config(name):
+    host = container(name)
+    result = host.run("%s tunnel --config %s/config.yml ingress validate", EXPECTED[name]["binary"], CONFIG_DIR)
+    if name == OSCAR:
+        assert result.rc == 0 and result.stdout.strip().endswith("OK"), result.stdout + result.stderr
+    else:  # a remotely managed tunnel: its ingress lives in Cloudflare, config.yml has none
+        assert result.rc == 1 and "doesn't contain any ingress rules" in result.stderr
+
+
+def test_the_origin_ca_from_a_root_only_directory_is_readable_by_the_connector():
+    """Break 1 of issue 11: the CA sits in a root-only 0700 directory (as the nginx role keeps it). The role copies
+    it where the connector's group reads it; the real connector loads it and does not crash-loop."""
     host = container(OSCAR)
-    calls = [line for line in host.check_output("cat /var/lib/cloudflared-testdouble/invocations.jsonl").splitlines()
-             if '"ingress", "validate"' in line]
-    assert calls, "no ingress validate invocation recorded"
-    last = calls[-1]
-    match = re.search(r'"--config", "([^"]+)"', last)
-    assert match and match.group(1) != CONFIG_DIR + "/config.yml", last
-    assert '"uid": 0' in last
+    assert host.file("/etc/test-front-door/ca").mode == 0o700
+    config = host.file(CONFIG_DIR + "/config.yml").content_string
+    assert "caPool: /etc/cloudflared/origin-ca.pem" in config
+    assert host.run("runuser -u cloudflared -- test -r /etc/cloudflared/origin-ca.pem").rc == 0
+    assert host.file(CONFIG_DIR + "/origin-ca.pem").content_string == host.file(
+        "/etc/test-front-door/ca/ca.crt").content_string
+    assert "Error loading cert pool" not in host.check_output("journalctl -u cloudflared --no-pager -o cat")
+    assert service_property(host, "NRestarts") == "0"
 
 
 def test_cloudflareds_own_validation_rejects_a_bad_rule_set():
@@ -192,17 +237,17 @@ def test_cloudflareds_own_validation_rejects_a_bad_rule_set():
     )
     host.run("printf '%%s' %s > /tmp/bad-config.yml", bad)
     result = host.run("cloudflared tunnel --config /tmp/bad-config.yml ingress validate")
-    assert result.rc != 0
-    assert "Validation failed" in result.stderr
-    assert "don't support proxying to a different path" in result.stderr
-    good = host.run("cloudflared tunnel --config %s/config.yml ingress validate", CONFIG_DIR)
-    assert good.rc == 0 and good.stdout.strip().endswith("OK")
+    assert result.rc == 1
+    assert result.stderr.startswith("Validation failed")
 
 
 def test_the_old_release_has_no_token_file_flag_hence_the_environment_file():
+    """Break 4 of issue 11: on an unknown flag the real cloudflared prints its usage on stdout and exits 0, so the
+    role reads the help text, not the exit status."""
     result = container(PI).run("/usr/local/bin/cloudflared tunnel run --token-file /nonexistent")
-    assert result.rc != 0
-    assert "flag provided but not defined: -token-file" in result.stderr
+    assert result.rc == 0
+    assert "Incorrect Usage: flag provided but not defined: -token-file" in result.stdout
+    assert "--token-file" not in container(PI).check_output("/usr/local/bin/cloudflared tunnel run --help")
 
 
 def _reaches(host, address, port):

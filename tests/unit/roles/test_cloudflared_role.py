@@ -60,7 +60,7 @@ def test_secrets_are_root_only_or_service_user_only():
     assert (copy["owner"], copy["group"], copy["mode"]) == ("{{ cloudflared_user }}", "{{ cloudflared_group }}", "0600")
 
 
-def render_unit(token_file, env_file, binary="/usr/bin/cloudflared"):
+def render_unit(token_file, env_file, binary="/usr/bin/cloudflared", test_edge_option=""):
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(ROLE / "templates")),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True)
     variables = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
@@ -71,7 +71,7 @@ def render_unit(token_file, env_file, binary="/usr/bin/cloudflared"):
         "__cloudflared_config_path": "/etc/cloudflared/config.yml",
         "__cloudflared_token_path": "/etc/cloudflared/token",
         "__cloudflared_env_path": "/etc/cloudflared/tunnel.env", "__cloudflared_use_token_file": token_file,
-        "__cloudflared_use_env_file": env_file,
+        "__cloudflared_use_env_file": env_file, "__cloudflared_test_edge_option": test_edge_option,
     })
     return env.get_template("cloudflared.service.j2").render(**values)
 
@@ -89,12 +89,34 @@ def test_the_unit_never_carries_a_token_and_is_sandboxed(token_file, env_file):
     assert ("LoadCredential=tunnel-token:/etc/cloudflared/token" in unit) is token_file
     assert ("--token-file %d/tunnel-token" in exec_start) is token_file
     assert ("EnvironmentFile=/etc/cloudflared/tunnel.env" in unit) is env_file
+    assert "--edge" not in unit
+
+
+@pytest.mark.parametrize("token_file,env_file", [(True, False), (False, True), (False, False)])
+def test_an_isolated_test_edge_is_a_tunnel_option_before_run(token_file, env_file):
+    unit = render_unit(token_file, env_file, test_edge_option=" --edge 127.0.0.1:7844")
+    exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    assert " tunnel --config /etc/cloudflared/config.yml --edge 127.0.0.1:7844 run" in exec_start
+
+
+def test_type_notify_start_is_not_limited_by_systemd_the_role_waits_itself():
+    """cloudflared sends READY=1 only after its first edge connection and retries by itself: a start timeout would
+    only kill and restart it (upstream's unit has none either); the handlers and the start do not block."""
+    unit = render_unit(True, False)
+    assert "Type=notify" in unit and "TimeoutStartSec=infinity" in unit
+    handlers = yaml.safe_load((ROLE / "handlers" / "main.yml").read_text())
+    restart = next(handler for handler in handlers if handler["name"] == "Restart cloudflared")
+    assert restart["ansible.builtin.systemd_service"]["no_block"] is True
+    service = yaml.safe_load((ROLE / "tasks" / "service.yml").read_text())
+    start = next(task for task in service if task["name"].startswith("Enable and start cloudflared"))
+    assert start["ansible.builtin.systemd_service"]["no_block"] is True
 
 
 def test_filters_are_registered():
     names = set(filters.FilterModule().filters())
     assert names == {"cloudflared_problems", "cloudflared_config", "cloudflared_ingress_report", "cloudflared_version",
-                     "cloudflared_token_file_supported", "cloudflared_ready_url", "cloudflared_egress_rules"}
+                     "cloudflared_token_file_supported", "cloudflared_ready_url", "cloudflared_egress_rules",
+                     "cloudflared_help_has_flag"}
     assert filters.cloudflared_version("cloudflared version 2025.8.0 (built x)") == "2025.8.0"
     assert filters.cloudflared_version("garbage") == ""
     assert filters.cloudflared_token_file_supported("2025.4.0") is True

@@ -200,31 +200,52 @@ ingress:
 - service: https://localhost:8000
   originRequest: {connectTimeout: "30 s"}
 """, "Go duration string"),
-    ("a boolean as a string", """
+    ("a boolean as a string cloudflared cannot read", """
 ingress:
 - service: https://localhost:8000
-  originRequest: {noTLSVerify: "yes"}
+  originRequest: {noTLSVerify: "true"}
 """, "true or false"),
-    ("proxyType other than socks", """
-ingress:
-- service: https://localhost:8000
-  originRequest: {proxyType: http}
-""", "proxyType"),
-    ("an ipRule prefix that is not a CIDR", """
-ingress:
-- service: socks-proxy
-  originRequest: {ipRules: [{prefix: 1.1.1.300/24, ports: [80], allow: true}]}
-""", "is not a CIDR"),
     ("a lookahead, which Go's RE2 lacks", """
 ingress:
 - hostname: a.example.com
   path: ^/(?!admin)
   service: http_status:404
 - service: http_status:404
-""", "RE2"),
+""", "invalid or unsupported Perl syntax"),
     ("no service and no bastion", "ingress:\n- hostname: a.example.com\n- service: http_status:404\n",
      "service is required"),
 ]
+
+
+# cloudflared accepts these (data/cloudflared_ingress_corpus.yml has the real binary's verdicts); the role's strict
+# mode refuses them and says it is stricter than cloudflared.
+STRICTER_THAN_CLOUDFLARED = [
+    ("a boolean as a YAML 1.1 word", """
+ingress:
+- service: https://localhost:8000
+  originRequest: {noTLSVerify: "yes"}
+""", "write true or false; cloudflared reads 'yes' as true"),
+    ("proxyType other than socks", """
+ingress:
+- service: https://localhost:8000
+  originRequest: {proxyType: http}
+""", "proxyType: 'http' is not '' or 'socks'"),
+    ("an ipRule prefix that is not a CIDR", """
+ingress:
+- service: socks-proxy
+  originRequest: {ipRules: [{prefix: 1.1.1.300/24, ports: [80], allow: true}]}
+""", "is not a CIDR"),
+    ("an HTTP status from 600 to 999", "ingress:\n- service: http_status:600\n", "is not an HTTP status (100-599)"),
+    ("a %-escape in a service host", "ingress:\n- service: http://a%C3%A9b:80\n", "%-escape in the service's host"),
+]
+
+
+@pytest.mark.parametrize("name,raw,fragment", STRICTER_THAN_CLOUDFLARED,
+                         ids=[case[0] for case in STRICTER_THAN_CLOUDFLARED])
+def test_strict_mode_refuses_what_cloudflared_accepts_and_says_so(name, raw, fragment):
+    assert validate(raw).errors == []
+    errors = validate(raw, strict=True).errors
+    assert any(fragment in error and m.STRICTER in error for error in errors), errors
 
 
 @pytest.mark.parametrize("name,raw", ACCEPTED, ids=[case[0] for case in ACCEPTED])
@@ -485,8 +506,10 @@ def test_local_config_document():
 
 def test_origin_server_name_and_ca_pool_overrides():
     doc = m.build_config(settings(origin_server_name="oscar.internal", origin_ca_pool="/etc/ssl/clinic-ca.pem"))
+    # The role copies the pool into its configuration directory, readable by the connector's group (break 1 of
+    # issue 11: the real connector, running as its own user, exits on a CA it cannot read).
     assert doc["ingress"][0]["originRequest"] == {"originServerName": "oscar.internal",
-                                                  "caPool": "/etc/ssl/clinic-ca.pem"}
+                                                  "caPool": "/etc/cloudflared/origin-ca.pem"}
 
 
 def test_a_plain_http_origin_gets_no_tls_settings():
@@ -525,3 +548,58 @@ def test_egress_rules(origin, extra):
     assert [(r["name"], r["port"], r["protocol"]) for r in rules[:3]] == [
         ("cloudflared-quic", 7844, "udp"), ("cloudflared-http2", 7844, "tcp"), ("cloudflared-api", 443, "tcp")]
     assert (rules[3] if len(rules) > 3 else None) == extra
+
+
+def _unpadded(text):
+    return text.rstrip("=")
+
+
+def _token_needing_padding_and_urlsafe():
+    """A token whose base64 has = padding and both + and /, so each rewrite below changes it."""
+    for filler in range(200):
+        raw = json.dumps({"a": "acc0123", "t": TUNNEL_ID, "s": SECRET, "x": "~?" * filler}).encode()
+        text = base64.b64encode(raw).decode()
+        if text.endswith("=") and "+" in text and "/" in text:
+            return text
+    raise AssertionError("no such token")
+
+
+PADDED_TOKEN = _token_needing_padding_and_urlsafe()
+
+
+@pytest.mark.parametrize("token,which", [
+    (_unpadded(PADDED_TOKEN), "its = padding is missing"),
+    (PADDED_TOKEN.replace("+", "-").replace("/", "_"), "URL-safe base64"),
+    (base64.b64encode(json.dumps({"a": "acc0123", "t": TUNNEL_ID, "s": _unpadded(
+        base64.b64encode(b"unit-test-tunnel-secret-0123456789abcd").decode())}).encode()).decode(),
+     "its tunnel secret (s): its = padding is missing"),
+])
+def test_a_token_cloudflared_refuses_is_refused_and_the_message_says_why(token, which):
+    """cloudflared accepts only standard, padded base64 (`Provided Tunnel token is not valid.` otherwise): the role
+    refuses rather than rewrite the secret, and says so."""
+    found = problems(tunnel_mode="token", tunnel_token=token)
+    assert len(found) == 1, found
+    assert which in found[0] and "cloudflared" in found[0]
+    assert token not in found[0] and token[:12] not in found[0]
+
+
+def test_a_standard_padded_token_is_accepted():
+    assert problems(tunnel_mode="token", tunnel_token=PADDED_TOKEN, tunnel_credentials={}) == []
+    assert problems(tunnel_mode="token", tunnel_token=" %s\n" % PADDED_TOKEN, tunnel_credentials={}) == []
+
+
+@pytest.mark.parametrize("word", ["yes", "on", "y", "Y", "YES", True])
+def test_no_tls_verify_in_any_spelling_cloudflared_reads_as_true_is_refused_loudly(word):
+    """cloudflared's YAML decoder reads quoted "yes", "on", "y" into a bool as true: TLS checking off."""
+    rule = {"hostname": "a.clinic.example", "service": "https://10.0.0.5", "originRequest": {"noTLSVerify": word}}
+    found = problems(ingress_extra_rules=[rule])
+    assert any(p.startswith("cloudflared_ingress_extra_rules[0].originRequest.noTLSVerify: is refused (%r, which "
+                            "cloudflared reads as true" % (word,)) for p in found), found
+    found = problems(origin_request_defaults={"noTLSVerify": word})
+    assert any(p.startswith("cloudflared_origin_request_defaults.noTLSVerify: is refused") for p in found), found
+
+
+@pytest.mark.parametrize("word", ["no", "off", "n", False])
+def test_no_tls_verify_off_in_any_spelling_is_not_reported_as_turning_checks_off(word):
+    found = problems(origin_request_defaults={"noTLSVerify": word})
+    assert not any("is refused" in p for p in found), found
