@@ -174,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.state is None:
         args.state = args.out.parent / "fleet-state.json"
     playbook = args.playbook.resolve()
+    # ansible-runner starts ansible-playbook from PATH: prefer the one installed beside this Python (a venv).
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
     clinics = list_clinics(args.inventories, args.include_examples)
     if args.clinic:
