@@ -159,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
                         default=Path(os.environ.get("CLINIC_LOG_DIR")
                                      or f"logs/{datetime.datetime.now():%Y%m%d-%H%M%S}"),
                         help="artifacts, logs and the report (default logs/<time>)")
+    parser.add_argument("--runs-dir", type=Path,
+                        help="for schedules: each run in <runs-dir>/<time>, a 'latest' link to it, the state beside them")
     parser.add_argument("--state", type=Path, default=Path(os.environ["FLEET_STATE"]) if "FLEET_STATE" in os.environ else None,
                         help="kept between runs: last successful patch and restart counts per clinic"
                              " (default: fleet-state.json beside --out)")
@@ -171,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         argv, extra = argv[:argv.index("--")], argv[argv.index("--") + 1:]
     args = parser.parse_args(argv)
     extra = args.extra + extra
+    if args.runs_dir:
+        args.out = args.runs_dir / f"{datetime.datetime.now():%Y%m%d-%H%M%S}"
     if args.state is None:
         args.state = args.out.parent / "fleet-state.json"
     playbook = args.playbook.resolve()
@@ -217,6 +221,11 @@ def main(argv: list[str] | None = None) -> int:
         results = list(pool.map(job, clinics))
     stop.set()
 
+    if args.runs_dir:
+        latest = args.runs_dir / "latest"
+        if latest.is_symlink():
+            latest.unlink()
+        latest.symlink_to(args.out.name)
     report = fleet_report.build(results, playbook=str(args.playbook), state_path=args.state)
     fleet_report.write(report, args.out)
     print(fleet_report.table(report))
