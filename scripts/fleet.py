@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import shlex
 import sys
@@ -33,7 +32,7 @@ from pathlib import Path
 import ansible_runner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import fleet_report  # noqa: E402  (next to this file)
+import fleet_report  # (next to this file)
 
 ROOT = Path(__file__).resolve().parent.parent
 HEALTH_ACTION = "clinic_health"
@@ -160,13 +159,16 @@ def main(argv: list[str] | None = None) -> int:
                                      or f"logs/{datetime.datetime.now():%Y%m%d-%H%M%S}"),
                         help="artifacts, logs and the report (default logs/<time>)")
     parser.add_argument("--runs-dir", type=Path,
-                        help="for schedules: each run in <runs-dir>/<time>, a 'latest' link to it, the state beside them")
-    parser.add_argument("--state", type=Path, default=Path(os.environ["FLEET_STATE"]) if "FLEET_STATE" in os.environ else None,
+                        help="for schedules: each run in <runs-dir>/<time>, a 'latest' link to it,"
+                             " the state beside them")
+    parser.add_argument("--state", type=Path,
+                        default=Path(os.environ["FLEET_STATE"]) if "FLEET_STATE" in os.environ else None,
                         help="kept between runs: last successful patch and restart counts per clinic"
                              " (default: fleet-state.json beside --out)")
     parser.add_argument("--drift", action="store_true",
                         help="also run playbooks/site.yml in check mode per clinic and report what it would change")
-    parser.add_argument("extra", nargs="*", help="after --: options for ansible-playbook (such as -e, --limit, --check)")
+    parser.add_argument("extra", nargs="*",
+                        help="after --: options for ansible-playbook (such as -e, --limit, --check)")
     argv = list(sys.argv[1:] if argv is None else argv)
     extra: list[str] = []
     if "--" in argv:

@@ -132,7 +132,7 @@ def parse_wg_handshakes(output):
 def parse_systemctl_show(output):
     """`systemctl show -p ... UNIT...` (blank line between units) as one dict per unit."""
     units, current = [], {}
-    for line in output.splitlines() + [""]:
+    for line in [*output.splitlines(), ""]:
         if not line.strip():
             if current:
                 units.append(current)
@@ -159,9 +159,9 @@ def sources_have_security(texts):
 
 def read_sources(root="/"):
     texts = []
-    for path in [os.path.join(root, "etc/apt/sources.list")] + sorted(
-            glob.glob(os.path.join(root, "etc/apt/sources.list.d/*.list"))
-            + glob.glob(os.path.join(root, "etc/apt/sources.list.d/*.sources"))):
+    listed = sorted(glob.glob(os.path.join(root, "etc/apt/sources.list.d/*.list"))
+                    + glob.glob(os.path.join(root, "etc/apt/sources.list.d/*.sources")))
+    for path in [os.path.join(root, "etc/apt/sources.list"), *listed]:
         try:
             with open(path) as handle:
                 texts.append(handle.read())
@@ -224,11 +224,12 @@ def snapshot(params, run):
         handshakes = parse_wg_handshakes(out)
         result["wireguard"][iface] = {"peers": len(handshakes), "latest_handshakes": handshakes}
         seen = sum(1 for stamp in handshakes.values() if stamp)
-        checks.append(check("wireguard %s" % iface, True, "up, %d peers, %d with a handshake" % (len(handshakes), seen)))
+        detail = "up, %d peers, %d with a handshake" % (len(handshakes), seen)
+        checks.append(check("wireguard %s" % iface, True, detail))
 
     units = params.get("units") or []
     if units:
-        rc, out, err = run(["systemctl", "show", "-p", "Id,LoadState,ActiveState,NRestarts"] + list(units))
+        rc, out, err = run(["systemctl", "show", "-p", "Id,LoadState,ActiveState,NRestarts", *units])
         shown = parse_systemctl_show(out) if rc == 0 else []
         for unit, info in zip(units, shown):
             restarts = info.get("NRestarts", "")

@@ -54,11 +54,11 @@ def window_errors(window, name="patch_maintenance_window"):
     if tz:
         try:
             _zone(tz)
-        except Exception:  # pylint: disable=broad-except
+        except Exception:  # noqa: BLE001  (zoneinfo raises several kinds for a bad name)  # pylint: disable=broad-except
             errors.append("%s.timezone: %r is not an IANA time zone (such as America/Toronto)" % (name, tz))
     windows = window.get("windows", [])
     if not isinstance(windows, list):
-        return errors + ["%s.windows: %r is not a list" % (name, windows)]
+        return [*errors, "%s.windows: %r is not a list" % (name, windows)]
     for index, item in enumerate(windows):
         where = "%s.windows[%d]" % (name, index)
         if not isinstance(item, dict):

@@ -50,7 +50,8 @@ options:
         description: The clinic's name, sent as the Host header and TLS server name.
         type: str
       ca_file:
-        description: A CA file on the host to verify the certificate with (for O(front_door.host)); unverified when omitted.
+        description:
+          - A CA file on the host to verify the certificate with (for O(front_door.host)); unverified when omitted.
         type: path
   tomcat_url:
     description: OSCAR's Tomcat, probed locally (such as C(https://127.0.0.1:8443/oscar/)); omit to skip.
@@ -157,8 +158,9 @@ security_source:
   type: bool
 """
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.oscar_emr.remote_access.plugins.module_utils._clinic_health import snapshot
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+
+from ansible_collections.oscar_emr.remote_access.plugins.module_utils._clinic_health import snapshot  # noqa: E402
 
 
 def main():

@@ -15,8 +15,8 @@ def test_ansible_builder_create(tmp_path):
     builder = shutil.which("ansible-builder", path=str(Path(sys.executable).parent))
     if not builder:
         pytest.skip("ansible-builder is not installed (requirements-dev.txt)")
-    proc = subprocess.run([builder, "create", "-f", str(ROOT / "execution-environment.yml"), "-c", str(tmp_path / "ctx"),
-                           "-v", "2"], capture_output=True, text=True, check=False)
+    proc = subprocess.run([builder, "create", "-f", str(ROOT / "execution-environment.yml"),
+                           "-c", str(tmp_path / "ctx"), "-v", "2"], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     containerfile = (tmp_path / "ctx" / "Containerfile").read_text()
     assert "ansible-core>=2.18,<2.20" in containerfile and "ansible-runner>=2.4,<3" in containerfile

@@ -38,7 +38,8 @@ def node():
     if not shutil.which("podman") or podman("image", "exists", IMAGE, check=False).returncode != 0:
         pytest.skip(f"podman or {IMAGE} missing: run scripts/testbed.sh")
     podman("rm", "-f", NAME, check=False)
-    podman("run", "-d", "--name", NAME, "--hostname", NAME, "--network", "none", "--systemd=always", IMAGE, "/sbin/init")
+    podman("run", "-d", "--name", NAME, "--hostname", NAME, "--network", "none", "--systemd=always", IMAGE,
+           "/sbin/init")
     try:
         yield NAME
     finally:
@@ -52,7 +53,8 @@ def converge(tmp_path, jobs):
     (tmp_path / "jobs.json").write_text(json.dumps(jobs))
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".build" / "collections"), ANSIBLE_NOCOLOR="1",
                PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    return subprocess.run(["ansible-playbook", "-i", str(tmp_path / "inventory.yml"), str(ROOT / "playbooks" / "controller.yml"),
+    playbook = ROOT / "playbooks" / "controller.yml"
+    return subprocess.run(["ansible-playbook", "-i", str(tmp_path / "inventory.yml"), str(playbook),
                            "-e", f"@{tmp_path / 'jobs.json'}"], env=env, capture_output=True, text=True, check=False)
 
 

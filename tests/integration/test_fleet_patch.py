@@ -48,7 +48,8 @@ def build_repository(repo: Path):
         shutil.copyfile(deb(version), target)
         fields = subprocess.run(["dpkg-deb", "-f", str(target)], check=True, capture_output=True, text=True).stdout
         sha = subprocess.run(["sha256sum", str(target)], check=True, capture_output=True, text=True).stdout.split()[0]
-        stanzas.append(fields.rstrip("\n") + f"\nFilename: ./{target.name}\nSize: {target.stat().st_size}\nSHA256: {sha}\n")
+        index = f"\nFilename: ./{target.name}\nSize: {target.stat().st_size}\nSHA256: {sha}\n"
+        stanzas.append(fields.rstrip("\n") + index)
     (repo / "Packages").write_text("\n".join(stanzas))
 
 
@@ -135,7 +136,7 @@ def test_fleet_patch_check_then_apply_then_nothing(fleet_bed):
     first = fleet(inventories, fleet_bed / "run-1")
     assert first.returncode == 1, first.stdout + first.stderr
     clinics, data = report(fleet_bed / "run-1")
-    assert [c["clinic"] for c in data["clinics"]][0] == "broken"  # failed clinics first
+    assert data["clinics"][0]["clinic"] == "broken"  # failed clinics first
     assert clinics["broken"]["result"] == "unhealthy: left alone"
     assert "tomcat" in clinics["broken"]["hosts"][0]["failed_checks"]
     assert clinics["pending"]["result"] == "ok" and clinics["healthy"]["result"] == "ok"

@@ -113,8 +113,9 @@ def synthetic_runs():
                 "units": {"nginx.service": {"active": "active", "restarts": 3}}, "tls_days_left": 9,
                 "pending_updates": [{"name": "libssl3"}], "pending_security_updates": 1, "reboot_required": True,
                 "security_source": True}
-    ok = {"clinic": "lakeside", "status": "successful", "rc": 0, "seconds": 42.0, "started": "2026-12-06T01:00:00+00:00",
-          "hosts": ["oscar"], "changed": 3, "failed": 0, "unreachable": [], "errors": [], "changed_tasks": [],
+    ok = {"clinic": "lakeside", "status": "successful", "rc": 0, "seconds": 42.0,
+          "started": "2026-12-06T01:00:00+00:00", "hosts": ["oscar"], "changed": 3, "failed": 0,
+          "unreachable": [], "errors": [], "changed_tasks": [],
           "health": {"oscar": snapshot},
           "artifact_data": {"patch_hosts": {"oscar": {"outcome": "patched", "reboot": "pending"}},
                             "patch_expiring": {"oscar": [{"name": "dr-bob", "expires": "2026-12-10", "days_left": 4}]}}}
