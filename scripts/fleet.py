@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Run one playbook across many clinics with ansible-runner, one run per clinic inventory, and report.
 
     scripts/fleet.py playbooks/patch.yml [--parallel 4] [--timeout 3600] [--drift] [-- ansible-playbook options]

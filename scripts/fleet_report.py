@@ -172,8 +172,8 @@ def table(report: dict) -> str:
             line = host_line(host)
             head = ((clinic["clinic"], clinic["result"], f"{clinic['seconds'] or 0:.0f}s", str(clinic["changed"]),
                      str(clinic["failed"])) if index == 0 else ("", "", "", "", ""))
-            rows.append(head + tuple(_cell(line[k]) for k in ("host", "health", "patch", "cloudflared",
-                                                               "security updates", "reboot pending", "tls days")))
+            fields = ("host", "health", "patch", "cloudflared", "security updates", "reboot pending", "tls days")
+            rows.append(head + tuple(_cell(line[k]) for k in fields))
     widths = [min(40, max(len(r[i]) for r in rows)) for i in range(len(rows[0]))]
     out = []
     for row in rows:

@@ -59,8 +59,8 @@ def converge(tmp_path, jobs):
 
 
 def test_controller_timers(node, tmp_path):
-    bad = converge(tmp_path, dict(JOBS, fleet_controller_jobs=[{"name": "no good", "playbook": "patch.yml",
-                                                                 "on_calendar": "daily"}]))
+    bad_job = {"name": "no good", "playbook": "patch.yml", "on_calendar": "daily"}
+    bad = converge(tmp_path, dict(JOBS, fleet_controller_jobs=[bad_job]))
     assert bad.returncode != 0 and "name 'no good'" in bad.stdout
     assert podman("exec", node, "ls", "/etc/systemd/system/oscar-fleet-no good.service", check=False).returncode != 0
 

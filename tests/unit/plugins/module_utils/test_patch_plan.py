@@ -76,9 +76,8 @@ def test_host_time_zone_when_the_window_names_none():
 
 
 def test_window_errors_name_the_variable_and_value():
-    errors = pp.window_errors({"timezone": "Mars/Olympus", "windows": [{"days": ["mon", "funday"],
-                                                                         "start": "25:00", "end": "6"}],
-                               "extra": 1})
+    bad_window = {"days": ["mon", "funday"], "start": "25:00", "end": "6"}
+    errors = pp.window_errors({"timezone": "Mars/Olympus", "windows": [bad_window], "extra": 1})
     text = "; ".join(errors)
     assert "patch_maintenance_window: unknown keys extra" in text
     assert "patch_maintenance_window.timezone: 'Mars/Olympus'" in text
