@@ -57,26 +57,8 @@ def make_clinics(tmp: Path, count: int) -> list[str]:
         clinic = f"c{index:02d}"
         name = PREFIX + clinic
         bed.podman("rm", "-f", name, check=False)
-        bed.podman("run", "-d", "--name", name, "--hostname", name, "--network", NETWORK, "--systemd=always",
-                   bed.IMAGE, "/sbin/init")
-        bed.podman("cp", str(tmp / "repo"), f"{name}:/srv/fleet-repo")
-        bed.podman("exec", name, "sh", "-c",
-                   "for i in $(seq 50); do systemctl is-system-running 2>/dev/null | grep -qE 'running|degraded'"
-                   " && break; sleep 0.2; done; "
-                   f"dpkg -i /srv/fleet-repo/{bed.deb(bed.NEW).name} >/dev/null && "
-                   "echo 'deb [trusted=yes] file:/srv/fleet-repo ./' > /etc/apt/sources.list.d/fleet-test.list && "
-                   "systemd-run --unit=oscar-standin --property=Restart=always "
-                   "python3 -m http.server 8080 --bind 127.0.0.1 >/dev/null 2>&1")
-        inv = tmp / "inventories" / clinic
-        inv.mkdir(parents=True)
-        (inv / "hosts.yml").write_text(
-            "all:\n  children:\n    clinic:\n      children:\n        oscar_servers:\n          hosts:\n"
-            f"            {name}:\n  vars:\n    ansible_connection: containers.podman.podman\n"
-            "    ansible_python_interpreter: /usr/bin/python3\n")
-        (inv / "group_vars" / "all").mkdir(parents=True)
-        (inv / "group_vars" / "all" / "patch.yml").write_text(
-            "cloudflared_version: latest\npatch_tomcat_url: http://127.0.0.1:8080/\n"
-            "patch_health_extra_units: [oscar-standin.service]\n")
+        bed.start_clinic(name, tmp / "repo", bed.NEW, network=NETWORK)
+        bed.write_inventory(tmp / "inventories", clinic, host=name)
         names.append(name)
     return names
 

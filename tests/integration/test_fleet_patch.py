@@ -53,12 +53,29 @@ def build_repository(repo: Path):
     (repo / "Packages").write_text("\n".join(stanzas))
 
 
-def write_inventory(base: Path, clinic: str):
+def start_clinic(name: str, repo: Path, version: str, network: str = NETWORK, standin: bool = True):
+    """A clinic host: a container with cloudflared `version`, the local repository as an apt source and, with
+    `standin`, OSCAR's stand-in (any local HTTP server answering on Tomcat's port) as a systemd unit."""
+    podman("run", "-d", "--name", name, "--hostname", name, "--network", network, "--systemd=always", IMAGE,
+           "/sbin/init")
+    podman("cp", str(repo), f"{name}:/srv/fleet-repo")
+    script = (
+        "for i in $(seq 50); do systemctl is-system-running 2>/dev/null | grep -qE 'running|degraded' && break;"
+        " sleep 0.2; done; "
+        f"dpkg -i /srv/fleet-repo/{deb(version).name} >/dev/null && "
+        "echo 'deb [trusted=yes] file:/srv/fleet-repo ./' > /etc/apt/sources.list.d/fleet-test.list")
+    if standin:
+        script += (" && systemd-run --unit=oscar-standin --property=Restart=always "
+                   "python3 -m http.server 8080 --bind 127.0.0.1 >/dev/null 2>&1")
+    podman("exec", name, "sh", "-c", script)
+
+
+def write_inventory(base: Path, clinic: str, host: str = ""):
     inv = base / clinic
     (inv / "group_vars" / "all").mkdir(parents=True)
     (inv / "hosts.yml").write_text(
         "all:\n  children:\n    clinic:\n      children:\n        oscar_servers:\n          hosts:\n"
-        f"            {PREFIX}{clinic}:\n"
+        f"            {host or PREFIX + clinic}:\n"
         "  vars:\n    ansible_connection: containers.podman.podman\n"
         "    ansible_python_interpreter: /usr/bin/python3\n")
     (inv / "group_vars" / "all" / "patch.yml").write_text(
@@ -96,20 +113,8 @@ def fleet_bed(tmp_path_factory):
     podman("network", "create", "--subnet", "10.89.214.0/24", NETWORK)
     try:
         for clinic, version in CLINICS.items():
-            name = PREFIX + clinic
-            podman("run", "-d", "--name", name, "--hostname", name, "--network", NETWORK, "--systemd=always",
-                   IMAGE, "/sbin/init")
-            podman("cp", str(tmp / "repo"), f"{name}:/srv/fleet-repo")
-            script = (
-                "for i in $(seq 50); do systemctl is-system-running 2>/dev/null | grep -qE 'running|degraded' && break;"
-                " sleep 0.2; done; "
-                f"dpkg -i /srv/fleet-repo/{deb(version).name} >/dev/null && "
-                "echo 'deb [trusted=yes] file:/srv/fleet-repo ./' > /etc/apt/sources.list.d/fleet-test.list")
-            if clinic != "broken":
-                # OSCAR's stand-in: any local HTTP server answering on Tomcat's port; the broken clinic's is down.
-                script += (" && systemd-run --unit=oscar-standin --property=Restart=always "
-                           "python3 -m http.server 8080 --bind 127.0.0.1 >/dev/null 2>&1")
-            podman("exec", name, "sh", "-c", script)
+            # The broken clinic's OSCAR stand-in is down: its health gate fails.
+            start_clinic(PREFIX + clinic, tmp / "repo", version, standin=clinic != "broken")
             write_inventory(tmp / "inventories", clinic)
         yield tmp
     finally:
