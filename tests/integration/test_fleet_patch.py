@@ -1,12 +1,14 @@
-"""Proof of fleet patching: three clinics in containers, patched by playbooks/patch.yml through scripts/fleet.py.
+"""Proof of fleet patching: four clinics in containers, patched by playbooks/patch.yml through scripts/fleet.py.
 
 - healthy: cloudflared 2026.8.2 installed, nothing to patch;
 - pending: cloudflared 2025.2.1 installed (the real package from ../shared/cloudflared) and 2026.8.2 offered by a
   local apt repository this test builds; its inventory follows cloudflared_version: latest, so it gets patched;
-- broken: the same pending update, but its OSCAR stand-in is down, so its health gate fails and it is left alone.
+- broken: the same pending update, but its OSCAR stand-in is down, so its health gate fails and it is left alone;
+- regress: the same pending update, healthy, but its OSCAR stand-in stops once cloudflared is upgraded (an upgrade
+  that breaks the application): the gate after patching fails and cloudflared 2025.2.1 is put back.
 
-A check-mode run lists the packages and versions and changes nothing; the real run patches the first two and
-reports the third; a second run changes nothing. Connectors are not run (the clinics are not in
+A check-mode run lists the packages and versions and changes nothing; the real run patches the first two, leaves
+the third alone and rolls the fourth back, all reported; a second run changes nothing. Connectors are not run (the clinics are not in
 cloudflared_connectors): the package is what is patched, and no connector may try to reach Cloudflare.
 Containers and network are this test's own (fleet-test-*, oscar-fleet-test), removed at the end.
 """
@@ -25,7 +27,10 @@ SHARED = ROOT.parent / "shared" / "cloudflared"
 OLD, NEW = "2025.2.1", "2026.8.2"
 IMAGE = "localhost/oscar-testbed:bookworm"
 NETWORK = "oscar-fleet-test"
-CLINICS = {"healthy": NEW, "pending": OLD, "broken": OLD}
+CLINICS = {"healthy": NEW, "pending": OLD, "broken": OLD, "regress": OLD}
+# OSCAR's stand-in per clinic: up; down (the health gate before fails); or up until cloudflared is no longer 2025.2.1,
+# an upgrade that breaks the application, so the gate after patching fails and the run rolls cloudflared back.
+STANDIN = {"healthy": "up", "pending": "up", "broken": "down", "regress": "breaks-on-upgrade"}
 PREFIX = "fleet-test-"
 
 pytestmark = pytest.mark.integration
@@ -53,9 +58,9 @@ def build_repository(repo: Path):
     (repo / "Packages").write_text("\n".join(stanzas))
 
 
-def start_clinic(name: str, repo: Path, version: str, network: str = NETWORK, standin: bool = True):
-    """A clinic host: a container with cloudflared `version`, the local repository as an apt source and, with
-    `standin`, OSCAR's stand-in (any local HTTP server answering on Tomcat's port) as a systemd unit."""
+def start_clinic(name: str, repo: Path, version: str, network: str = NETWORK, standin: str = "up"):
+    """A clinic host: a container with cloudflared `version`, the local repository as an apt source and OSCAR's
+    stand-in (any local HTTP server answering on Tomcat's port) as a systemd unit, as `standin` says (STANDIN)."""
     podman("run", "-d", "--name", name, "--hostname", name, "--network", network, "--systemd=always", IMAGE,
            "/sbin/init")
     podman("cp", str(repo), f"{name}:/srv/fleet-repo")
@@ -64,9 +69,12 @@ def start_clinic(name: str, repo: Path, version: str, network: str = NETWORK, st
         " sleep 0.2; done; "
         f"dpkg -i /srv/fleet-repo/{deb(version).name} >/dev/null && "
         "echo 'deb [trusted=yes] file:/srv/fleet-repo ./' > /etc/apt/sources.list.d/fleet-test.list")
-    if standin:
+    if standin == "up":
         script += (" && systemd-run --unit=oscar-standin --property=Restart=always "
                    "python3 -m http.server 8080 --bind 127.0.0.1 >/dev/null 2>&1")
+    elif standin == "breaks-on-upgrade":
+        script += (" && systemd-run --unit=oscar-standin sh -c 'python3 -m http.server 8080 --bind 127.0.0.1 & "
+                   f"while cloudflared --version | grep -q {OLD}; do sleep 1; done; kill $!' >/dev/null 2>&1")
     podman("exec", name, "sh", "-c", script)
 
 
@@ -90,7 +98,7 @@ def fleet(inventories: Path, out: Path, *extra):
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
                ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".build" / "collections"))
     return subprocess.run([sys.executable, str(ROOT / "scripts" / "fleet.py"), str(ROOT / "playbooks" / "patch.yml"),
-                           "--inventories", str(inventories), "--out", str(out), "--parallel", "3",
+                           "--inventories", str(inventories), "--out", str(out), "--parallel", "4",
                            "--timeout", "900", *(["--", *extra] if extra else [])],
                           env=env, capture_output=True, text=True, check=False, timeout=1800)
 
@@ -113,8 +121,7 @@ def fleet_bed(tmp_path_factory):
     podman("network", "create", "--subnet", "10.89.214.0/24", NETWORK)
     try:
         for clinic, version in CLINICS.items():
-            # The broken clinic's OSCAR stand-in is down: its health gate fails.
-            start_clinic(PREFIX + clinic, tmp / "repo", version, standin=clinic != "broken")
+            start_clinic(PREFIX + clinic, tmp / "repo", version, standin=STANDIN[clinic])
             write_inventory(tmp / "inventories", clinic)
         yield tmp
     finally:
@@ -141,7 +148,7 @@ def test_fleet_patch_check_then_apply_then_nothing(fleet_bed):
     first = fleet(inventories, fleet_bed / "run-1")
     assert first.returncode == 1, first.stdout + first.stderr
     clinics, data = report(fleet_bed / "run-1")
-    assert data["clinics"][0]["clinic"] == "broken"  # failed clinics first
+    assert [c["clinic"] for c in data["clinics"]] == ["broken", "regress", "healthy", "pending"]  # failed first
     assert clinics["broken"]["result"] == "unhealthy: left alone"
     assert "tomcat" in clinics["broken"]["hosts"][0]["failed_checks"]
     assert clinics["pending"]["result"] == "ok" and clinics["healthy"]["result"] == "ok"
@@ -152,6 +159,12 @@ def test_fleet_patch_check_then_apply_then_nothing(fleet_bed):
     assert clinics["healthy"]["hosts"][0]["versions"]["cloudflared"] == NEW
     assert clinics["broken"]["hosts"][0]["versions"]["cloudflared"] == OLD
     assert clinics["pending"]["last_successful_patch"] and not clinics["broken"]["last_successful_patch"]
+    # The upgrade broke the regress clinic's application: the gate after failed, cloudflared was put back.
+    assert clinics["regress"]["result"] == "failed"
+    regress = clinics["regress"]["hosts"][0]["patch"]
+    assert regress["outcome"] == "failed" and regress["rolled_back"][0] == f"cloudflared {OLD}", regress
+    assert "health gate after patching failed" in regress["error"] and "tomcat" in regress["error"]
+    assert installed("regress") == OLD
     assert installed("pending") == NEW
     assert installed("healthy") == NEW
     assert installed("broken") == OLD  # untouched
@@ -167,4 +180,7 @@ def test_fleet_patch_check_then_apply_then_nothing(fleet_bed):
     assert clinics["pending"]["hosts"][0]["versions"]["cloudflared"] == NEW
     assert clinics["broken"]["result"] == "unhealthy: left alone"
     assert installed("broken") == OLD
+    # After the failed patch the regress clinic's application is down: now it is left alone, not patched again.
+    assert clinics["regress"]["result"] == "unhealthy: left alone"
+    assert installed("regress") == OLD
     assert second.returncode == 1
