@@ -227,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         if latest.is_symlink():
             latest.unlink()
         latest.symlink_to(args.out.name)
-    report = fleet_report.build(results, playbook=str(args.playbook), state_path=args.state)
+    report = fleet_report.build(results, playbook=str(args.playbook), state_path=args.state,
+                                check_mode=bool({"--check", "-C"} & set(extra)))
     fleet_report.write(report, args.out)
     print(fleet_report.table(report))
     print(f"report: {args.out / 'fleet-report.html'} and {args.out / 'fleet-report.json'}")

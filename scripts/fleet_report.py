@@ -47,7 +47,7 @@ def result_of(run: dict) -> str:
 
 
 def build(runs: list[dict], playbook: str, state_path: Path | None = None,
-          now: datetime.datetime | None = None) -> dict:
+          now: datetime.datetime | None = None, check_mode: bool = False) -> dict:
     now = now or datetime.datetime.now(datetime.timezone.utc)
     state = {}
     if state_path and state_path.exists():
@@ -89,7 +89,7 @@ def build(runs: list[dict], playbook: str, state_path: Path | None = None,
             })
         result = result_of(run)
         last_success = previous.get("last_successful_patch")
-        if result == "ok" and "patch" in Path(playbook).name:
+        if result == "ok" and "patch" in Path(playbook).name and not check_mode:
             last_success = run.get("started") or now.isoformat(timespec="seconds")
         clinics.append({
             "clinic": run["clinic"],
@@ -114,6 +114,7 @@ def build(runs: list[dict], playbook: str, state_path: Path | None = None,
     return {
         "generated": now.isoformat(timespec="seconds"),
         "playbook": playbook,
+        "check_mode": check_mode,
         "summary": {"clinics": len(clinics), "failed": sum(c["result"] != "ok" for c in clinics)},
         "clinics": clinics,
     }
@@ -203,7 +204,8 @@ def html_page(report: dict) -> str:
              f"<title>Fleet report: {esc(report['playbook'])}</title><style>{STYLE}</style></head><body>",
              f"<h1>Fleet report: {esc(report['playbook'])}</h1>",
              f"<p id=\"summary\">{report['summary']['clinics']} clinics, {report['summary']['failed']} failed;"
-             f" generated {esc(report['generated'])}</p>"]
+             f" generated {esc(report['generated'])}"
+             f"{'; check mode: nothing was changed' if report.get('check_mode') else ''}</p>"]
     for clinic in report["clinics"]:
         good = clinic["result"] == "ok"
         parts.append(f'<section class="clinic {"result-ok" if good else "result-bad"}" '
