@@ -8,8 +8,9 @@
   that breaks the application): the gate after patching fails and cloudflared 2025.2.1 is put back.
 
 A check-mode run lists the packages and versions and changes nothing; the real run patches the first two, leaves
-the third alone and rolls the fourth back, all reported; a second run changes nothing. Connectors are not run (the clinics are not in
-cloudflared_connectors): the package is what is patched, and no connector may try to reach Cloudflare.
+the third alone and rolls the fourth back, all reported; a second run changes nothing. Connectors are not run
+(the clinics are not in cloudflared_connectors): the package is what is patched, and no connector may try to reach
+Cloudflare.
 Containers and network are this test's own (fleet-test-*, oscar-fleet-test), removed at the end.
 """
 
