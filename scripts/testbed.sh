@@ -60,11 +60,32 @@ CONF
   fi
 }
 
+# The Debian mirror this host's own apt uses (a provider's mirror or proxy works the same way), from the one-line
+# sources.list format or deb822 .sources files; $TESTBED_MIRROR overrides it, deb.debian.org is the fallback.
+debian_mirror() {
+  if [ -n "${TESTBED_MIRROR:-}" ]; then
+    printf '%s\n' "$TESTBED_MIRROR"
+    return
+  fi
+  local found
+  found="$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+    awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z+]+:\/\//) { if ($(i+1) !~ /-(security|updates|backports)$/) { print $i; exit } ; break } }')"
+  if [ -z "$found" ]; then
+    found="$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '
+      /^[ \t]*$/ { if (uri != "" && suites !~ /-security/ && types ~ /(^| )deb( |$)/) { print uri; exit } uri = ""; suites = ""; types = "" }
+      tolower($1) == "uris:" { uri = $2 }
+      tolower($1) == "suites:" { $1 = ""; suites = $0 }
+      tolower($1) == "types:" { $1 = ""; types = $0 " " }
+      END { if (uri != "" && suites !~ /-security/ && types ~ /(^| )deb( |$)/) print uri }' | head -n 1)"
+  fi
+  printf '%s\n' "${found:-http://deb.debian.org/debian}"
+}
+
 image_tag() { printf '%s:%s' "$IMAGE_PREFIX" "$1"; }
 recipe_hash() { printf '%s %s' "$IMAGE_RECIPE" "$1" | sha256sum | cut -c1-16; }
 
 build_image() {
-  local dist="$1" tag hash current root
+  local dist="$1" tag hash current root mirror
   tag="$(image_tag "$dist")"
   hash="$(recipe_hash "$dist")"
   current="$(podman image inspect --format '{{ index .Labels "oscar.testbed.recipe" }}' "$tag" 2>/dev/null || true)"
@@ -72,9 +93,10 @@ build_image() {
     log "image $tag is current ($hash)"
     return
   fi
-  log "building $tag with debootstrap (recipe $hash)"
+  mirror="$(debian_mirror)"
+  log "building $tag with debootstrap from $mirror (recipe $hash)"
   root="$(mktemp -d "${CACHE_DIR}/rootfs-${dist}.XXXXXX")"
-  debootstrap --variant=minbase --include="$IMAGE_PACKAGES" "$dist" "$root" http://deb.debian.org/debian >"$root.log" 2>&1 || {
+  debootstrap --variant=minbase --include="$IMAGE_PACKAGES" "$dist" "$root" "$mirror" >"$root.log" 2>&1 || {
     tail -20 "$root.log" >&2
     rm -rf "$root"
     exit 1

@@ -28,4 +28,6 @@ if ! { .venv/bin/python -m pip install --upgrade "pip>=24" &&
 fi
 rm -f .venv/.requirements-*
 touch "$stamp"
-echo "venv: ready ($(.venv/bin/ansible --version | head -1))"
+# Not `ansible --version | head -1`: head closes the pipe early and Python prints a "Broken pipe" traceback.
+version="$(.venv/bin/ansible --version)"
+echo "venv: ready (${version%%$'\n'*})"

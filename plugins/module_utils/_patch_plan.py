@@ -1,0 +1,146 @@
+# -*- coding: utf-8 -*-
+# Copyright: oscar_emr.remote_access contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What a patch run may do, decided in one place: which pending updates it installs (scope, hold list,
+cloudflared's pin policy), whether the clinic's maintenance window is open, and what needrestart asks for."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+import fnmatch
+import re
+
+SCOPES = ("security", "all", "none")
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$|^24:00$")
+CLOUDFLARED = "cloudflared"
+
+
+def plan(pending, scope, hold, cloudflared_version):
+    """Split pending updates (from _clinic_health.parse_apt_simulation) into what to install and what to leave.
+
+    cloudflared follows its role's pin policy, not the scope: with cloudflared_version "latest" a newer release is
+    installed, a pinned release is left for site.yml (the pin is the inventory's decision). Packages matching a
+    hold pattern are never installed. Returns {"install": [...], "held": [...], "skipped": [...]}.
+    """
+    install, held, skipped = [], [], []
+    for pkg in pending:
+        name = pkg["name"]
+        if pkg.get("current") is None and name != CLOUDFLARED:
+            # A new dependency of an upgrade: apt installs it with the package that needs it.
+            continue
+        if name == CLOUDFLARED:
+            (install if cloudflared_version == "latest" else held).append(pkg)
+        elif any(fnmatch.fnmatchcase(name, pattern) for pattern in hold):
+            held.append(pkg)
+        elif scope == "all" or (scope == "security" and pkg.get("security")):
+            install.append(pkg)
+        else:
+            skipped.append(pkg)
+    return {"install": install, "held": held, "skipped": skipped}
+
+
+def window_errors(window, name="patch_maintenance_window"):
+    """Problems with a maintenance window, each naming the variable and the value."""
+    errors = []
+    if not isinstance(window, dict):
+        return ["%s: %r is not a mapping with timezone and windows" % (name, window)]
+    unknown = sorted(set(window) - {"timezone", "windows"})
+    if unknown:
+        errors.append("%s: unknown keys %s (allowed: timezone, windows)" % (name, ", ".join(unknown)))
+    tz = window.get("timezone", "")
+    if tz:
+        try:
+            _zone(tz)
+        except Exception:  # noqa: BLE001  (zoneinfo raises several kinds for a bad name)  # pylint: disable=broad-except
+            errors.append("%s.timezone: %r is not an IANA time zone (such as America/Toronto)" % (name, tz))
+    windows = window.get("windows", [])
+    if not isinstance(windows, list):
+        return [*errors, "%s.windows: %r is not a list" % (name, windows)]
+    for index, item in enumerate(windows):
+        where = "%s.windows[%d]" % (name, index)
+        if not isinstance(item, dict):
+            errors.append("%s: %r is not a mapping with days, start and end" % (where, item))
+            continue
+        extra = sorted(set(item) - {"days", "start", "end"})
+        if extra:
+            errors.append("%s: unknown keys %s (allowed: days, start, end)" % (where, ", ".join(extra)))
+        days = item.get("days")
+        if not isinstance(days, list) or not days or any(day not in DAYS for day in days):
+            errors.append("%s.days: %r must be a non-empty list of %s" % (where, days, ", ".join(DAYS)))
+        for key in ("start", "end"):
+            if not CLOCK.match(str(item.get(key, ""))):
+                errors.append("%s.%s: %r is not a time HH:MM (00:00 to 24:00)" % (where, key, item.get(key)))
+    return errors
+
+
+def _zone(name):
+    from zoneinfo import ZoneInfo  # Python 3.9+, on the controller
+
+    return ZoneInfo(name)
+
+
+def _minutes(clock):
+    hours, minutes = clock.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def window_open(window, host_timezone, now=None):
+    """Whether a window is open now in the clinic's time zone (the window's, else the host's, else UTC).
+
+    A window whose end is before its start runs past midnight into the next day; ``days`` names the day it starts.
+    ``now`` (an aware datetime or ISO 8601 string with offset) is for tests."""
+    zone = _zone(window.get("timezone") or host_timezone or "UTC")
+    if now is None:
+        now = datetime.datetime.now(zone)
+    elif isinstance(now, str):
+        now = datetime.datetime.fromisoformat(now)
+    now = now.astimezone(zone)
+    minute = now.hour * 60 + now.minute
+    today = DAYS[now.weekday()]
+    yesterday = DAYS[(now.weekday() - 1) % 7]
+    for item in window.get("windows", []):
+        start, end = _minutes(item["start"]), _minutes(item["end"])
+        if start < end:
+            if today in item["days"] and start <= minute < end:
+                return True
+        else:
+            if today in item["days"] and minute >= start:
+                return True
+            if yesterday in item["days"] and minute < end:
+                return True
+    return False
+
+
+def parse_needrestart(output):
+    """needrestart -b (batch) output: services to restart and whether the kernel needs a reboot.
+
+    NEEDRESTART-KSTA: 0 unknown, 1 current, 2 ABI-compatible upgrade pending, 3 version upgrade pending."""
+    services, kernel_status = [], 0
+    for line in output.splitlines():
+        key, _sep, value = line.partition(":")
+        value = value.strip()
+        if key == "NEEDRESTART-SVC" and value:
+            services.append(value)
+        elif key == "NEEDRESTART-KSTA" and value.isdigit():
+            kernel_status = int(value)
+    return {"services": services, "kernel_reboot": kernel_status >= 2}
+
+
+def expiring(peers, days=14, today=None):
+    """Enabled WireGuard peers whose ``expires`` date (YYYY-MM-DD) falls within ``days`` from today (or passed)."""
+    today = today or datetime.date.today()
+    found = []
+    for peer in peers or []:
+        if not isinstance(peer, dict) or not peer.get("expires") or peer.get("enabled") is False:
+            continue
+        try:
+            date = datetime.date.fromisoformat(str(peer["expires"]))
+        except ValueError:
+            continue
+        left = (date - today).days
+        if left <= days:
+            found.append({"name": peer.get("name"), "expires": str(peer["expires"]), "days_left": left})
+    return found

@@ -1,0 +1,239 @@
+"""Run one playbook across many clinics with ansible-runner, one run per clinic inventory, and report.
+
+    scripts/fleet.py playbooks/patch.yml [--parallel 4] [--timeout 3600] [--drift] [-- ansible-playbook options]
+
+Why one run per clinic: passing several inventories to one ansible-playbook merges them, and one clinic's
+group_vars (all, clinic) would override another's. Each clinic runs in its own ansible-runner private data
+directory with its own artifacts (<out>/artifacts/<clinic>/: stdout, events, status), at most --parallel at
+once, each stopped after --timeout seconds; one clinic failing or unreachable never stops the others.
+
+Clinics are the directories under --inventories (default inventories/, $CLINIC_INVENTORIES) holding hosts.yml;
+this collection's example inventories (a .example-inventory file naming the directory itself) are skipped
+unless --include-examples ($CLINIC_INCLUDE_EXAMPLES=1); a clinic copied from one under its own name still runs.
+
+After every run: <out>/fleet-report.json, <out>/fleet-report.html and a table on the terminal, failed clinics
+first (see fleet_report.py). Exit status: 0 every clinic succeeded, 1 one or more failed, 2 nothing to run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import shlex
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import ansible_runner
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import fleet_report  # (next to this file)
+
+ROOT = Path(__file__).resolve().parent.parent
+HEALTH_ACTION = "clinic_health"
+
+
+def list_clinics(inventories: Path, include_examples: bool) -> list[Path]:
+    clinics = []
+    for hosts in sorted(inventories.glob("*/hosts.yml")):
+        directory = hosts.parent
+        marker = directory / ".example-inventory"
+        if marker.exists() and not include_examples:
+            first = (marker.read_text().splitlines() or [""])[0].strip()
+            if first == directory.name:
+                print(f"skipped example {directory.name} (--include-examples runs it)", file=sys.stderr)
+                continue
+        clinics.append(directory)
+    return clinics
+
+
+class Progress:
+    """Clinics done, running and failed, printed as clinics start and finish (and every 30 s while running)."""
+
+    def __init__(self, total: int):
+        self.total, self.running, self.done, self.failed = total, set(), 0, 0
+        self.lock = threading.Lock()
+
+    def line(self) -> str:
+        running = ", ".join(sorted(self.running)) or "-"
+        return f"[{self.done}/{self.total} done, {len(self.running)} running, {self.failed} failed] running: {running}"
+
+    def start(self, name: str) -> None:
+        with self.lock:
+            self.running.add(name)
+            print(f"{self.line()}", flush=True)
+
+    def finish(self, name: str, ok: bool, summary: str) -> None:
+        with self.lock:
+            self.running.discard(name)
+            self.done += 1
+            self.failed += 0 if ok else 1
+            print(summary, flush=True)
+            print(self.line(), flush=True)
+
+
+def runner_env() -> dict[str, str]:
+    env = {"ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1", "ANSIBLE_RETRY_FILES_ENABLED": "0"}
+    cfg = ROOT / "ansible.cfg"
+    if "ANSIBLE_CONFIG" in os.environ:
+        env["ANSIBLE_CONFIG"] = os.environ["ANSIBLE_CONFIG"]
+    elif cfg.exists():
+        env["ANSIBLE_CONFIG"] = str(cfg)
+    env["ANSIBLE_COLLECTIONS_PATH"] = os.environ.get("ANSIBLE_COLLECTIONS_PATH", str(ROOT / ".build" / "collections"))
+    return env
+
+
+def run_one(clinic: Path, playbook: Path, args, extra: list[str], artifacts: Path, check: bool = False) -> dict:
+    """One ansible-runner run of playbook against one clinic inventory; returns what the report needs."""
+    started = time.time()
+    cmdline = list(extra) + (["--check", "--diff"] if check else [])
+    with tempfile.TemporaryDirectory(prefix=f"fleet-{clinic.name}-") as private:
+        runner = ansible_runner.run(
+            private_data_dir=private,
+            playbook=str(playbook),
+            inventory=str(clinic / "hosts.yml"),
+            artifact_dir=str(artifacts),
+            ident=clinic.name + ("-drift" if check else ""),
+            cmdline=shlex.join(cmdline) if cmdline else None,
+            envvars=runner_env(),
+            timeout=args.timeout,
+            quiet=True,
+            settings={"suppress_ansible_output": True},
+        )
+        events = list(runner.events)
+        # Runner.stats leaves out set_stats data: read the playbook_on_stats event itself.
+        final = [e["event_data"] for e in events if e.get("event") == "playbook_on_stats"]
+        stats = final[-1] if final else {}
+        stdout_text = runner.stdout.read() if runner.stdout else ""
+    health, changed_tasks, failed_msgs = {}, [], []
+    for event in events:
+        data = event.get("event_data", {})
+        action = str(data.get("task_action", ""))
+        host = data.get("host")
+        if event.get("event") == "runner_on_ok":
+            if action.endswith(HEALTH_ACTION) and host:
+                health[host] = data.get("res", {})
+            if data.get("res", {}).get("changed"):
+                changed_tasks.append(f"{host}: {data.get('task')}")
+        elif event.get("event") in ("runner_on_failed", "runner_on_unreachable") and not data.get("ignore_errors"):
+            res = data.get("res", {})
+            if action.endswith(HEALTH_ACTION) and host and "healthy" in res:
+                health[host] = res
+            failed_msgs.append(f"{host}: {data.get('task')}: {str(res.get('msg', ''))[:300]}")
+    hosts = {h for key in ("ok", "changed", "failures", "dark", "skipped") for h in (stats.get(key) or {})}
+    return {
+        "clinic": clinic.name,
+        "status": runner.status,
+        "rc": runner.rc,
+        "seconds": round(time.time() - started, 1),
+        "started": datetime.datetime.fromtimestamp(started, datetime.timezone.utc).isoformat(timespec="seconds"),
+        "hosts": sorted(hosts),
+        "changed": sum((stats.get("changed") or {}).values()),
+        "failed": sum((stats.get("failures") or {}).values()),
+        "unreachable": sorted((stats.get("dark") or {}).keys()),
+        "changed_tasks": changed_tasks,
+        "errors": failed_msgs,
+        "health": health,
+        "artifact_data": stats.get("artifact_data") or {},
+        "stdout": stdout_text,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("playbook", type=Path)
+    parser.add_argument("--inventories", type=Path, default=Path(os.environ.get("CLINIC_INVENTORIES", "inventories")))
+    parser.add_argument("--include-examples", action="store_true",
+                        default=os.environ.get("CLINIC_INCLUDE_EXAMPLES", "0") == "1")
+    parser.add_argument("--clinic", action="append", help="run only these clinics (directory names)")
+    parser.add_argument("--parallel", type=int, default=int(os.environ.get("CLINIC_PARALLEL", "4")))
+    parser.add_argument("--timeout", type=int, default=int(os.environ.get("CLINIC_TIMEOUT", "3600")),
+                        help="seconds one clinic's run may take before it is stopped (default 3600)")
+    parser.add_argument("--out", type=Path,
+                        default=Path(os.environ.get("CLINIC_LOG_DIR")
+                                     or f"logs/{datetime.datetime.now():%Y%m%d-%H%M%S}"),
+                        help="artifacts, logs and the report (default logs/<time>)")
+    parser.add_argument("--runs-dir", type=Path,
+                        help="for schedules: each run in <runs-dir>/<time>, a 'latest' link to it,"
+                             " the state beside them")
+    parser.add_argument("--state", type=Path,
+                        default=Path(os.environ["FLEET_STATE"]) if "FLEET_STATE" in os.environ else None,
+                        help="kept between runs: last successful patch and restart counts per clinic"
+                             " (default: fleet-state.json beside --out)")
+    parser.add_argument("--drift", action="store_true",
+                        help="also run playbooks/site.yml in check mode per clinic and report what it would change")
+    parser.add_argument("extra", nargs="*",
+                        help="after --: options for ansible-playbook (such as -e, --limit, --check)")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if "--" in argv:
+        argv, extra = argv[:argv.index("--")], argv[argv.index("--") + 1:]
+    args = parser.parse_args(argv)
+    extra = args.extra + extra
+    if args.runs_dir:
+        args.out = args.runs_dir / f"{datetime.datetime.now():%Y%m%d-%H%M%S}"
+    if args.state is None:
+        args.state = args.out.parent / "fleet-state.json"
+    playbook = args.playbook.resolve()
+    # ansible-runner starts ansible-playbook from PATH: prefer the one installed beside this Python (a venv).
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+
+    clinics = list_clinics(args.inventories, args.include_examples)
+    if args.clinic:
+        clinics = [c for c in clinics if c.name in args.clinic]
+    if not clinics:
+        print(f"no clinic inventories (directories with hosts.yml) under {args.inventories}", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    artifacts = args.out / "artifacts"
+    progress = Progress(len(clinics))
+    stop = threading.Event()
+
+    def tick():
+        while not stop.wait(30):
+            with progress.lock:
+                print(progress.line(), flush=True)
+
+    threading.Thread(target=tick, daemon=True).start()
+
+    def job(clinic: Path) -> dict:
+        progress.start(clinic.name)
+        try:
+            result = run_one(clinic, playbook, args, extra, artifacts)
+            if args.drift:
+                drift = run_one(clinic, ROOT / "playbooks" / "site.yml", args, extra, artifacts, check=True)
+                result["drift"] = {"status": drift["status"], "changed": drift["changed"],
+                                   "tasks": drift["changed_tasks"][:50]}
+        except Exception as exc:  # noqa: BLE001  one clinic's crash must not stop the others
+            result = {"clinic": clinic.name, "status": "error", "rc": None, "seconds": 0, "hosts": [],
+                      "changed": 0, "failed": 0, "unreachable": [], "errors": [f"runner: {exc!r}"],
+                      "health": {}, "artifact_data": {}, "stdout": "", "changed_tasks": []}
+        (args.out / f"{clinic.name}.log").write_text(result.pop("stdout", ""))
+        ok = result["status"] == "successful"
+        summary = f"ok     {clinic.name}" if ok else f"FAILED {clinic.name} (see {args.out / clinic.name}.log)"
+        progress.finish(clinic.name, ok, summary)
+        return result
+
+    with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
+        results = list(pool.map(job, clinics))
+    stop.set()
+
+    if args.runs_dir:
+        latest = args.runs_dir / "latest"
+        if latest.is_symlink():
+            latest.unlink()
+        latest.symlink_to(args.out.name)
+    report = fleet_report.build(results, playbook=str(args.playbook), state_path=args.state,
+                                check_mode=bool({"--check", "-C"} & set(extra)))
+    fleet_report.write(report, args.out)
+    print(fleet_report.table(report))
+    print(f"report: {args.out / 'fleet-report.html'} and {args.out / 'fleet-report.json'}")
+    return 0 if all(r["status"] == "successful" for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
