@@ -47,7 +47,7 @@ def main():
     parser.add_argument("--want", choices=("ready", "started"), default="ready")
     parser.add_argument("--before", default="", help="InvocationID of the process a restart replaced")
     args = parser.parse_args()
-    host, _, port = args.metrics.rpartition(":")
+    host, _sep, port = args.metrics.rpartition(":")
     base = "http://%s:%s" % (host, port)
     url = base + ("/ready" if args.want == "ready" else "/healthcheck")
     deadline = time.monotonic() + args.timeout

@@ -26,8 +26,9 @@ def python_verdict(config_text, strict=False):
 
 @pytest.fixture(scope="module")
 def real_binary():
-    problem = real_cloudflared.missing() or (None if real_cloudflared.can_isolate() else
-                                            "cannot run cloudflared in a network namespace of its own here")
+    problem = real_cloudflared.missing()
+    if not problem and not real_cloudflared.can_isolate():
+        problem = "cannot run cloudflared in a network namespace of its own here"
     if problem:
         pytest.skip(problem)
     return real_cloudflared.binary()
