@@ -21,10 +21,12 @@ import argparse
 import datetime
 import os
 import shlex
+import signal
 import sys
 import tempfile
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -87,10 +89,33 @@ def runner_env() -> dict[str, str]:
     return env
 
 
+RUN_MARKER = "OSCAR_FLEET_RUN"
+
+
+def kill_leftovers(marker: str) -> list[int]:
+    """SIGKILL every process whose environment carries this run's marker; returns their ids.
+
+    On a time-out ansible-runner kills ansible-playbook's process group, but Ansible's workers start sessions of
+    their own (setsid), so a worker stuck in a task outlives it: a scheduled runner would pile them up. Every
+    process of one clinic's run inherits the marker, whatever its group. Linux /proc only; elsewhere a no-op.
+    """
+    needle = f"{RUN_MARKER}={marker}".encode()
+    killed = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed.append(int(entry.name))
+        except (OSError, ValueError):
+            continue
+    return killed
+
+
 def run_one(clinic: Path, playbook: Path, args, extra: list[str], artifacts: Path, check: bool = False) -> dict:
     """One ansible-runner run of playbook against one clinic inventory; returns what the report needs."""
     started = time.time()
     cmdline = list(extra) + (["--check", "--diff"] if check else [])
+    marker = uuid.uuid4().hex
     with tempfile.TemporaryDirectory(prefix=f"fleet-{clinic.name}-") as private:
         runner = ansible_runner.run(
             private_data_dir=private,
@@ -99,11 +124,13 @@ def run_one(clinic: Path, playbook: Path, args, extra: list[str], artifacts: Pat
             artifact_dir=str(artifacts),
             ident=clinic.name + ("-drift" if check else ""),
             cmdline=shlex.join(cmdline) if cmdline else None,
-            envvars=runner_env(),
+            envvars=dict(runner_env(), **{RUN_MARKER: marker}),
             timeout=args.timeout,
             quiet=True,
             settings={"suppress_ansible_output": True},
         )
+        if runner.status == "timeout":
+            kill_leftovers(marker)
         events = list(runner.events)
         # Runner.stats leaves out set_stats data: read the playbook_on_stats event itself.
         final = [e["event_data"] for e in events if e.get("event") == "playbook_on_stats"]

@@ -75,6 +75,13 @@ def bed(tmp_path):
     return tmp_path
 
 
+def _runs_play(proc, play):
+    try:
+        return str(play).encode() in (proc / "cmdline").read_bytes()
+    except OSError:
+        return False
+
+
 def test_fleet_contains_failures_and_reports(bed, capsys):
     out = bed / "run"
     rc = fleet.main([str(bed / "play.yml"), "--inventories", str(bed / "inventories"), "--out", str(out),
@@ -84,6 +91,8 @@ def test_fleet_contains_failures_and_reports(bed, capsys):
     report = json.loads((out / "fleet-report.json").read_text())
     results = {c["clinic"]: c["result"] for c in report["clinics"]}
     assert results == {"alpha": "ok", "bravo": "failed", "charlie": "unreachable", "delta": "timeout", "echo": "ok"}
+    # The timed-out clinic left nothing running (Ansible's workers escape ansible-runner's process-group kill).
+    assert not [p for p in Path("/proc").glob("[0-9]*") if _runs_play(p, bed / "play.yml")]
     # Failed clinics first, then the others.
     assert [c["clinic"] for c in report["clinics"]][-2:] == ["alpha", "echo"]
     # Each clinic saw its own group_vars; the hung one never got past the pause.
