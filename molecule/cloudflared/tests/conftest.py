@@ -109,6 +109,11 @@ def isolation_counters(host):
     return [int(n) for n in re.findall(r"counter packets (\d+) bytes \d+ comment \"connector-off-host\"", chain)]
 
 
+def double_info(host):
+    """What the running TEST DOUBLE reports about itself on the metrics address (no secrets in it)."""
+    return json.loads(host.check_output("curl -sf http://127.0.0.1:20241/testdouble"))
+
+
 def service_property(host, name):
     return host.check_output("systemctl show cloudflared.service --property=%s --value", name)
 

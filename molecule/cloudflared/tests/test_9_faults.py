@@ -1,8 +1,9 @@
 """Faults: the OSCAR host's connector is killed with SIGKILL (the last test file: the Pi's connector is removed by
 test_2_changes.py, the OSCAR host's keeps running).
 
-The connector here is the scenario's TEST DOUBLE of cloudflared (the real binary cannot be had in this test bed),
-run by the role's own unit: what is tested is that unit's restart policy, and that the connector comes back with the
+The connector here is the scenario's TEST DOUBLE of cloudflared, which test_2_changes.py's ready-path test left on
+the OSCAR host (a real connector pinned to a local edge never reports ready, so it cannot show "back and ready"), run
+by the role's own unit: what is tested is that unit's restart policy, and that the connector comes back with the
 same tunnel, credentials and settings, reporting ready, and still without its secret on the process list.
 """
 
