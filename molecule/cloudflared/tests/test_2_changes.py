@@ -11,11 +11,13 @@ from conftest import (
     MIRROR_VARS,
     OSCAR,
     PI,
+    READY,
     TOKEN,
     TUNNEL_ID,
     UNIT,
     container,
     extra_vars,
+    http_code,
     leaks,
     recap,
     run_playbook,
@@ -170,7 +172,7 @@ def test_the_role_waits_for_ready_1_and_ready_of_a_connector_that_reaches_an_edg
     assert "TEST DOUBLE" in host.check_output("/usr/bin/cloudflared --version")
     assert service_property(host, "InvocationID") != before
     assert (service_property(host, "ActiveState"), service_property(host, "SubState")) == ("active", "running")
-    assert host.check_output("curl -s -o /dev/null -w '%%{http_code}' http://127.0.0.1:20241/ready") == "200"
+    assert http_code(host, READY) == "200"
 
 
 def test_removal_stops_the_service_and_removes_unit_config_secrets_and_package():
