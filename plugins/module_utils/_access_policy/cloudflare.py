@@ -111,9 +111,7 @@ def idp_mfa_require(policy):
 def _cloudflare_mfa(policy):
     """The MFA Cloudflare itself enforces for the policy, or None (none, or the identity provider's)."""
     mfa = policy.get("mfa") or {}
-    if mfa.get("required") and mfa.get("enforced_by", "cloudflare") == "cloudflare":
-        return mfa
-    return None
+    return mfa if cloudflare_mfa_config(mfa) is not None else None
 
 
 def comparable_rules(rules):
@@ -170,7 +168,6 @@ def _cloudflare_only(rules):
 def policy_to_api(policy, resolve, path="policy"):
     """A validated policy (``validate_policy`` output, names already final) -> API request body."""
     require = idp_mfa_require(policy)
-    mfa = _cloudflare_mfa(policy)
     body = {
         "name": policy["name"],
         "decision": _API_DECISION[policy["decision"]],
@@ -189,7 +186,7 @@ def policy_to_api(policy, resolve, path="policy"):
         body["purpose_justification_prompt"] = policy["purpose_justification"]["prompt"]
     if policy.get("session_duration"):
         body["session_duration"] = policy["session_duration"]
-    config = cloudflare_mfa_config(mfa)
+    config = cloudflare_mfa_config(policy.get("mfa"))
     if config is not None:
         body["mfa_config"] = config
     return body
