@@ -98,6 +98,9 @@ def test_the_playbook_builds_the_clinic_then_changes_nothing(fake, inventory, tm
     apps = {a["domain"]: a for a in fake.objects("apps")}
     assert set(apps) == {HOST, HOST + "/oscar/ws"}
     assert [link["precedence"] for link in apps[HOST + "/oscar/ws"]["_links"]] == [1, 2, 3, 4, 5]
+    for app in apps.values():  # access_policy.application.mfa reaches every application of the clinic
+        assert app["mfa_config"] == {"mfa_disabled": False, "session_duration": "12h",
+                                     "allowed_authenticators": ["biometrics", "security_key", "totp"]}
     (tunnel,) = fake.objects("tunnels")
     config = fake.store["tunnel_configs"][tunnel["id"]]["config"]
     assert config["ingress"][0] == {"hostname": HOST, "service": "https://127.0.0.1:443",

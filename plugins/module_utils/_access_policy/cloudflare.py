@@ -352,5 +352,7 @@ def cloudflare_plan(model):
             "enable_binding_cookie": app["cookies"]["binding"],
             "path_cookie_attribute": app["cookies"]["path"],
             "policies": [_prefixed(model, p["name"]) for p in governing],
+            # Cloudflare's own MFA for every application of the clinic; None follows the organisation's default.
+            "mfa": copy.deepcopy(app["mfa"]),
         })
     return plan

@@ -737,7 +737,7 @@ def validate_login_method(data, path):
 _TOP_KEYS = ("version", "name_prefix", "application", "login_methods", "groups", "users", "service_tokens", "policies")
 _APP_KEYS = (
     "name", "domain", "session_duration", "login_methods", "auto_redirect", "app_launcher_visible", "cookies",
-    "skip_interstitial", "custom_deny_message", "policies", "service_auth_401_redirect",
+    "skip_interstitial", "custom_deny_message", "policies", "service_auth_401_redirect", "mfa",
 )
 _SAME_SITE = ("none", "lax", "strict")
 
@@ -790,6 +790,22 @@ def _validate_service_token(data, path):
     return token
 
 
+def _validate_application_mfa(value, path):
+    """The application's own Cloudflare MFA (its ``mfa_config``), or None to follow the organisation's default.
+
+    Only Cloudflare enforces MFA at the application level; MFA that an identity provider enforces is a
+    policy's ``require`` rule, so ``enforced_by: identity_provider`` belongs on a policy.
+    """
+    if value is None:
+        return None
+    if isinstance(value, dict) and value.get("enforced_by", "cloudflare") != "cloudflare":
+        _fail(path + ".enforced_by", "an application's MFA is Cloudflare's own; MFA that the identity provider "
+              "enforces goes on a policy (policies[].mfa.enforced_by)", value["enforced_by"])
+    mfa = _validate_mfa(value, path, "allow")
+    return {"required": mfa["required"], "allowed_authenticators": mfa["allowed_authenticators"],
+            "session_duration": mfa["session_duration"]}
+
+
 def _validate_application(data, path, login_methods, policies):
     _mapping(data, path, _APP_KEYS, required=("name", "domain"))
     app = {"name": _name(data["name"], path + ".name", "application name")}
@@ -823,6 +839,7 @@ def _validate_application(data, path, login_methods, policies):
         "binding": _bool(cookies.get("binding", False), path + ".cookies.binding"),
         "path": _bool(cookies.get("path", False), path + ".cookies.path"),
     }
+    app["mfa"] = _validate_application_mfa(data.get("mfa"), path + ".mfa")
     order = _list(data.get("policies"), path + ".policies", allow_scalar=True)
     for index, name in enumerate(order):
         if name not in policies:

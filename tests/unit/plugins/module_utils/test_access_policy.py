@@ -374,6 +374,29 @@ def test_plan_builds_a_path_application_with_every_governing_policy():
     assert staff["mfa"]["required"] is True
 
 
+def test_application_mfa_reaches_every_application_of_the_clinic():
+    plan = ap.cloudflare_plan(ap.validate_access_policy(model()))
+    assert [a["mfa"] for a in plan["applications"]] == [None, None]  # not set: the organisation's default applies
+    app = dict(BASE["application"], mfa={"allowed_authenticators": ["security_key"], "session_duration": "12h"})
+    plan = ap.cloudflare_plan(ap.validate_access_policy(model(application=app)))
+    assert {a["path"]: a["mfa"] for a in plan["applications"]} == {
+        path: {"required": True, "allowed_authenticators": ["security_key"], "session_duration": "12h"}
+        for path in ("/", "/oscar/ws")}
+    off = ap.cloudflare_plan(ap.validate_access_policy(model(application=dict(BASE["application"], mfa=False))))
+    assert off["applications"][0]["mfa"]["required"] is False
+
+
+@pytest.mark.parametrize("mfa, where, message", [
+    ({"session_duration": "730h"}, "application.mfa.session_duration", "720h"),
+    ({"enforced_by": "identity_provider"}, "application.mfa.enforced_by", "goes on a policy"),
+    ({"allowed_authenticators": ["sms"]}, "application.mfa.allowed_authenticators[0]", "must be one of"),
+    ({"requird": True}, "application.mfa", "requird"),
+])
+def test_application_mfa_errors_name_the_key(mfa, where, message):
+    error = error_of(model(application=dict(BASE["application"], mfa=mfa)))
+    assert where in error and message in error
+
+
 def test_identity_provider_mfa_becomes_an_auth_method_rule():
     out = ap.validate_access_policy(with_policy(2, mfa={"enforced_by": "identity_provider"}))
     plan = ap.cloudflare_plan(out)
