@@ -184,6 +184,23 @@ def parse_boolean(value):
     return value
 
 
+# What Ansible's ``bool`` filter reads as true or false (any case), the filter through which every task and template
+# of the collection reads a role's boolean variable. The role argument check also lets 'y', 'n', 't', 'f' and 1.0
+# through, which the filter reads as false: ``nginx_oscar_upstream_tls_verify: y`` would turn checking off.
+BOOLEAN_SPELLINGS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False,
+                     "0": False}
+
+
+def parse_boolean_spelling(value):
+    """A role's top-level boolean variable: true/false or a spelling in BOOLEAN_SPELLINGS (a quoted ``'no'``, or
+    ``-e name=false``, which always arrives as a string)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (str, int)) and str(value).lower() in BOOLEAN_SPELLINGS:
+        return BOOLEAN_SPELLINGS[str(value).lower()]
+    raise ValueError("is not read as true or false by the roles; write true or false")
+
+
 class Problems(object):
     """Every problem found in a role's input, in the order found; each message starts with where it is."""
 
