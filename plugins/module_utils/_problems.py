@@ -85,7 +85,11 @@ def parse_hostname(value, allow_wildcard=False, what="hostname", single_label=Fa
     if not isinstance(value, str) or not value.strip():
         raise ValueError("is not a valid %s" % what)
     text = value.strip().lower().rstrip(".")
-    if "://" in text or "/" in text or ":" in text:
+    if "://" in text:
+        bare = re.sub(r"^[a-z0-9+.-]*://", "", text).split("/")[0].split("@")[-1]
+        bare = bare.rsplit(":", 1)[0] if bare.count(":") == 1 else bare
+        raise ValueError("is a URL, not a %s; give the bare name ('%s')" % (what, bare))
+    if "/" in text or ":" in text:
         raise ValueError("is not a valid %s (give the bare name: no scheme, port or path)" % what)
     labels = text.split(".")
     if allow_wildcard and labels[0] == "*":

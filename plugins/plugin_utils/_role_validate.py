@@ -22,8 +22,13 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._problems import (
     Problems,
     parse_boolean_spelling,
+    parse_hostname,
 )
 
+# Clinic-wide variables the roles' own variables default to (clinic_oscar_hostname feeds nginx_server_names,
+# cloudflared_oscar_hostname, ...): checked by every role's check under their own name, so that a mistake there is not
+# reported as one in a variable the user never set.
+CLINIC_VARIABLES = {"clinic_oscar_hostname": parse_hostname}
 COLLECTION_ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 VARIABLE_NAMES_ARG = {"type": "list", "elements": "str", "default": []}
 
@@ -100,10 +105,14 @@ class RoleValidateAction(ActionBase):
         self.task_vars = task_vars or {}
         result["changed"] = False
         problems = Problems()
-        # First: the arguments below carry these variables, and their own checks would name the argument instead.
+        # First: the arguments below carry these variables (or values derived from them), and their own checks would
+        # name the argument or the derived variable instead.
         booleans = [name for name in role_boolean_names(self.ROLE) if name in self.task_vars]
         boolean_problems(self.ROLE, dict((name, self._templar.template(self.task_vars[name])) for name in booleans),
                          problems)
+        for name, parse in sorted(CLINIC_VARIABLES.items()):
+            if name in self.task_vars:
+                problems.check(parse, name, self._templar.template(self.task_vars[name]))
         if problems:
             return self.finish(result, problems)
         if self.ARGUMENT_SPEC is None:  # the arguments are a module's, which checks them itself
