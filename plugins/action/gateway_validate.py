@@ -16,6 +16,7 @@ from ansible_collections.oscar_emr.remote_access.plugins.module_utils._access_po
     AccessPolicyError,
     gateway_allow_policies_for,
     gateway_mode_errors,
+    shadowed_deny_warnings,
     validate_access_policy,
 )
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._gateway_config import check_config, role_variable
@@ -141,6 +142,7 @@ class ActionModule(RoleValidateAction):
         else:
             problems.errors.extend(gateway_mode_errors(model, cfg.get("mode"), name=args["policy_variable"]))
             result["warnings"] = reach_warnings(model, cfg, args["policy_variable"], args["users_variable"])
+            result["warnings"] += shadowed_deny_warnings(model, args["policy_variable"])
             problems.errors.extend(unknown_user_errors(model, cfg, args["policy_variable"], args["users_variable"]))
             domain_error = domain_mismatch(model, cfg, args["policy_variable"])
             if domain_error:

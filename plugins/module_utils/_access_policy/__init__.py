@@ -27,6 +27,7 @@ from .decision import (  # noqa: F401
     Membership,
     gateway_allow_policies_for,
     gateway_mode_errors,
+    shadowed_deny_warnings,
     policies_for_path,
 )
 from .model import (  # noqa: F401

@@ -246,3 +246,19 @@ def test_a_gateway_only_policy_naming_an_unknown_user_is_refused_with_the_closes
             ) in result["msg"]
     policy["policies"][1]["include"]["users"] = ["drsmith"]
     assert not run(changed(access_policy=policy)).get("failed")
+
+
+def test_a_deny_after_an_allow_that_already_matches_its_people_and_paths_is_named_with_it_in_a_warning():
+    policy = copy.deepcopy(POLICY)
+    policy["policies"].append({"name": "no-locums", "decision": "deny", "paths": ["/oscar/admin"],
+                               "include": {"groups": ["staff"]}})
+    result = run(changed(access_policy=policy))
+    assert not result.get("failed"), result
+    assert ("access_policy.policies[1]: deny policy 'no-locums' can never apply: allow policy 'staff' (policies[0]) "
+            "comes first and already admits everyone it matches on all its paths") in " ".join(result["warnings"])
+    # Placed first, or matching people the allow does not, it can apply: no warning.
+    policy["policies"].reverse()
+    assert not any("can never apply" in w for w in run(changed(access_policy=policy)).get("warnings", []))
+    policy["policies"].reverse()
+    policy["policies"][1]["include"] = {"emails": ["locum@elsewhere.test"]}
+    assert not any("can never apply" in w for w in run(changed(access_policy=policy)).get("warnings", []))
