@@ -100,12 +100,14 @@ def mass_disable(cfg, args, problems, users_variable):
     allowed = max(1, int(share * enabled))
     names = ", ".join(disabled)
     if len(disabled) > allowed and not args["allow_mass_disable"]:
-        problems.add(users_variable, "this run would disable %d of the %d enabled accounts (%s) and end their sessions, "
-                     "more than gateway_users_disable_max_share (%s) allows; check %s (a misspelt or empty list "
-                     "disables everyone), or if this is meant set gateway_users_allow_mass_disable: true for this run"
+        problems.add(users_variable, "this run would disable %d of the %d enabled accounts (%s) and end their "
+                     "sessions, more than gateway_users_disable_max_share (%s) allows; check %s (a misspelt or "
+                     "empty list disables everyone), or if this is meant set gateway_users_allow_mass_disable: true "
+                     "for this run"
                      % (len(disabled), enabled, names, share, users_variable))
         return
-    problems.warn(users_variable, "this run disables %d account(s) and ends their sessions: %s" % (len(disabled), names))
+    problems.warn(users_variable, "this run disables %d account(s) and ends their sessions: %s"
+                  % (len(disabled), names))
 
 
 def domain_mismatch(model, cfg, policy_variable):

@@ -144,8 +144,8 @@ def _check_keys(item, allowed, path, c):
     unknown = sorted(str(k) for k in item if k not in allowed)
     if unknown:
         # A misspelt key would otherwise be dropped with what it meant (sources -> everyone?): name the likely one.
-        c.add(path, "unknown key(s) %s%s; allowed: %s" % (", ".join(unknown), "".join(did_you_mean(k, allowed)
-                                                                                    for k in unknown), ", ".join(allowed)))
+        hints = "".join(did_you_mean(key, allowed) for key in unknown)
+        c.add(path, "unknown key(s) %s%s; allowed: %s" % (", ".join(unknown), hints, ", ".join(allowed)))
 
 
 def _check_name(item, path, seen, c):

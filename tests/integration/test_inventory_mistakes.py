@@ -81,7 +81,7 @@ REFUSED = {
             "access_policy.policies[1].include.users[0]: 'drsmiht' (policy 'doctors') is neither an account in "
             "gateway_users nor a user in access_policy.users, so the policy never matches it (did you mean "
             "drsmith?)"),
-        "user_enabled_as_string": (dict(GATEWAY, gateway_users=[dict(USERS[0], enabled="no")] + USERS[1:]),
+        "user_enabled_as_string": (dict(GATEWAY, gateway_users=[dict(USERS[0], enabled="no"), *USERS[1:]]),
                                    "gateway_users[0].enabled: 'no' is not true or false"),
         "unknown_policy_key": (dict(GATEWAY, access_policy=dict(POLICY, policies=[dict(POLICY["policies"][0],
                                                                                      pahts=["/oscar"])])),

@@ -32,8 +32,8 @@ def _bool_options(options, path=()):
     for name, spec in (options or {}).items():
         spec = spec or {}
         if spec.get("type") == "bool":
-            yield path + (name,)
-        yield from _bool_options(spec.get("options"), path + (name,))
+            yield (*path, name)
+        yield from _bool_options(spec.get("options"), (*path, name))
 
 
 def role_booleans():
@@ -170,7 +170,7 @@ def render_nginx(cases):
 NGINX_BOOLEANS = [name for role, name in TOP_LEVEL if role == "nginx"]
 
 
-CASES = [{name: value} for name in NGINX_BOOLEANS for value in [True, False] + sorted(SPELLINGS)]
+CASES = [{name: value} for name in NGINX_BOOLEANS for value in [True, False, *sorted(SPELLINGS)]]
 
 
 @pytest.fixture(scope="module")

@@ -27,8 +27,8 @@ from .decision import (  # noqa: F401
     Membership,
     gateway_allow_policies_for,
     gateway_mode_errors,
-    shadowed_deny_warnings,
     policies_for_path,
+    shadowed_deny_warnings,
 )
 from .model import (  # noqa: F401
     _IDP_CONFIG,

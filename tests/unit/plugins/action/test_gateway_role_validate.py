@@ -220,14 +220,15 @@ def test_a_few_accounts_within_the_share_are_disabled_with_a_warning_naming_them
     config["users"][0]["enabled"] = False  # drsmith, listed but disabled; manager dropped
     result = run_with(config, current_users=NOW)
     assert not result.get("failed"), result
-    assert "gateway_users: this run disables 2 account(s) and ends their sessions: drsmith, manager" in result["warnings"]
+    assert ("gateway_users: this run disables 2 account(s) and ends their sessions: drsmith, manager"
+            in result["warnings"])
     result = run_with(staff_config(STAFF[:5]), current_users=NOW)  # 3 of 8 > 25 %
     assert result["failed"]
 
 
 def test_accounts_already_disabled_or_added_by_hand_are_not_counted_and_no_database_means_no_judgement():
-    now = NOW + [{"username": "temp", "enabled": 1, "admin_disabled": 0, "source": "admin"},
-                 {"username": "gone", "enabled": 0, "admin_disabled": 0, "source": "inventory"}]
+    now = [*NOW, {"username": "temp", "enabled": 1, "admin_disabled": 0, "source": "admin"},
+           {"username": "gone", "enabled": 0, "admin_disabled": 0, "source": "inventory"}]
     result = run_with(staff_config(STAFF), current_users=now)
     assert not result.get("failed"), result
     assert not any("disables" in w for w in result.get("warnings", []))
