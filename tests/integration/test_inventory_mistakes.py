@@ -32,6 +32,10 @@ USERS = [{"username": name, "display_name": name, "email": name + "@clinic.test"
 GATEWAY = {"gateway_clinic_name": "Lakeside", "gateway_public_host": "emr.clinic.test", "access_policy": POLICY,
            "gateway_users": USERS}
 
+WIREGUARD = {"wireguard_interfaces": [{"name": "wg0", "address": "10.90.1.1/24", "listen_port": 51820}],
+             "wireguard_oscar_address": "192.168.1.20", "wireguard_endpoint": "vpn.clinic.test",
+             "wireguard_lan_interface": "lo"}
+
 # role -> {case: (variables, what the refusal must say)}; each message names the variable and quotes the value.
 REFUSED = {
     "nginx": {
@@ -100,6 +104,12 @@ REFUSED = {
                                "wireguard_peers?)"),
         "string_boolean_misread": ({"wireguard_masquerade": "y"}, "wireguard_masquerade: 'y' is not read as true "
                                    "or false"),
+        "past_expiry_on_a_new_peer": (dict(WIREGUARD, wireguard_peers=[
+            {"name": "newlaptop", "address": "10.90.1.10", "expires": "2020-01-01"}]),
+            "wireguard_peers[0].expires: '2020-01-01' is not after today"),
+        "peer_enabled_as_string": (dict(WIREGUARD, wireguard_peers=[
+            {"name": "newlaptop", "address": "10.90.1.10", "enabled": "no"}]),
+            "wireguard_peers[0].enabled: 'no' is not true or false"),
     },
     "patch": {
         "string_boolean_misread": ({"patch_reboot": "y"}, "patch_reboot: 'y' is not read as true or false"),
