@@ -87,9 +87,9 @@ REFUSED = {
             "drsmith?)"),
         "user_enabled_as_string": (dict(GATEWAY, gateway_users=[dict(USERS[0], enabled="no"), *USERS[1:]]),
                                    "gateway_users[0].enabled: 'no' is not true or false"),
-        "unknown_policy_key": (dict(GATEWAY, access_policy=dict(POLICY, policies=[dict(POLICY["policies"][0],
-                                                                                     pahts=["/oscar"])])),
-                               "access_policy.policies[0]"),
+        "unknown_policy_key": (
+            dict(GATEWAY, access_policy=dict(POLICY, policies=[dict(POLICY["policies"][0], pahts=["/oscar"])])),
+            "access_policy.policies[0]"),
     },
     "cloudflared": {
         "misspelt_token": ({"cloudflared_tunnel_tokn": "x"},
@@ -150,17 +150,19 @@ def run_play(tmp_path, role, hosts, tasks_from=None, extra=()):
 @pytest.mark.parametrize("role", sorted(REFUSED))
 def test_each_mistake_is_refused_by_the_first_check_naming_the_variable_and_the_value(role, tmp_path):
     cases = REFUSED[role]
-    results = run_play(tmp_path, role, {name: variables for name, (variables, _) in cases.items()})
-    for name, (_, expected) in cases.items():
+    results = run_play(tmp_path, role, {name: case[0] for name, case in cases.items()})
+    for name, case in cases.items():
+        expected = case[1]
         tasks = results[name]
+        names = [pair[0] for pair in tasks]
         failed = [(task, result) for task, result in tasks if result.get("failed")]
-        assert len(failed) == 1, (name, [t for t, _ in tasks])
+        assert len(failed) == 1, (name, names)
         task, result = failed[0]
         assert task.startswith(("Check", "Validating arguments against arg spec")), (name, task)
         message = result.get("msg", "")
         assert expected in message, (name, message)
-        assert not any(result.get("changed") for _, result in tasks), (name, tasks)
-        assert tasks[-1][0] == task, (name, "tasks ran after the refusal: %s" % [t for t, _ in tasks])
+        assert not any(pair[1].get("changed") for pair in tasks), (name, tasks)
+        assert names[-1] == task, (name, "tasks ran after the refusal: %s" % names)
 
 
 def gateway_database(path, accounts):
@@ -192,7 +194,7 @@ def test_disabling_many_accounts_needs_consent_and_the_run_names_the_accounts(tm
     results = run_play(tmp_path, "gateway", hosts, tasks_from="validate.yml",
                        extra=["-e", json.dumps({"__gateway_database": str(database)})])
     for name, tasks in results.items():
-        assert not any(result.get("changed") for _, result in tasks), (name, tasks)
+        assert not any(pair[1].get("changed") for pair in tasks), (name, tasks)
     check = dict((name, tasks[-1][1]) for name, tasks in results.items())
     assert check["typo_disables_everyone"].get("failed")
     assert ("gateway_users: this run would disable 4 of the 4 enabled accounts (desk1, drjones, drsmith, nurse1)"

@@ -76,7 +76,7 @@ def _yaml_expressions(node, exempt=frozenset()):
                 for item in value if isinstance(value, list) else [value]:
                     if isinstance(item, str):
                         yield item
-            elif isinstance(value, dict) and any(k == key for k, _ in converted):
+            elif isinstance(value, dict) and any(pair[0] == key for pair in converted):
                 args = {arg for k, arg in converted if k == key}
                 yield from _yaml_expressions({a: v for a, v in value.items() if a not in args}, exempt)
             else:
@@ -115,7 +115,7 @@ def _unfiltered(name, expression, field=False):
 
 
 def test_the_corpus_of_booleans_is_read_from_the_argument_specs():
-    roles = {role for role, _ in TOP_LEVEL}
+    roles = {pair[0] for pair in TOP_LEVEL}
     assert {"nginx", "firewall", "gateway", "patch", "wireguard"} <= roles
     assert ("nginx", "nginx_gateway_bypass_machine_paths") in TOP_LEVEL
     assert len(EXPRESSIONS) > 200
