@@ -22,7 +22,12 @@ __metaclass__ = type
 import ipaddress
 import re
 
-from ansible_collections.oscar_emr.remote_access.plugins.module_utils._problems import CidrError, Problems, parse_cidr
+from ansible_collections.oscar_emr.remote_access.plugins.module_utils._problems import (
+    CidrError,
+    Problems,
+    did_you_mean,
+    parse_cidr,
+)
 
 VAR_PREFIX = "firewall_"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -138,7 +143,9 @@ def _nft_set(items):
 def _check_keys(item, allowed, path, c):
     unknown = sorted(str(k) for k in item if k not in allowed)
     if unknown:
-        c.add(path, "unknown key(s) %s; allowed: %s" % (", ".join(unknown), ", ".join(allowed)))
+        # A misspelt key would otherwise be dropped with what it meant (sources -> everyone?): name the likely one.
+        hints = "".join(did_you_mean(key, allowed) for key in unknown)
+        c.add(path, "unknown key(s) %s%s; allowed: %s" % (", ".join(unknown), hints, ", ".join(allowed)))
 
 
 def _check_name(item, path, seen, c):

@@ -79,8 +79,31 @@ def _upstream_errors(name, url, errors):
         errors.append("%s: %r has an invalid port" % (name, url))
 
 
-def nginx_input_errors(v):
-    """Return every problem found in the role variables ``v`` (a dict), as messages."""
+def _trusted_proxy_errors(values, connectors, errors):
+    """nginx believes the client address these proxies send (nginx_real_ip_header): a range wider than the
+    connectors' lets anyone in it claim any address, and so pass an ip_ranges bypass or dodge an address ban.
+    ``connectors`` is the connectors' addresses when all are known (else None): each range must hold one."""
+    for value in values if isinstance(values, list) else []:
+        try:
+            network = parse_cidr(str(value))
+        except CidrError:
+            continue  # reported by _cidr_errors
+        if network.prefixlen == 0:
+            errors.append("nginx_trusted_proxies: %r trusts every address on the internet to say who the client is; "
+                          "list only your connectors (127.0.0.1/32 for a cloudflared on this host)" % (value,))
+        elif not (network.is_private or network.is_loopback or network.is_link_local):
+            errors.append("nginx_trusted_proxies: %r holds public addresses, which anyone there could use to claim any "
+                          "client address; connectors reach nginx over loopback or the clinic's network: list their "
+                          "addresses" % (value,))
+        elif connectors is not None and not any(
+                address.version == network.version and address in network for address in connectors):
+            errors.append("nginx_trusted_proxies: %r holds none of the clinic's connectors (%s); list their addresses"
+                          % (value, ", ".join(str(a) for a in connectors) or "none"))
+
+
+def nginx_input_errors(v, connectors=None):
+    """Return every problem found in the role variables ``v`` (a dict), as messages; ``connectors`` as for
+    ``_trusted_proxy_errors``."""
     errors = []
 
     names = v.get("nginx_server_names")
@@ -175,6 +198,7 @@ def nginx_input_errors(v):
 
     _cidr_errors("nginx_integration_sources", v.get("nginx_integration_sources"), errors)
     _cidr_errors("nginx_trusted_proxies", v.get("nginx_trusted_proxies"), errors)
+    _trusted_proxy_errors(v.get("nginx_trusted_proxies"), connectors, errors)
     for item in v.get("nginx_browser_ws_paths") or []:
         _path_errors("nginx_browser_ws_paths", item, errors, must_end_slash=True, under=context + "/ws/")
         if isinstance(item, str) and item.lower() == (context + "/ws/").lower():

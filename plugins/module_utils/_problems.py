@@ -85,7 +85,11 @@ def parse_hostname(value, allow_wildcard=False, what="hostname", single_label=Fa
     if not isinstance(value, str) or not value.strip():
         raise ValueError("is not a valid %s" % what)
     text = value.strip().lower().rstrip(".")
-    if "://" in text or "/" in text or ":" in text:
+    if "://" in text:
+        bare = re.sub(r"^[a-z0-9+.-]*://", "", text).split("/")[0].split("@")[-1]
+        bare = bare.rsplit(":", 1)[0] if bare.count(":") == 1 else bare
+        raise ValueError("is a URL, not a %s; give the bare name ('%s')" % (what, bare))
+    if "/" in text or ":" in text:
         raise ValueError("is not a valid %s (give the bare name: no scheme, port or path)" % what)
     labels = text.split(".")
     if allow_wildcard and labels[0] == "*":
@@ -182,6 +186,23 @@ def parse_boolean(value):
     if not isinstance(value, bool):
         raise ValueError("is not true or false")
     return value
+
+
+# What Ansible's ``bool`` filter reads as true or false (any case), the filter through which every task and template
+# of the collection reads a role's boolean variable. The role argument check also lets 'y', 'n', 't', 'f' and 1.0
+# through, which the filter reads as false: ``nginx_oscar_upstream_tls_verify: y`` would turn checking off.
+BOOLEAN_SPELLINGS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False,
+                     "0": False}
+
+
+def parse_boolean_spelling(value):
+    """A role's top-level boolean variable: true/false or a spelling in BOOLEAN_SPELLINGS (a quoted ``'no'``, or
+    ``-e name=false``, which always arrives as a string)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (str, int)) and str(value).lower() in BOOLEAN_SPELLINGS:
+        return BOOLEAN_SPELLINGS[str(value).lower()]
+    raise ValueError("is not read as true or false by the roles; write true or false")
 
 
 class Problems(object):

@@ -311,6 +311,13 @@ def _peers(raw, interfaces, params, today, errors):
             status = "disabled"
         elif expires is not None and expires <= today:
             status = "expired"
+            recorded = params.get("recorded_peers")
+            if recorded is not None and name not in recorded:
+                # Never issued: an expiry already past can only be a mistake (most likely the year), and the peer
+                # would be recorded as expired and never work, without a word.
+                errors.add(where + ".expires", "%r is not after today (%s on the host) and this peer was never issued, "
+                           "so it would never work; correct the date (the year?) or leave the peer out"
+                           % (item.get("expires"), today.isoformat()))
         else:
             status = "active"
         peers.append({

@@ -41,6 +41,22 @@ options:
     description: Name of the users variable, used in error messages.
     type: str
     default: gateway_users
+  current_users:
+    description:
+      - The accounts in the gateway's database now (username, enabled, admin_disabled, source); unset when there is no
+        database yet.
+      - The accounts O(config) would disable (listed with C(enabled) false, or in standalone mode no longer listed) are
+        named in a warning; more than O(disable_max_share) of the enabled ones is refused unless O(allow_mass_disable).
+    type: list
+    elements: dict
+  disable_max_share:
+    description: Largest share (0 to 1) of the enabled accounts one run may disable; at least one is always allowed.
+    type: float
+    default: 0.25
+  allow_mass_disable:
+    description: Consent to disable more accounts than O(disable_max_share) allows.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""

@@ -76,6 +76,13 @@ options:
     type: list
     elements: raw
     default: []
+  recorded_peers:
+    description:
+      - Names of the peers on record on the server (M(oscar_emr.remote_access.wireguard_info)). A peer not among them
+        whose C(expires) is already past is refused (it was never issued and would never work); unset, expiry
+        dates are not judged this way.
+    type: list
+    elements: str
   host_addresses:
     description: This host's IPv4 addresses, to catch overlaps and a wrong O(mode).
     type: list
@@ -151,6 +158,7 @@ def main():
             reissue=dict(type="list", elements="raw", default=[]),
             host_addresses=dict(type="list", elements="str", default=[]),
             today=dict(type="str", default=""),
+            recorded_peers=dict(type="list", elements="str"),
         ),
         supports_check_mode=True,
     )

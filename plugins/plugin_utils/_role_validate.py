@@ -19,8 +19,16 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.oscar_emr.remote_access.plugins.module_utils._problems import Problems
+from ansible_collections.oscar_emr.remote_access.plugins.module_utils._problems import (
+    Problems,
+    parse_boolean_spelling,
+    parse_hostname,
+)
 
+# Clinic-wide variables the roles' own variables default to (clinic_oscar_hostname feeds nginx_server_names,
+# cloudflared_oscar_hostname, ...): checked by every role's check under their own name, so that a mistake there is not
+# reported as one in a variable the user never set.
+CLINIC_VARIABLES = {"clinic_oscar_hostname": parse_hostname}
 COLLECTION_ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 VARIABLE_NAMES_ARG = {"type": "list", "elements": "str", "default": []}
 
@@ -37,6 +45,23 @@ def _set_fact_names(tasks):
         for key in ("block", "rescue", "always"):
             names.update(_set_fact_names(task.get(key)))
     return names
+
+
+def role_boolean_names(role, root=COLLECTION_ROOT):
+    """The role's top-level variables of type bool in meta/argument_specs.yml."""
+    with open(os.path.join(root, "roles", role, "meta", "argument_specs.yml")) as handle:
+        specs = (yaml.safe_load(handle) or {}).get("argument_specs") or {}
+    return sorted(set(name for entry_point in specs.values() for name, spec in
+                      ((entry_point or {}).get("options") or {}).items() if (spec or {}).get("type") == "bool"))
+
+
+def boolean_problems(role, values, problems):
+    """Record each boolean variable of ``role`` in ``values`` (name -> value) that is not true or false as the roles
+    read it (module_utils/_problems.py, BOOLEAN_SPELLINGS)."""
+    for name in role_boolean_names(role):
+        if name in values:
+            problems.check(parse_boolean_spelling, name, values[name])
+    return problems
 
 
 def role_variable_names(role, root=COLLECTION_ROOT):
@@ -78,6 +103,18 @@ class RoleValidateAction(ActionBase):
         result = super(RoleValidateAction, self).run(tmp, task_vars)
         del tmp
         self.task_vars = task_vars or {}
+        result["changed"] = False
+        problems = Problems()
+        # First: the arguments below carry these variables (or values derived from them), and their own checks would
+        # name the argument or the derived variable instead.
+        booleans = [name for name in role_boolean_names(self.ROLE) if name in self.task_vars]
+        boolean_problems(self.ROLE, dict((name, self._templar.template(self.task_vars[name])) for name in booleans),
+                         problems)
+        for name, parse in sorted(CLINIC_VARIABLES.items()):
+            if name in self.task_vars:
+                problems.check(parse, name, self._templar.template(self.task_vars[name]))
+        if problems:
+            return self.finish(result, problems)
         if self.ARGUMENT_SPEC is None:  # the arguments are a module's, which checks them itself
             checked = ArgumentSpecValidator({"variable_names": VARIABLE_NAMES_ARG}).validate(
                 {"variable_names": self._task.args.get("variable_names", [])})
@@ -87,10 +124,11 @@ class RoleValidateAction(ActionBase):
         else:
             spec = dict(self.ARGUMENT_SPEC, variable_names=VARIABLE_NAMES_ARG)
             args = self.validate_argument_spec(argument_spec=spec)[1]
-        result["changed"] = False
-        problems = Problems()
         problems.unknown_variables(args["variable_names"], role_variable_names(self.ROLE), self.ROLE + "_", self.ROLE)
         self.check(args, problems, result)
+        return self.finish(result, problems)
+
+    def finish(self, result, problems):
         if problems.warnings:
             result.setdefault("warnings", []).extend(problems.warnings)
         if problems:

@@ -21,8 +21,9 @@ For each inventory directory (the demo clinic, the Pi-based clinic, and any adde
 Stand-ins, because nothing here connects to a host: ``vault_*`` variables take the placeholder values of the
 inventory's ``*.vault.yml.example`` files; facts are absent, so a host's addresses are its ``ansible_host`` (when it
 is an IPv4 address), an empty ``wireguard_lan_interface`` becomes ``eth0`` (the host's default route would say),
-expiry dates are judged against today, the firewall check sees no SSH session (connection ``local``), and
-cloudflared's egress facts keep their defaults.
+expiry dates are judged against today, the firewall check sees no SSH session (connection ``local``),
+cloudflared's egress facts keep their defaults, and the roles' reads of the host before their checks are skipped
+(no output), which the checks take as a new host's: no gateway database, no WireGuard peer on record.
 """
 
 import copy

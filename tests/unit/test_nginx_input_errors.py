@@ -93,3 +93,28 @@ def test_subject_alt_names_split_names_and_addresses():
     assert nginx_subject_alt_names(["emr.clinic.example", "192.168.1.10", "emr.clinic.example"], ["::1"]) == [
         "DNS:emr.clinic.example", "IP:192.168.1.10", "IP:::1"]
     assert set(FilterModule().filters()) == {"nginx_input_errors", "nginx_subject_alt_names"}
+
+
+@pytest.mark.parametrize("ranges,expected", [
+    (["0.0.0.0/0"], "'0.0.0.0/0' trusts every address on the internet to say who the client is"),
+    (["::/0"], "'::/0' trusts every address on the internet"),
+    (["8.8.8.0/24"], "'8.8.8.0/24' holds public addresses"),
+    (["0.0.0.0/1"], "'0.0.0.0/1' holds public addresses"),
+])
+def test_a_trusted_proxy_range_beyond_the_clinic_is_refused(ranges, expected):
+    """Issue 20: nginx_trusted_proxies: [0.0.0.0/0] let anyone claim any client address, silently."""
+    errors = nginx_input_errors(good(nginx_trusted_proxies=ranges))
+    assert any(message.startswith("nginx_trusted_proxies: ") and expected in message for message in errors), errors
+
+
+def test_with_the_connectors_known_a_range_must_hold_one_of_them():
+    import ipaddress
+    local = [ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")]
+    assert nginx_input_errors(good(nginx_trusted_proxies=["127.0.0.1/32"]), local) == []
+    errors = nginx_input_errors(good(nginx_trusted_proxies=["127.0.0.1/32", "192.168.0.0/16"]), local)
+    assert errors == ["nginx_trusted_proxies: '192.168.0.0/16' holds none of the clinic's connectors (127.0.0.1, ::1); "
+                      "list their addresses"]
+    pi = [ipaddress.ip_address("192.168.1.30")]
+    assert nginx_input_errors(good(nginx_trusted_proxies=["192.168.1.30/32"]), pi) == []
+    # Unknown connectors (None): only the world-wide and public checks apply.
+    assert nginx_input_errors(good(nginx_trusted_proxies=["192.168.0.0/16"])) == []

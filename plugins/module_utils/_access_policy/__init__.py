@@ -28,6 +28,7 @@ from .decision import (  # noqa: F401
     gateway_allow_policies_for,
     gateway_mode_errors,
     policies_for_path,
+    shadowed_deny_warnings,
 )
 from .model import (  # noqa: F401
     _IDP_CONFIG,

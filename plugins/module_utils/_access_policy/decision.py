@@ -129,3 +129,41 @@ def policies_for_path(model, request_path, target="gateway"):
               if target in p["targets"] and any(path_matches(prefix, request_path) for prefix in p["paths"])]
     first = [p for p in chosen if p["decision"] in ("bypass", "service_auth")]
     return first + [p for p in chosen if p["decision"] not in ("bypass", "service_auth")]
+
+
+def _covers(allow, deny):
+    """Whether every person ``deny``'s include matches is matched by ``allow``, which nothing narrows (no require,
+    no exclude). Include is an OR of selectors: each of the deny's must be among the allow's, or the allow takes
+    everyone. Conservative: a False here may still be a shadow, a True always is one."""
+    if any(allow["require"][key] for key in allow["require"]) or any(allow["exclude"][key] for key in allow["exclude"]):
+        return False
+    if allow["include"]["everyone"]:
+        return True
+    for key, value in deny["include"].items():
+        if isinstance(value, bool):
+            if value and not allow["include"][key]:
+                return False
+        elif not set(value) <= set(allow["include"][key]):
+            return False
+    return True
+
+
+def shadowed_deny_warnings(model, name="access_policy"):
+    """Deny policies that can never apply: an earlier allow policy (deny and allow are applied in model order, the
+    first that matches wins, ``policies_for_path``) already governs all of their paths for the same targets and
+    matches everyone they match. Each warning names both policies."""
+    warnings = []
+    policies = model["policies"]
+    for index, deny in enumerate(policies):
+        if deny["decision"] != "deny":
+            continue
+        for earlier, allow in enumerate(policies[:index]):
+            if allow["decision"] != "allow" or not set(deny["targets"]) <= set(allow["targets"]):
+                continue
+            if all(any(path_matches(a, d) for a in allow["paths"]) for d in deny["paths"]) and _covers(allow, deny):
+                warnings.append("%s.policies[%d]: deny policy '%s' can never apply: allow policy '%s' "
+                                "(policies[%d]) comes first and already admits everyone it matches on all its paths; "
+                                "move the deny before the allow, or narrow the allow"
+                                % (name, index, deny["name"], allow["name"], earlier))
+                break
+    return warnings

@@ -172,3 +172,94 @@ def test_in_cloudflare_mode_the_application_domain_is_the_gateways_host():
     assert ("gateway_public_host: 'oscar.other.test' is not access_policy.application.domain ('emr.clinic.test')"
             in result["msg"])
     assert not run(changed(mode="cloudflare", cloudflare=CF)).get("failed")
+
+
+# Issue 20 -----------------------------------------------------------------------------------------------------------
+
+def run_with(config, **args):
+    task = MagicMock()
+    task.args = dict({"config": config}, **args)
+    task.async_val = 0
+    task.check_mode = False
+    task.action = "oscar_emr.remote_access.gateway_validate"
+    plugin = ActionModule(task, MagicMock(), MagicMock(), loader=None, templar=None, shared_loader_obj=None)
+    return plugin.run(task_vars={})
+
+
+STAFF = ["drsmith", "drjones", "nurse1", "nurse2", "desk1", "desk2", "desk3", "manager"]
+NOW = [{"username": name, "enabled": 1, "admin_disabled": 0, "source": "inventory"} for name in STAFF]
+
+
+def staff_config(users):
+    policy = copy.deepcopy(POLICY)
+    policy["policies"][0]["include"] = {"groups": ["staff"]}
+    return changed(users=[{"username": name, "display_name": name, "email": name + "@clinic.test"} for name in users],
+                   access_policy=policy)
+
+
+def test_a_misspelt_users_list_that_would_disable_everyone_is_refused():
+    """gateway_user: for gateway_users: left the role's default, []: every account disabled, every session revoked."""
+    result = run_with(staff_config([]), current_users=NOW)
+    assert result["failed"]
+    assert ("gateway_users: this run would disable 8 of the 8 enabled accounts (desk1, desk2, desk3, drjones, "
+            "drsmith, manager, nurse1, nurse2) and end their sessions, more than gateway_users_disable_max_share "
+            "(0.25) allows") in result["msg"]
+    assert "gateway_users_allow_mass_disable: true" in result["msg"]
+    assert "config" not in result
+
+
+def test_consent_lets_a_mass_disable_through_and_the_output_names_the_accounts():
+    result = run_with(staff_config(STAFF[:2]), current_users=NOW, allow_mass_disable=True)
+    assert not result.get("failed"), result
+    assert ("gateway_users: this run disables 6 account(s) and ends their sessions: desk1, desk2, desk3, manager, "
+            "nurse1, nurse2") in result["warnings"]
+
+
+def test_a_few_accounts_within_the_share_are_disabled_with_a_warning_naming_them():
+    config = staff_config(STAFF[:7])
+    config["users"][0]["enabled"] = False  # drsmith, listed but disabled; manager dropped
+    result = run_with(config, current_users=NOW)
+    assert not result.get("failed"), result
+    assert ("gateway_users: this run disables 2 account(s) and ends their sessions: drsmith, manager"
+            in result["warnings"])
+    result = run_with(staff_config(STAFF[:5]), current_users=NOW)  # 3 of 8 > 25 %
+    assert result["failed"]
+
+
+def test_accounts_already_disabled_or_added_by_hand_are_not_counted_and_no_database_means_no_judgement():
+    now = [*NOW, {"username": "temp", "enabled": 1, "admin_disabled": 0, "source": "admin"},
+           {"username": "gone", "enabled": 0, "admin_disabled": 0, "source": "inventory"}]
+    result = run_with(staff_config(STAFF), current_users=now)
+    assert not result.get("failed"), result
+    assert not any("disables" in w for w in result.get("warnings", []))
+    assert not run_with(staff_config([]), current_users=None).get("failed")
+    assert not run_with(staff_config([]), current_users=[]).get("failed")
+
+
+def test_a_gateway_only_policy_naming_an_unknown_user_is_refused_with_the_closest_account():
+    policy = copy.deepcopy(POLICY)
+    policy["policies"].append({"name": "doctors", "decision": "allow", "paths": ["/oscar"], "targets": ["gateway"],
+                               "include": {"users": ["drsmiht"]}})
+    result = run(changed(access_policy=policy))
+    assert result["failed"]
+    assert ("access_policy.policies[1].include.users[0]: 'drsmiht' (policy 'doctors') is neither an account in "
+            "gateway_users nor a user in access_policy.users, so the policy never matches it (did you mean drsmith?)"
+            ) in result["msg"]
+    policy["policies"][1]["include"]["users"] = ["drsmith"]
+    assert not run(changed(access_policy=policy)).get("failed")
+
+
+def test_a_deny_after_an_allow_that_already_matches_its_people_and_paths_is_named_with_it_in_a_warning():
+    policy = copy.deepcopy(POLICY)
+    policy["policies"].append({"name": "no-locums", "decision": "deny", "paths": ["/oscar/admin"],
+                               "include": {"groups": ["staff"]}})
+    result = run(changed(access_policy=policy))
+    assert not result.get("failed"), result
+    assert ("access_policy.policies[1]: deny policy 'no-locums' can never apply: allow policy 'staff' (policies[0]) "
+            "comes first and already admits everyone it matches on all its paths") in " ".join(result["warnings"])
+    # Placed first, or matching people the allow does not, it can apply: no warning.
+    policy["policies"].reverse()
+    assert not any("can never apply" in w for w in run(changed(access_policy=policy)).get("warnings", []))
+    policy["policies"].reverse()
+    policy["policies"][1]["include"] = {"emails": ["locum@elsewhere.test"]}
+    assert not any("can never apply" in w for w in run(changed(access_policy=policy)).get("warnings", []))

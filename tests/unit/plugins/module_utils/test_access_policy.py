@@ -108,7 +108,8 @@ def test_non_identity_is_an_alias_of_service_auth():
     ({"version": 2}, "access_policy.version: 2 is not a model version"),
     ({"application": {"name": "x"}}, "access_policy.application.domain: is required"),
     ({"application": {"name": "x", "domain": "https://emr.clinic.example"}},
-     "access_policy.application.domain: 'https://emr.clinic.example' is not a valid hostname (give the bare name"),
+     "access_policy.application.domain: 'https://emr.clinic.example' is a URL, not a hostname; give the bare name "
+     "('emr.clinic.example')"),
     ({"application": {"name": "x", "domain": "emr.clinic.example", "session_duration": "1d"}},
      "access_policy.application.session_duration: '1d' is not a valid duration; use Go duration syntax such as "
      "'30m', '8h' or '2h45m' (days and weeks are not Go duration units: write '24h')"),

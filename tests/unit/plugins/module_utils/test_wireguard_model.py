@@ -232,6 +232,19 @@ def test_expiry_starts_on_the_date_and_disabled_peers_are_revoked():
     assert status == {"a": "expired", "b": "active", "c": "disabled", "d": "expired"}
 
 
+def test_a_past_expiry_on_a_peer_never_issued_is_refused_naming_it():
+    """Issue 20: expires: '2020-01-01' on a new peer was recorded as expired and never went live, without a word."""
+    peers = [{"name": "new", "address": "10.90.1.10", "expires": "2020-01-01"},
+             {"name": "old", "address": "10.90.1.11", "expires": "2026-06-01"}]
+    errors = errors_of(peers=peers, recorded_peers=["old"])
+    assert errors == ["wireguard_peers[0].expires: '2020-01-01' is not after today (2026-06-15 on the host) and this "
+                      "peer was never issued, so it would never work; correct the date (the year?) or leave the peer "
+                      "out"]
+    # Once issued, expiry is what it is for: the peer is recorded as expired, no error.
+    model = wg.build_model(params(peers=peers, recorded_peers=["old", "new"]), today=TODAY)
+    assert [p["status"] for p in model["interfaces"][0]["peers"]] == ["expired", "expired"]
+
+
 # Firewall variables --------------------------------------------------------------------------------------------------
 
 def test_gateway_forward_rules_admit_only_active_peers_to_the_front_door_and_their_destinations():
