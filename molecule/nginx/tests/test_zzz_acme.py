@@ -1,12 +1,13 @@
 """nginx_tls_mode acme against a real ACME server, last in the scenario (it switches the front door to acme).
 
-Debian's pebble (Let's Encrypt's RFC 8555 test server) runs on the controller's loopback with a 5-minute certificate
+Debian's pebble (Let's Encrypt's RFC 8555 test server) runs on the controller's loopback with a 15-minute certificate
 lifetime; its DNS-01 lookups go to a small test DNS server that answers from the fake Cloudflare API's records, which
 the role writes with community.general.cloudflare_dns (through the fake's CONNECT proxy, TLS verified). Nothing
 leaves the machine: the ACME exchange runs on the controller, the front door only receives its certificate.
-Proves issuance, a second run that changes nothing, renewal forced by the short lifetime, and a failing challenge
-that leaves the certificate in service and fails the run with a clear message; the served chain is checked with
-openssl inside the container (complete chain to pebble's root, names, validity).
+Proves issuance, a second run that changes nothing, renewal forced by the short lifetime (the renewal runs ask for a
+new certificate once 80% of it is left: 3 minutes after issuance), check mode, and a failing challenge that leaves the
+certificate in service and fails the run with a clear message; the served chain is checked with openssl inside the
+container (complete chain to pebble's root, names, validity).
 """
 
 import datetime
@@ -35,10 +36,12 @@ SCENARIO = REPO_ROOT / "molecule" / "nginx"
 FRONT = os.environ.get("NGINX_ACME_FRONT", "nginx-oscar")
 ZONE = "clinic.test"
 NAME = "emr.clinic.test"
-LIFETIME = 300
+LIFETIME = 900
 # The renewal runs ask for a new certificate once less than this share of its lifetime is left.
 RENEW_SHARE = 0.8
 ACME_DIR = "/etc/oscar-remote-access/acme"
+# Where the scenario's converge (internal_ca) exported the clinic CA for the client bundle.
+EXPORTED_CA = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent")) / "exported-ca" / (FRONT + "-ca.crt")
 ROOT_IN_FRONT = "/tmp/pebble-root.pem"
 
 
@@ -49,7 +52,7 @@ class Stack:
         self.bundle.write_text(fake.ca_file.read_text() + pebble.listener_ca.read_text())
         self.account_key = tmp / "private" / "acme-account.key"
 
-    def converge(self, **overrides):
+    def converge(self, *args, **overrides):
         """The scenario's converge in acme mode; variables (the token too) in a 0600 file, never on the command line."""
         values = {
             "nginx_tls_mode": "acme",
@@ -68,8 +71,8 @@ class Stack:
         extra.chmod(0o600)
         env = ansible_env(self.fake, {"SSL_CERT_FILE": str(self.bundle)})
         env.pop("ANSIBLE_PYTHON_INTERPRETER")  # the containers' own Python; the controller tasks name theirs
-        cmd = [ansible_bin("ansible-playbook"), "-i", os.environ["MOLECULE_INVENTORY_FILE"], "-l", FRONT,
-               str(SCENARIO / "converge.yml"), "-e", "@" + str(extra)]
+        cmd = [ansible_bin("ansible-playbook"), "-i", os.environ["MOLECULE_INVENTORY_FILE"],
+               str(SCENARIO / "converge.yml"), "-e", "@" + str(extra), *args]
         self.fake.reset_requests()
         proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               timeout=900, check=False)
@@ -86,7 +89,9 @@ def acme(tmp_path_factory):
     with running_fake(tls_proxy=True, zones=(ZONE,)) as fake, FakeCloudflareDNS(fake) as dns, \
             Pebble(dns.address, LIFETIME) as pebble:
         run(FRONT, "cat > %s" % ROOT_IN_FRONT, stdin=pebble.root())
-        yield Stack(fake, dns, pebble, tmp)
+        stack = Stack(fake, dns, pebble, tmp)
+        stack.exported_ca_before = EXPORTED_CA.exists()
+        yield stack
 
 
 def served_chain():
@@ -156,6 +161,10 @@ def test_the_front_door_gets_a_public_certificate_by_dns_01(acme):
     assert oct(acme.account_key.parent.stat().st_mode & 0o777) == "0o700"
     assert leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == NAME
 
+    # The client bundle no longer carries the internal CA the scenario's first converge exported.
+    assert acme.exported_ca_before, EXPORTED_CA
+    assert not EXPORTED_CA.exists()
+
 
 def test_a_second_run_changes_nothing(acme):
     before = leaf_in_service().serial_number
@@ -180,6 +189,17 @@ def test_a_certificate_past_its_renewal_point_is_renewed_and_served(acme):
     assert served_chain()[0].serial_number == new.serial_number
     assert new.public_key() == old.public_key()
     assert not txt_records(acme.fake)
+
+
+def test_check_mode_reports_a_due_renewal_and_changes_nothing(acme):
+    old_pem = file_in_front(ACME_DIR + "/fullchain.pem")
+    wait_until_due(leaf_in_service())
+    rc, changed, out = acme.converge("--check", nginx_acme_renew_remaining_share=RENEW_SHARE)
+    assert rc == 0, out[-8000:]
+    assert changed == 1, out[-8000:]
+    assert "would request a certificate for %s: renewal is due" % NAME in out
+    assert acme.fake.writes == 0
+    assert file_in_front(ACME_DIR + "/fullchain.pem") == old_pem
 
 
 def test_a_failing_challenge_leaves_the_certificate_in_service_and_fails_loudly(acme):
