@@ -72,11 +72,16 @@ class Stack:
         env = ansible_env(self.fake, {"SSL_CERT_FILE": str(self.bundle)})
         env.pop("ANSIBLE_PYTHON_INTERPRETER")  # the containers' own Python; the controller tasks name theirs
         cmd = [ansible_bin("ansible-playbook"), "-i", os.environ["MOLECULE_INVENTORY_FILE"],
-               str(SCENARIO / "converge.yml"), "-e", "@" + str(extra), *args]
+               str(SCENARIO / "converge.yml"), "-v", "-e", "@" + str(extra), *args]
         self.fake.reset_requests()
         proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               timeout=900, check=False)
+        # Secrets never shown, even with -v: the token, the ACME account key, the host's key.
         assert self.fake.token not in proc.stdout, "the Cloudflare token was printed"
+        for pem in (self.account_key.read_text() if self.account_key.exists() else "",
+                    run(FRONT, "cat %s/server.key 2>/dev/null || true" % ACME_DIR).stdout):
+            body = "".join(line for line in pem.splitlines() if line and not line.startswith("-----"))
+            assert not body or body[:40] not in proc.stdout.replace("\n", ""), "a private key was printed"
         recap = re.search(r"^%s\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)" % re.escape(FRONT),
                           proc.stdout, re.M)
         assert recap, proc.stdout[-6000:]
