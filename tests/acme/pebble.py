@@ -40,7 +40,7 @@ class Pebble:
         self.validity_seconds = validity_seconds
         self.dir = Path(tempfile.mkdtemp(prefix="pebble-"))
         self.port, self.management_port = _free_port(), _free_port()
-        self.listener_ca, _ = make_tls_material(self.dir / "tls", hostnames=("localhost",))
+        self.listener_ca = make_tls_material(self.dir / "tls", hostnames=("localhost",))[0]
         self.proc = None
 
     @property
