@@ -25,6 +25,7 @@ install_packages() {
   local wanted=(podman runc debootstrap nftables uidmap slirp4netns fuse-overlayfs iptables
                 containernetworking-plugins netavark aardvark-dns conntrack
                 wireguard-tools   # `wg`, which the WireGuard unit tests compare the key code against
+                pebble            # Let's Encrypt's ACME test server, for the nginx role's acme mode (loopback only)
                 shellcheck)       # ansible-test sanity's shellcheck test skips itself without it
   local missing=()
   for pkg in "${wanted[@]}"; do

@@ -22,6 +22,7 @@ from ansible_collections.oscar_emr.remote_access.plugins.module_utils._problems 
     Problems,
     is_hostname,
     parse_cidr,
+    parse_email,
 )
 
 _SIZE_RE = re.compile(r"^[0-9]+[kKmMgG]?$")
@@ -79,6 +80,7 @@ def _upstream_errors(name, url, errors):
         errors.append("%s: %r has an invalid port" % (name, url))
 
 
+<<<<<<< HEAD
 def _trusted_proxy_errors(values, connectors, errors):
     """nginx believes the client address these proxies send (nginx_real_ip_header): a range wider than the
     connectors' lets anyone in it claim any address, and so pass an ip_ranges bypass or dodge an address ban.
@@ -104,6 +106,56 @@ def _trusted_proxy_errors(values, connectors, errors):
 def nginx_input_errors(v, connectors=None):
     """Return every problem found in the role variables ``v`` (a dict), as messages; ``connectors`` as for
     ``_trusted_proxy_errors``."""
+=======
+def _acme_errors(v, errors):
+    """nginx_tls_mode acme: what the ACME order and the DNS-01 challenge need. Secrets are named, never shown."""
+    if v.get("nginx_acme_terms_agreed") is not True:
+        errors.append("nginx_acme_terms_agreed: %r: nginx_tls_mode acme needs true (you agree to the ACME CA's terms "
+                      "of service; the account cannot be created otherwise)" % (v.get("nginx_acme_terms_agreed"),))
+    url = v.get("nginx_acme_directory_url")
+    if not isinstance(url, str) or not re.match(r"^https://[A-Za-z0-9.-]+(?::[0-9]{1,5})?/\S*$", url):
+        errors.append("nginx_acme_directory_url: %r must be an https:// URL of an ACME directory" % (url,))
+    zone = v.get("nginx_acme_cloudflare_zone")
+    if not isinstance(zone, str) or not is_hostname(zone) or "." not in zone:
+        errors.append("nginx_acme_cloudflare_zone: %r must be the Cloudflare DNS zone of nginx_server_names, "
+                      "for example lakeside.example" % (zone,))
+        zone = None
+    if not v.get("nginx_acme_cloudflare_api_token"):
+        errors.append("nginx_acme_cloudflare_api_token: is empty; nginx_tls_mode acme needs a Cloudflare API token "
+                      "with Zone DNS Edit on nginx_acme_cloudflare_zone (keep it in the vault)")
+    for item in v.get("nginx_server_names") or []:
+        if not isinstance(item, str) or _is_ip(item) or not is_hostname(item):
+            errors.append("nginx_server_names: %r cannot be in a public certificate (nginx_tls_mode acme): use DNS "
+                          "names only" % (item,))
+        elif zone and item.rstrip(".").lower() != zone.lower() and not item.rstrip(".").lower().endswith(
+                "." + zone.lower()):
+            errors.append("nginx_server_names: %r is not in nginx_acme_cloudflare_zone %r, so its DNS-01 challenge "
+                          "cannot be answered" % (item, zone))
+    if bool(v.get("nginx_acme_eab_kid")) != bool(v.get("nginx_acme_eab_hmac_key")):
+        errors.append("nginx_acme_eab_kid and nginx_acme_eab_hmac_key: give both (External Account Binding) or "
+                      "neither")
+    email = v.get("nginx_acme_email")
+    if email:
+        try:
+            parse_email(email)
+        except ValueError as exc:
+            errors.append("nginx_acme_email: %r %s" % (email, exc))
+    share = v.get("nginx_acme_renew_remaining_share")
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.05 <= share <= 0.8:
+        errors.append("nginx_acme_renew_remaining_share: %r must be a share of the lifetime between 0.05 and 0.8 "
+                      "(0.34: renew on day 60 of 90)" % (share,))
+    wait = v.get("nginx_acme_dns_propagation_seconds")
+    if isinstance(wait, bool) or not isinstance(wait, int) or not 0 <= wait <= 600:
+        errors.append("nginx_acme_dns_propagation_seconds: %r must be a whole number of seconds, 0 to 600" % (wait,))
+    for name in ("nginx_acme_dir", "nginx_acme_account_key_file"):
+        value = v.get(name)
+        if not isinstance(value, str) or not value.startswith("/"):
+            errors.append("%s: %r must be an absolute path" % (name, value))
+
+
+def nginx_input_errors(v):
+    """Return every problem found in the role variables ``v`` (a dict), as messages."""
+>>>>>>> issue-19
     errors = []
 
     names = v.get("nginx_server_names")
@@ -129,6 +181,8 @@ def nginx_input_errors(v, connectors=None):
             if not isinstance(value, str) or not value.startswith("/"):
                 errors.append("%s: %r must be an absolute path on the target when nginx_tls_mode is %s"
                               % (name, value, v.get("nginx_tls_mode")))
+    if v.get("nginx_tls_mode") == "acme":
+        _acme_errors(v, errors)
     for item in v.get("nginx_internal_cert_ip_addresses") or []:
         if not _is_ip(str(item)):
             errors.append("nginx_internal_cert_ip_addresses: %r is not an IP address" % (item,))

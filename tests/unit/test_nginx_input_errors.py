@@ -118,3 +118,50 @@ def test_with_the_connectors_known_a_range_must_hold_one_of_them():
     assert nginx_input_errors(good(nginx_trusted_proxies=["192.168.1.30/32"]), pi) == []
     # Unknown connectors (None): only the world-wide and public checks apply.
     assert nginx_input_errors(good(nginx_trusted_proxies=["192.168.0.0/16"])) == []
+
+
+def acme(**overrides):
+    """A complete acme-mode setting (the token value is a stand-in: it must never appear in a message)."""
+    values = good(
+        nginx_tls_mode="acme", nginx_server_names=["emr.lakeside.example", "lakeside.example"],
+        nginx_acme_terms_agreed=True, nginx_acme_cloudflare_zone="lakeside.example",
+        nginx_acme_cloudflare_api_token="zone-token-SECRET", nginx_acme_account_key_file="/srv/private/acme.key",
+    )
+    values.update(overrides)
+    return values
+
+
+def test_a_complete_acme_setting_passes():
+    assert nginx_input_errors(acme()) == []
+    assert nginx_input_errors(acme(nginx_acme_eab_kid="kid-1", nginx_acme_eab_hmac_key="HMAC-SECRET",
+                                   nginx_acme_email="it@lakeside.example")) == []
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [
+    ({"nginx_acme_terms_agreed": False}, "nginx_acme_terms_agreed: False: nginx_tls_mode acme needs true"),
+    ({"nginx_acme_cloudflare_zone": ""}, "nginx_acme_cloudflare_zone: ''"),
+    ({"nginx_acme_cloudflare_api_token": ""}, "nginx_acme_cloudflare_api_token: is empty"),
+    ({"nginx_server_names": ["emr.lakeside.example", "192.168.1.10"]},
+     "nginx_server_names: '192.168.1.10' cannot be in a public certificate"),
+    ({"nginx_server_names": ["emr.lakeside.example", "oscar"]}, "is not in nginx_acme_cloudflare_zone"),
+    ({"nginx_server_names": ["emr.other.example"]},
+     "nginx_server_names: 'emr.other.example' is not in nginx_acme_cloudflare_zone 'lakeside.example'"),
+    ({"nginx_server_names": ["notlakeside.example"]}, "'notlakeside.example' is not in"),
+    ({"nginx_acme_eab_kid": "kid-1"}, "nginx_acme_eab_kid and nginx_acme_eab_hmac_key: give both"),
+    ({"nginx_acme_eab_hmac_key": "HMAC-SECRET"}, "give both"),
+    ({"nginx_acme_email": "it at clinic"}, "nginx_acme_email: 'it at clinic' is not a valid email address"),
+    ({"nginx_acme_directory_url": "http://acme.example/dir"}, "nginx_acme_directory_url: 'http://acme.example/dir'"),
+    ({"nginx_acme_renew_remaining_share": 30}, "nginx_acme_renew_remaining_share: 30 must be a share"),
+    ({"nginx_acme_renew_remaining_share": True}, "nginx_acme_renew_remaining_share: True"),
+    ({"nginx_acme_dns_propagation_seconds": -1}, "nginx_acme_dns_propagation_seconds: -1"),
+    ({"nginx_acme_dir": "acme"}, "nginx_acme_dir: 'acme' must be an absolute path"),
+    ({"nginx_acme_account_key_file": "private/acme.key"}, "nginx_acme_account_key_file: 'private/acme.key'"),
+])
+def test_acme_mode_problems_name_the_variable_and_never_a_secret(overrides, expected):
+    errors = nginx_input_errors(acme(**overrides))
+    assert any(expected in e for e in errors), errors
+    assert not any("SECRET" in e for e in errors), errors
+
+
+def test_acme_settings_are_not_checked_in_other_modes():
+    assert nginx_input_errors(good(nginx_acme_cloudflare_zone="", nginx_acme_terms_agreed=False)) == []

@@ -1,0 +1,227 @@
+"""nginx_tls_mode acme against a real ACME server, last in the scenario (it switches the front door to acme).
+
+Debian's pebble (Let's Encrypt's RFC 8555 test server) runs on the controller's loopback with a 15-minute certificate
+lifetime; its DNS-01 lookups go to a small test DNS server that answers from the fake Cloudflare API's records, which
+the role writes with community.general.cloudflare_dns (through the fake's CONNECT proxy, TLS verified). Nothing
+leaves the machine: the ACME exchange runs on the controller, the front door only receives its certificate.
+Proves issuance, a second run that changes nothing, renewal forced by the short lifetime (the renewal runs ask for a
+new certificate once 80% of it is left: 3 minutes after issuance), check mode, and a failing challenge that leaves the
+certificate in service and fails the run with a clear message; the served chain is checked with openssl inside the
+container (complete chain to pebble's root, names, validity).
+"""
+
+import datetime
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the repository, for its test helpers
+
+from frontdoor import run
+
+from tests.acme.pebble import Pebble
+from tests.fake_cloudflare.dns import FakeCloudflareDNS
+from tests.fake_cloudflare.harness import REPO_ROOT, ansible_bin, ansible_env, running_fake
+
+SCENARIO = REPO_ROOT / "molecule" / "nginx"
+# The scenario's front door (NGINX_ACME_FRONT names another container for a run outside Molecule).
+FRONT = os.environ.get("NGINX_ACME_FRONT", "nginx-oscar")
+ZONE = "clinic.test"
+NAME = "emr.clinic.test"
+LIFETIME = 900
+# The renewal runs ask for a new certificate once less than this share of its lifetime is left.
+RENEW_SHARE = 0.8
+ACME_DIR = "/etc/oscar-remote-access/acme"
+# Where the scenario's converge (internal_ca) exported the clinic CA for the client bundle.
+EXPORTED_CA = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent")) / "exported-ca" / (FRONT + "-ca.crt")
+ROOT_IN_FRONT = "/tmp/pebble-root.pem"
+
+
+class Stack:
+    def __init__(self, fake, dns, pebble, tmp):
+        self.fake, self.dns, self.pebble, self.tmp = fake, dns, pebble, tmp
+        self.bundle = tmp / "ca-bundle.pem"
+        self.bundle.write_text(fake.ca_file.read_text() + pebble.listener_ca.read_text())
+        self.account_key = tmp / "private" / "acme-account.key"
+
+    def converge(self, *args, **overrides):
+        """The scenario's converge in acme mode; variables (the token too) in a 0600 file, never on the command line."""
+        values = {
+            "nginx_tls_mode": "acme",
+            "nginx_server_names": [NAME],
+            "nginx_acme_directory_url": self.pebble.directory_url,
+            "nginx_acme_terms_agreed": True,
+            "nginx_acme_email": "it@clinic.test",
+            "nginx_acme_cloudflare_zone": ZONE,
+            "nginx_acme_cloudflare_api_token": self.fake.token,
+            "nginx_acme_account_key_file": str(self.account_key),
+            "nginx_acme_dns_propagation_seconds": 0,
+            **overrides,
+        }
+        extra = self.tmp / "acme-vars.json"
+        extra.write_text(json.dumps(values))
+        extra.chmod(0o600)
+        env = ansible_env(self.fake, {"SSL_CERT_FILE": str(self.bundle)})
+        env.pop("ANSIBLE_PYTHON_INTERPRETER")  # the containers' own Python; the controller tasks name theirs
+        cmd = [ansible_bin("ansible-playbook"), "-i", os.environ["MOLECULE_INVENTORY_FILE"],
+               str(SCENARIO / "converge.yml"), "-v", "-e", "@" + str(extra), *args]
+        self.fake.reset_requests()
+        proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              timeout=900, check=False)
+        # Secrets never shown, even with -v: the token, the ACME account key, the host's key.
+        assert self.fake.token not in proc.stdout, "the Cloudflare token was printed"
+        for pem in (self.account_key.read_text() if self.account_key.exists() else "",
+                    run(FRONT, "cat %s/server.key 2>/dev/null || true" % ACME_DIR).stdout):
+            body = "".join(line for line in pem.splitlines() if line and not line.startswith("-----"))
+            assert not body or body[:40] not in proc.stdout.replace("\n", ""), "a private key was printed"
+        recap = re.search(r"^%s\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)" % re.escape(FRONT),
+                          proc.stdout, re.M)
+        assert recap, proc.stdout[-6000:]
+        return proc.returncode, int(recap.group(2)), proc.stdout
+
+
+@pytest.fixture(scope="module")
+def acme(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("acme")
+    with running_fake(tls_proxy=True, zones=(ZONE,)) as fake, FakeCloudflareDNS(fake) as dns, \
+            Pebble(dns.address, LIFETIME) as pebble:
+        run(FRONT, "cat > %s" % ROOT_IN_FRONT, stdin=pebble.root())
+        stack = Stack(fake, dns, pebble, tmp)
+        stack.exported_ca_before = EXPORTED_CA.exists()
+        yield stack
+
+
+def served_chain():
+    """The chain nginx serves for NAME, verified by openssl in the front door against pebble's root only."""
+    proc = run(FRONT, "openssl s_client -connect 127.0.0.1:443 -servername %s -showcerts -CAfile %s "
+                      "-verify_return_error -verify_hostname %s </dev/null 2>&1" % (NAME, ROOT_IN_FRONT, NAME),
+               check=False)
+    assert "Verify return code: 0 (ok)" in proc.stdout, proc.stdout[-3000:]
+    pems = re.findall(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", proc.stdout, re.S)
+    return [x509.load_pem_x509_certificate(p.encode()) for p in pems]
+
+
+def file_in_front(path):
+    return run(FRONT, "cat %s" % path).stdout
+
+
+def leaf_in_service():
+    return x509.load_pem_x509_certificate(file_in_front(ACME_DIR + "/fullchain.pem").encode())
+
+
+def wait_until_due(cert):
+    """Sleep until less than RENEW_SHARE of the certificate's lifetime is left (plus a margin)."""
+    lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
+    due = cert.not_valid_after_utc - lifetime * RENEW_SHARE + datetime.timedelta(seconds=2)
+    delay = (due - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+    if delay > 0:
+        time.sleep(delay)
+
+
+def txt_records(fake):
+    return [r for r in fake.objects("dns") if r["type"] == "TXT"]
+
+
+def test_the_front_door_gets_a_public_certificate_by_dns_01(acme):
+    rc, changed, out = acme.converge()
+    assert rc == 0, out[-8000:]
+    assert changed > 0
+
+    chain = served_chain()
+    leaf, intermediates = chain[0], chain[1:]
+    root = x509.load_pem_x509_certificate(acme.pebble.root().encode())
+    # Complete chain: the leaf and every intermediate up to (not including) the root, each issued by the next.
+    assert intermediates, "nginx serves the leaf alone"
+    for child, parent in zip(chain, [*chain[1:], root]):
+        assert child.issuer == parent.subject
+        child.verify_directly_issued_by(parent)
+    assert all(c.subject != root.subject for c in chain), "the root is served"
+    # Names and validity.
+    names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+    assert names == [NAME]
+    now = datetime.datetime.now(datetime.timezone.utc)
+    assert leaf.not_valid_before_utc <= now < leaf.not_valid_after_utc
+    assert (leaf.not_valid_after_utc - leaf.not_valid_before_utc).total_seconds() == pytest.approx(LIFETIME, abs=2)
+    assert leaf.serial_number == leaf_in_service().serial_number
+
+    # The DNS-01 answer came through the Cloudflare API's records, which are gone again.
+    assert ("_acme-challenge." + NAME, "TXT") in acme.dns.queries
+    posts = acme.fake.calls("POST", r"/zones/[^/]+/dns_records$")
+    assert len(posts) == 1
+    assert len(acme.fake.calls("DELETE", r"/dns_records/")) == 1
+    assert not txt_records(acme.fake)
+
+    # Secrets: the host key and its directory root-only, the account key on the controller 0600 in a 0700 directory.
+    assert run(FRONT, "stat -c '%%a %%U' %s/server.key %s" % (ACME_DIR, ACME_DIR)).stdout.split("\n")[:2] == [
+        "600 root", "700 root"]
+    assert oct(acme.account_key.stat().st_mode & 0o777) == "0o600"
+    assert oct(acme.account_key.parent.stat().st_mode & 0o777) == "0o700"
+    assert leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == NAME
+
+    # The client bundle no longer carries the internal CA the scenario's first converge exported.
+    assert acme.exported_ca_before, EXPORTED_CA
+    assert not EXPORTED_CA.exists()
+
+
+def test_a_second_run_changes_nothing(acme):
+    before = leaf_in_service().serial_number
+    rc, changed, out = acme.converge()
+    assert rc == 0, out[-8000:]
+    assert changed == 0, out[-8000:]
+    assert acme.fake.writes == 0
+    assert leaf_in_service().serial_number == before
+
+
+def test_a_certificate_past_its_renewal_point_is_renewed_and_served(acme):
+    old = leaf_in_service()
+    wait_until_due(old)
+    rc, changed, out = acme.converge(nginx_acme_renew_remaining_share=RENEW_SHARE)
+    assert rc == 0, out[-8000:]
+    assert changed > 0
+    assert "renewal is due" in out
+    new = leaf_in_service()
+    assert new.serial_number != old.serial_number
+    assert new.not_valid_after_utc > old.not_valid_after_utc
+    # nginx was reloaded (after nginx -t): the new certificate is the one served.
+    assert served_chain()[0].serial_number == new.serial_number
+    assert new.public_key() == old.public_key()
+    assert not txt_records(acme.fake)
+
+
+def test_check_mode_reports_a_due_renewal_and_changes_nothing(acme):
+    old_pem = file_in_front(ACME_DIR + "/fullchain.pem")
+    wait_until_due(leaf_in_service())
+    rc, changed, out = acme.converge("--check", nginx_acme_renew_remaining_share=RENEW_SHARE)
+    assert rc == 0, out[-8000:]
+    assert changed == 1, out[-8000:]
+    assert "would request a certificate for %s: renewal is due" % NAME in out
+    assert acme.fake.writes == 0
+    assert file_in_front(ACME_DIR + "/fullchain.pem") == old_pem
+
+
+def test_a_failing_challenge_leaves_the_certificate_in_service_and_fails_loudly(acme):
+    old_pem = file_in_front(ACME_DIR + "/fullchain.pem")
+    old = leaf_in_service()
+    wait_until_due(old)
+    acme.dns.blackout = True
+    try:
+        rc, _changed, out = acme.converge(nginx_acme_renew_remaining_share=RENEW_SHARE)
+    finally:
+        acme.dns.blackout = False
+    assert rc != 0
+    assert "ACME: no new certificate for %s" % NAME in out, out[-8000:]
+    assert "stays in service" in out
+    assert "Let the CA check the challenge" in out
+    assert file_in_front(ACME_DIR + "/fullchain.pem") == old_pem
+    assert served_chain()[0].serial_number == old.serial_number
+    # The records written for the failed challenge are removed all the same.
+    assert len(acme.fake.calls("POST", r"/zones/[^/]+/dns_records$")) == 1
+    assert not txt_records(acme.fake)
