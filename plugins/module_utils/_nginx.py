@@ -80,7 +80,6 @@ def _upstream_errors(name, url, errors):
         errors.append("%s: %r has an invalid port" % (name, url))
 
 
-<<<<<<< HEAD
 def _trusted_proxy_errors(values, connectors, errors):
     """nginx believes the client address these proxies send (nginx_real_ip_header): a range wider than the
     connectors' lets anyone in it claim any address, and so pass an ip_ranges bypass or dodge an address ban.
@@ -103,10 +102,6 @@ def _trusted_proxy_errors(values, connectors, errors):
                           % (value, ", ".join(str(a) for a in connectors) or "none"))
 
 
-def nginx_input_errors(v, connectors=None):
-    """Return every problem found in the role variables ``v`` (a dict), as messages; ``connectors`` as for
-    ``_trusted_proxy_errors``."""
-=======
 def _acme_errors(v, errors):
     """nginx_tls_mode acme: what the ACME order and the DNS-01 challenge need. Secrets are named, never shown."""
     if v.get("nginx_acme_terms_agreed") is not True:
@@ -153,9 +148,9 @@ def _acme_errors(v, errors):
             errors.append("%s: %r must be an absolute path" % (name, value))
 
 
-def nginx_input_errors(v):
-    """Return every problem found in the role variables ``v`` (a dict), as messages."""
->>>>>>> issue-19
+def nginx_input_errors(v, connectors=None):
+    """Return every problem found in the role variables ``v`` (a dict), as messages; ``connectors`` as for
+    ``_trusted_proxy_errors``."""
     errors = []
 
     names = v.get("nginx_server_names")
