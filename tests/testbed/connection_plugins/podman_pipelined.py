@@ -60,12 +60,12 @@ options:
       - name: ANSIBLE_PODMAN_EXECUTABLE
 """
 
-import shlex
+import shlex  # noqa: E402
 
-from ansible.module_utils.common.text.converters import to_native
-from ansible.plugins.connection import ConnectionBase
+from ansible.module_utils.common.text.converters import to_native  # noqa: E402
+from ansible.plugins.connection import ConnectionBase  # noqa: E402
 
-from ansible_collections.containers.podman.plugins.connection.podman import Connection as PodmanConnection
+from ansible_collections.containers.podman.plugins.connection.podman import Connection as PodmanConnection  # noqa: E402
 
 
 class Connection(PodmanConnection):
