@@ -18,6 +18,7 @@ cpuacct.usage, read before and after), plus the machine's load average, which on
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -115,8 +116,11 @@ def bench_site_demo() -> None:
                               "--include-examples")
     target = target_cpu(names) - before
     load = "/".join(f"{v:.1f}" for v in os.getloadavg())
+    # A no-op is only a no-op when nothing changed: say so with the figures.
+    report = tmp / "out" / "fleet-report.json"
+    changed = json.loads(report.read_text())["clinics"][0]["changed"] if report.exists() else "?"
     print(f"site.yml no-op, demo clinic (2 hosts): wall {wall:.1f} s, controller CPU {cpu:.1f} s, "
-          f"target CPU {target:.1f} s, exit {rc}, load {load}; report {tmp / 'out'}")
+          f"target CPU {target:.1f} s, changed {changed}, exit {rc}, load {load}; report {tmp / 'out'}")
 
 
 def main() -> None:

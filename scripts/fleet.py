@@ -54,24 +54,42 @@ def list_clinics(inventories: Path, include_examples: bool) -> list[Path]:
 
 
 class Progress:
-    """Clinics done, running and failed, printed as clinics start and finish (and every 30 s while running)."""
+    """Clinics done, running and failed, and where each running clinic is (its play, how many tasks it has
+    started): printed as clinics start and finish, as each play starts, and every --progress-every seconds."""
 
     def __init__(self, total: int):
         self.total, self.running, self.done, self.failed = total, set(), 0, 0
+        self.where: dict[str, tuple[str, int]] = {}
         self.lock = threading.Lock()
 
     def line(self) -> str:
-        running = ", ".join(sorted(self.running)) or "-"
+        running = ", ".join(self._where(name) for name in sorted(self.running)) or "-"
         return f"[{self.done}/{self.total} done, {len(self.running)} running, {self.failed} failed] running: {running}"
+
+    def _where(self, name: str) -> str:
+        play, tasks = self.where.get(name, ("", 0))
+        return f"{name} ({play}, {tasks} tasks)" if play else name
 
     def start(self, name: str) -> None:
         with self.lock:
             self.running.add(name)
             print(f"{self.line()}", flush=True)
 
+    def event(self, name: str, event: dict) -> None:
+        """ansible-runner's event_handler for one clinic: follows its plays and counts the tasks it starts."""
+        kind, data = event.get("event"), event.get("event_data") or {}
+        with self.lock:
+            play, tasks = self.where.get(name, ("", 0))
+            if kind == "playbook_on_play_start":
+                self.where[name] = (f"play '{data.get('play', '')}'", tasks)
+                print(self.line(), flush=True)
+            elif kind == "playbook_on_task_start":
+                self.where[name] = (play, tasks + 1)
+
     def finish(self, name: str, ok: bool, summary: str) -> None:
         with self.lock:
             self.running.discard(name)
+            self.where.pop(name, None)
             self.done += 1
             self.failed += 0 if ok else 1
             print(summary, flush=True)
@@ -111,7 +129,8 @@ def kill_leftovers(marker: str) -> list[int]:
     return killed
 
 
-def run_one(clinic: Path, playbook: Path, args, extra: list[str], artifacts: Path, check: bool = False) -> dict:
+def run_one(clinic: Path, playbook: Path, args, extra: list[str], artifacts: Path, check: bool = False,
+            progress: Progress | None = None) -> dict:
     """One ansible-runner run of playbook against one clinic inventory; returns what the report needs."""
     started = time.time()
     cmdline = list(extra) + (["--check", "--diff"] if check else [])
@@ -128,6 +147,7 @@ def run_one(clinic: Path, playbook: Path, args, extra: list[str], artifacts: Pat
             timeout=args.timeout,
             quiet=True,
             settings={"suppress_ansible_output": True},
+            event_handler=(lambda event: progress.event(clinic.name, event) or True) if progress else None,
         )
         if runner.status == "timeout":
             kill_leftovers(marker)
@@ -191,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
                         default=Path(os.environ["FLEET_STATE"]) if "FLEET_STATE" in os.environ else None,
                         help="kept between runs: last successful patch and restart counts per clinic"
                              " (default: fleet-state.json beside --out)")
+    parser.add_argument("--progress-every", type=int, default=int(os.environ.get("CLINIC_PROGRESS_EVERY", "30")),
+                        help="seconds between progress lines while clinics run (default 30)")
     parser.add_argument("--drift", action="store_true",
                         help="also run playbooks/site.yml in check mode per clinic and report what it would change")
     parser.add_argument("extra", nargs="*",
@@ -221,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
 
     def tick():
-        while not stop.wait(30):
+        while not stop.wait(max(1, args.progress_every)):
             with progress.lock:
                 print(progress.line(), flush=True)
 
@@ -230,9 +252,10 @@ def main(argv: list[str] | None = None) -> int:
     def job(clinic: Path) -> dict:
         progress.start(clinic.name)
         try:
-            result = run_one(clinic, playbook, args, extra, artifacts)
+            result = run_one(clinic, playbook, args, extra, artifacts, progress=progress)
             if args.drift:
-                drift = run_one(clinic, ROOT / "playbooks" / "site.yml", args, extra, artifacts, check=True)
+                drift = run_one(clinic, ROOT / "playbooks" / "site.yml", args, extra, artifacts, check=True,
+                                progress=progress)
                 result["drift"] = {"status": drift["status"], "changed": drift["changed"],
                                    "tasks": drift["changed_tasks"][:50]}
         except Exception as exc:  # noqa: BLE001  one clinic's crash must not stop the others

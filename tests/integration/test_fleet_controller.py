@@ -48,10 +48,12 @@ def node():
 
 def converge(tmp_path, jobs):
     (tmp_path / "inventory.yml").write_text(
-        f"all:\n  hosts:\n    {NAME}:\n      ansible_connection: containers.podman.podman\n"
+        f"all:\n  hosts:\n    {NAME}:\n      ansible_connection: podman_pipelined\n"
         "      ansible_python_interpreter: /usr/bin/python3\n")
     (tmp_path / "jobs.json").write_text(json.dumps(jobs))
+    # The repository's ansible.cfg: pipelining, and the test bed's pipelined podman connection.
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".build" / "collections"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
                PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     playbook = ROOT / "playbooks" / "controller.yml"
     return subprocess.run(["ansible-playbook", "-i", str(tmp_path / "inventory.yml"), str(playbook),

@@ -85,7 +85,8 @@ def write_inventory(base: Path, clinic: str, host: str = ""):
     (inv / "hosts.yml").write_text(
         "all:\n  children:\n    clinic:\n      children:\n        oscar_servers:\n          hosts:\n"
         f"            {host or PREFIX + clinic}:\n"
-        "  vars:\n    ansible_connection: containers.podman.podman\n"
+        # The test bed's pipelined podman connection (ansible.cfg, which scripts/fleet.py hands to ansible-runner).
+        "  vars:\n    ansible_connection: podman_pipelined\n"
         "    ansible_python_interpreter: /usr/bin/python3\n")
     (inv / "group_vars" / "all" / "patch.yml").write_text(
         f"clinic_name: {clinic}\n"

@@ -107,6 +107,8 @@ def test_fleet_contains_failures_and_reports(bed, capsys):
     running = [int(line.split(", ")[1].split()[0]) for line in printed.splitlines() if " running, " in line]
     assert running and max(running) <= 2
     assert "[5/5 done, 0 running, 3 failed]" in printed
+    # Where each running clinic is: its play (from ansible-runner's events) and how many tasks it has started.
+    assert "alpha (play 'Each clinic's own variables, a failure, a hang', 0 tasks)" in printed
     assert "alpha" in fleet_report.table(report)
 
 
