@@ -13,6 +13,7 @@ from . import (
     approvals,
     cfaccess,
     decision_endpoint,
+    front_door,
     identity,
     pages,
     paths,
@@ -22,10 +23,6 @@ from . import (
     ui,
     web,
 )
-
-SESSION_COOKIE = "__Host-oscar-gw"
-LOGIN_COOKIE = "__Host-oscar-gw-login"
-CSRF_COOKIE = "__Host-oscar-gw-csrf"
 
 
 class Gateway:
@@ -54,13 +51,13 @@ class Gateway:
 
         tokens = web.SignedTokens(self.session_key)
         self.ui = ui.Ui(cfg, self.store, self.paths, web.Csrf(self.session_key, "https://" + cfg["public_host"],
-                                                              CSRF_COOKIE))
-        self.identities = identity.Identities(cfg, self.store, self.evaluator, tokens, SESSION_COOKIE,
+                                                              front_door.CSRF_COOKIE))
+        self.identities = identity.Identities(cfg, self.store, self.evaluator, tokens, front_door.SESSION_COOKIE,
                                               self.verifier, service_token_ids)
         self.decision = decision_endpoint.DecisionEndpoint(cfg, self.store, self.paths, self.evaluator,
                                                            self.identities, self.ui)
         sign_in = signin.SignIn(cfg, self.store, self.ui, self.identities, self.passwords, self.regulation, self.box,
-                                tokens, self.session_key, LOGIN_COOKIE)
+                                tokens, self.session_key, front_door.LOGIN_COOKIE)
         access = approvals.Approvals(cfg, self.store, self.ui, self.identities,
                                      {p["name"]: p for p in cfg["access_policy"]["policies"]})
         self.sync_users()
@@ -90,7 +87,7 @@ class Gateway:
 
     def __call__(self, environ, start_response):
         request = web.Request(environ)
-        if request.path == "/auth":
+        if request.path == front_door.AUTH_PATH:
             status, headers = self.decision(request)
             start_response(web.STATUS[status], headers)
             return [b""]

@@ -11,7 +11,7 @@ import time
 import traceback
 from urllib.parse import urlsplit
 
-from . import _shared, paths, web
+from . import _shared, front_door, paths, web
 
 _ap = _shared.access_policy_module()
 _METHOD_RE = re.compile(r"^[A-Z]{1,16}$")
@@ -164,10 +164,7 @@ class DecisionEndpoint:
             headers.append(_NO_STORE)
         if subject is None:
             return headers
-        headers.extend([
-            ("Remote-User", web.header_safe(subject.username or subject.email)),
-            ("Remote-Email", web.header_safe(subject.email)),
-            ("Remote-Name", web.header_safe(subject.display_name or subject.username)),
-            ("Remote-Groups", web.header_safe(",".join(sorted(subject.groups | subject.roles)))),
-        ])
+        values = (subject.username or subject.email, subject.email, subject.display_name or subject.username,
+                  ",".join(sorted(subject.groups | subject.roles)))
+        headers.extend((name, web.header_safe(value)) for name, value in zip(front_door.IDENTITY_HEADERS, values))
         return headers

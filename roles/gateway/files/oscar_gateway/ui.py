@@ -4,7 +4,7 @@ the CSRF refusal and the "sign in first" answer."""
 import re
 from urllib.parse import quote
 
-from . import pages, paths, web
+from . import front_door, pages, paths, web
 
 _NEXT_SAFE = re.compile(r"^[\x21-\x7e]{1,2048}$")
 
@@ -39,7 +39,7 @@ class Ui:
             decision = self.paths.normalize_url(self.origin + value)
         except paths.PathRejected:
             return default
-        if decision == self.prefix or decision.startswith(self.prefix + "/") or decision == "/auth":
+        if decision == self.prefix or decision.startswith(self.prefix + "/") or decision == front_door.AUTH_PATH:
             return default
         return value
 
