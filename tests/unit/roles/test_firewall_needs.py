@@ -1,19 +1,15 @@
 """What roles need through the firewall is data: one list of providers in the firewall role, one published fact
 shape (<role>_firewall_needs), and the firewall's model accepts what each provider publishes."""
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from entry_points import published, run_entry_point
 
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils import _firewall_model as firewall
 
 ROOT = Path(__file__).resolve().parents[3]
-COLLECTIONS = ROOT / ".build" / "collections"
 PROVIDERS = yaml.safe_load((ROOT / "roles" / "firewall" / "vars" / "main.yml").read_text())[
     "__firewall_need_providers"]
 
@@ -48,24 +44,8 @@ def test_the_firewall_role_names_no_provider_outside_its_list():
 
 
 def gateway_needs(mode):
-    playbook = """
-- hosts: localhost
-  gather_facts: false
-  tasks:
-    - ansible.builtin.include_role:
-        name: oscar_emr.remote_access.gateway
-        tasks_from: firewall
-    - ansible.builtin.debug:
-        var: gateway_firewall_needs
-"""
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
-               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0", ANSIBLE_NOCOLOR="1")
-    proc = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"), "-c", "local", "/dev/stdin",
-         "-e", json.dumps({"gateway_mode": mode, "ansible_python_interpreter": sys.executable})],
-        input=playbook, capture_output=True, text=True, env=env, check=False)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    return json.loads(proc.stdout)["plays"][0]["tasks"][-1]["hosts"]["localhost"]["gateway_firewall_needs"]
+    return published(run_entry_point("gateway", "firewall", "gateway_firewall_needs", {"gateway_mode": mode}),
+                     "gateway_firewall_needs")
 
 
 def test_the_gateway_needs_https_out_in_cloudflare_mode_only():

@@ -18,20 +18,21 @@ class Approvals:
         self.identities = identities
         self.policies = policies
 
-    def _policy_for(self, name, key):
+    def _policy_request(self, request, key):
+        """(form or query, policy name, the policy, safe return path) of a justification or approval page; 400 when
+        the policy is unknown or does not ask for ``key``."""
+        source = request.form() if request.method == "POST" else {
+            "policy": request.arg("policy"), "next": request.arg("next")}
+        name = source.get("policy") or ""
         policy_obj = self.policies.get(name)
         if policy_obj is None or not policy_obj[key]["required"]:
             raise web.HttpError(400)
-        return policy_obj
+        return source, name, policy_obj, self.ui.next_path(source.get("next"))
 
     # -- justification ------------------------------------------------------------------------------
 
     def justify(self, request, nonce):
-        source = request.form() if request.method == "POST" else {
-            "policy": request.arg("policy"), "next": request.arg("next")}
-        name = source.get("policy") or ""
-        policy_obj = self._policy_for(name, "purpose_justification")
-        next_path = self.ui.next_path(source.get("next"))
+        source, name, policy_obj, next_path = self._policy_request(request, "purpose_justification")
         session, subject, identity = self.identities.signed_in(request)
         if subject is None:
             return self.ui.need_login(request, nonce)
@@ -70,11 +71,7 @@ class Approvals:
 
     def request_page(self, request, nonce):
         """The requester's page: ask for approval, then wait for it."""
-        source = request.form() if request.method == "POST" else {
-            "policy": request.arg("policy"), "next": request.arg("next")}
-        name = source.get("policy") or ""
-        policy_obj = self._policy_for(name, "approval")
-        next_path = self.ui.next_path(source.get("next"))
+        _source, name, policy_obj, next_path = self._policy_request(request, "approval")
         session, subject, _identity = self.identities.signed_in(request)
         if subject is None:
             return self.ui.need_login(request, nonce)
