@@ -452,9 +452,9 @@ def test_the_same_name_with_other_settings_is_an_error_naming_both():
     mine = dict(WG_SERVICE, sources=["192.0.2.0/24"])
     errors = errors_of(params(services=BASE["services"] + [mine],
                               role_needs=needs(wireguard={"services": [WG_SERVICE]})))
-    assert errors == ["firewall_services[3].name: 'wireguard-wg0' is also an entry of wireguard_firewall_needs.services "
-                      "(wireguard_firewall_needs.services[0]) with other settings; leave it out of firewall_services, "
-                      "the role supplies it"]
+    assert errors == ["firewall_services[3].name: 'wireguard-wg0' is also an entry of "
+                      "wireguard_firewall_needs.services (wireguard_firewall_needs.services[0]) with other settings; "
+                      "leave it out of firewall_services, the role supplies it"]
 
 
 def test_errors_in_a_published_entry_name_the_fact():
