@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from jinja2.nativetypes import NativeEnvironment
 
 from ansible_collections.oscar_emr.remote_access.plugins.filter.nginx_input_errors import (
     FilterModule,
@@ -16,6 +17,12 @@ from ansible_collections.oscar_emr.remote_access.plugins.filter.nginx_input_erro
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULTS = yaml.safe_load((ROOT / "roles" / "nginx" / "defaults" / "main.yml").read_text())
+# The gateway settings follow the gateway role's variables ("{{ gateway_socket | default(...) }}"): template them as
+# Ansible does with no inventory (twice: nginx_gateway_login_url builds on nginx_gateway_prefix).
+for _round in range(2):
+    DEFAULTS = {k: NativeEnvironment().from_string(v).render(DEFAULTS)
+                if k.startswith("nginx_gateway_") and isinstance(v, str) and "{{" in v else v
+                for k, v in DEFAULTS.items()}
 
 
 def good(**overrides):

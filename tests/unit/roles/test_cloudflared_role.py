@@ -11,6 +11,7 @@ from pathlib import Path
 import jinja2
 import pytest
 import yaml
+from entry_points import published, run_entry_point
 
 from ansible_collections.oscar_emr.remote_access.plugins.filter import cloudflared_config as filters
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils import _firewall_model as firewall
@@ -134,31 +135,13 @@ VALID = {"cloudflared_apt_key_fingerprints": ["AB" * 20], "cloudflared_tunnel_to
 
 def run_firewall_egress(state="present", **extra):
     """Run the role's firewall_egress entry point on localhost; return the completed process."""
-    playbook = """
-- hosts: localhost
-  gather_facts: false
-  tasks:
-    - ansible.builtin.include_role:
-        name: oscar_emr.remote_access.cloudflared
-        tasks_from: firewall_egress
-    - ansible.builtin.debug:
-        var: cloudflared_firewall_egress_rules
-"""
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
-               ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0", ANSIBLE_NOCOLOR="1")
-    proc = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"), "-c", "local", "/dev/stdin",
-         "-e", json.dumps(dict(VALID, **extra, cloudflared_state=state, ansible_python_interpreter=sys.executable))],
-        input=playbook, capture_output=True, text=True, env=env, check=False)
-    return proc
+    return run_entry_point("cloudflared", "firewall_egress", "cloudflared_firewall_needs",
+                           dict(VALID, **extra, cloudflared_state=state))
 
 
 def published_egress_rules(state="present", **extra):
     """Run the role's firewall_egress entry point on localhost and return the fact it sets."""
-    proc = run_firewall_egress(state, **extra)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    tasks = json.loads(proc.stdout)["plays"][0]["tasks"]
-    return tasks[-1]["hosts"]["localhost"]["cloudflared_firewall_egress_rules"]
+    return published(run_firewall_egress(state, **extra), "cloudflared_firewall_needs")["egress_rules"]
 
 
 def test_the_published_egress_rules_are_what_the_firewall_role_takes():
@@ -237,4 +220,4 @@ def test_the_firewall_entry_point_refuses_bad_settings_with_the_roles_messages()
     assert proc.returncode == 2
     assert "cloudflared_tunnel_token: is required with cloudflared_tunnel_mode 'token'" in proc.stdout
     assert "cloudflared_apt_key_fingerprints: is empty" in proc.stdout
-    assert "cloudflared_firewall_egress_rules" not in proc.stdout.split("Check the settings before anything changes")[1]
+    assert "cloudflared_firewall_needs" not in proc.stdout.split("Check the settings before anything changes")[1]
