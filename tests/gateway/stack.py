@@ -242,13 +242,15 @@ class Browser:
         merged = {"Host": self.host, "User-Agent": "gateway-tests"}
         if self.jar:
             merged["Cookie"] = "; ".join("%s=%s" % kv for kv in self.jar.items())
-        merged.update(headers or {})
-        merged = {k: v for k, v in merged.items() if v is not None}
+        # A list of (name, value) pairs sends each, repeated names included; a dict replaces the defaults.
+        repeated = list(headers) if isinstance(headers, list) else []
+        merged.update(headers if isinstance(headers, dict) else {})
+        merged = [(k, v) for k, v in merged.items() if v is not None] + repeated
         for attempt in range(2):
             conn = self._connection()
             try:
                 conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
-                for key, value in merged.items():
+                for key, value in merged:
                     conn.putheader(key, value)
                 data = body.encode() if isinstance(body, str) else body
                 if data is not None:

@@ -82,7 +82,8 @@ def stack(tmp_path_factory, jwks):
     _nginx_or_skip()
     tmp = tmp_path_factory.mktemp("nginx")
     configs = {"sa": gateway_config(tmp), "cf": gateway_config(tmp, "cloudflare")}
-    running = Stack(tmp / "stack", configs, gateway_env={gw_config.TEST_CERTS_URL_ENV: jwks.url}).start()
+    running = Stack(tmp / "stack", configs, gateway_env={gw_config.TEST_CERTS_URL_ENV: jwks.url},
+                    nginx_variables={"nginx_blocked_paths_extra": ["/oscar/private"]}).start()
     running.configs = configs
     yield running
     running.stop()
@@ -207,6 +208,107 @@ def test_cloudflare_mode_through_nginx(stack):
     assert seen["Remote-Email"] == "drsmith@clinic.test" and seen["Remote-User"] == "drsmith"
     # A request "from the integration network" through the local tunnel is still loopback: no bypass.
     assert Browser(port).get("/oscar/ws/LoginService", {"X-Forwarded-For": "203.0.113.9"}).status == 403
+
+
+# --- issue 12: what an attacker found against the role's rendered configuration ----------------------------------
+
+
+def test_a_second_access_token_header_is_refused(stack):
+    """Finding 1: two Cf-Access-Jwt-Assertion headers reach the gateway joined by a comma; refuse any such request."""
+    port = stack.ports["cf"]
+    good = sign(claims())
+    assert Browser(port).get("/oscar/", {"Cf-Access-Jwt-Assertion": good}).status == 200
+    before = len(stack.requests_seen())
+    for second in ("==", "", "junk", good):
+        twice = [("Cf-Access-Jwt-Assertion", good), ("Cf-Access-Jwt-Assertion", second)]
+        assert Browser(port).get("/oscar/", twice).status == 403, second
+    assert len(stack.requests_seen()) == before
+
+
+@pytest.mark.parametrize("loosen", [
+    lambda t: t + "==",
+    lambda t: t + "==,!!",
+    lambda t: t.replace("-", "+").replace("_", "/") if ("-" in t or "_" in t) else t + "=",
+    lambda t: t + ".",
+], ids=["padding", "junk-after-padding", "standard-alphabet", "fourth-segment"])
+def test_an_access_token_that_is_not_strict_base64url_is_refused(stack, loosen):
+    """Finding 1: only header.payload.signature in strict base64url (no padding, no other characters) is a token."""
+    token = loosen(sign(claims()))
+    before = len(stack.requests_seen())
+    assert Browser(stack.ports["cf"]).get("/oscar/", {"Cf-Access-Jwt-Assertion": token}).status == 403
+    assert len(stack.requests_seen()) == before
+
+
+@pytest.mark.parametrize("spelling", [
+    "/oscar/ADMIN/admin.jsp", "/oscar/Admin/admin.jsp", "/oscar/%41dmin/admin.jsp", "/oscar/%61dmin/admin.jsp",
+    "/oscar/admin./admin.jsp", "/oscar/admin%20/admin.jsp", "/oscar/admin.%20./admin.jsp", "/oscar/admin",
+    "/oscar/ADMIN", "/oscar/admin.", "/oscar/admin%20", "/oscar/admin;jsessionid=abc",
+])
+def test_a_gateway_deny_holds_for_every_spelling_tomcat_could_resolve(stack, spelling):
+    """Finding 3: a deny on /oscar/admin holds whatever the letter case, %-escapes or trailing dots and spaces."""
+    browser = Browser(stack.ports["sa"])
+    sign_in(browser, stack.configs["sa"], "drsmith")
+    before = len(stack.requests_seen())
+    assert browser.get(spelling).status in (400, 403), spelling
+    assert len(stack.requests_seen()) == before
+
+
+@pytest.mark.parametrize("spelling", [
+    "/oscar/private", "/oscar/PRIVATE/x.jsp", "/oscar/%50rivate/x.jsp", "/oscar/private./x.jsp",
+    "/oscar/private%20/x.jsp", "/oscar/private.%20", "/oscar/monitoring.", "/oscar/monitoring%20/x",
+    "/manager%20/html", "/manager./html",
+])
+def test_nginx_blocked_paths_hold_for_every_spelling_tomcat_could_resolve(stack, spelling):
+    """Finding 3, nginx side: the blocked list canonicalises as the gateway does."""
+    browser = Browser(stack.ports["sa"])
+    sign_in(browser, stack.configs["sa"], "privacy")
+    before = len(stack.requests_seen())
+    assert browser.get(spelling).status in (400, 404), spelling
+    assert len(stack.requests_seen()) == before
+
+
+def test_similar_names_are_not_caught_by_the_canonical_form(stack):
+    """The canonical form folds only what Tomcat could resolve to the same name: /oscar/administration is not it."""
+    browser = Browser(stack.ports["sa"])
+    sign_in(browser, stack.configs["sa"], "drsmith")
+    assert browser.get("/oscar/administration.jsp").status == 200
+    assert browser.get("/oscar/privateer.jsp").status == 200
+
+
+def test_the_gateways_cookies_never_reach_oscar(stack):
+    """Finding 5: the gateway's session, login and form cookies are cut from the Cookie header towards Tomcat;
+    OSCAR's own cookies stay."""
+    browser = Browser(stack.ports["sa"])
+    sign_in(browser, stack.configs["sa"], "drsmith")
+    browser.jar["JSESSIONID"] = "ABC123"
+    browser.jar["__Host-oscar-gw-csrf"] = "planted"
+    browser.jar["oscar_pref"] = "x=1"
+    assert browser.get("/oscar/demographic/search.jsp").status == 200
+    seen = {k.lower(): v for k, v in stack.requests_seen()[-1]["headers"].items()}
+    cookie = seen.get("cookie", "")
+    assert "oscar-gw" not in cookie, cookie
+    assert sorted(part.strip() for part in cookie.split(";")) == ["JSESSIONID=ABC123", "oscar_pref=x=1"]
+    # Only gateway cookies: no Cookie header at all.
+    only_gateway = Browser(stack.ports["sa"])
+    sign_in(only_gateway, stack.configs["sa"], "reception")
+    assert only_gateway.get("/oscar/demographic/search.jsp").status == 200
+    seen = {k.lower(): v for k, v in stack.requests_seen()[-1]["headers"].items()}
+    assert "oscar-gw" not in seen.get("cookie", "")
+    # More gateway cookies than the gateway ever sets: refused rather than passed on.
+    before = len(stack.requests_seen())
+    many = "; ".join("__Host-oscar-gw-x%d=1" % n for n in range(5))
+    assert only_gateway.get("/oscar/demographic/search.jsp", {"Cookie": many}).status == 400
+    assert len(stack.requests_seen()) == before
+
+
+@pytest.mark.parametrize("path", ["/oscar/ws", "/oscar/WS", "/oscar/ws;jsessionid=abc", "/oscar/ws/"])
+def test_bare_web_service_path_is_a_web_service(stack, path):
+    """Finding 6: CXF is mapped to /ws/* (oscar-facts), which serves the bare /ws too: integration sources only."""
+    browser = Browser(stack.ports["sa"])
+    sign_in(browser, stack.configs["sa"], "privacy")
+    before = len(stack.requests_seen())
+    assert browser.get(path).status == 403, path
+    assert len(stack.requests_seen()) == before
 
 
 @pytest.fixture(scope="module")

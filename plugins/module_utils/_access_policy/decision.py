@@ -11,6 +11,7 @@ PRIVATE to this collection: it may change without notice. Standard library only:
 
 from __future__ import annotations
 
+from .._oscar_paths import rule_form
 from .model import (
     _selectors_used,
     path_matches,
@@ -123,9 +124,12 @@ def policies_for_path(model, request_path, target="gateway"):
     """The policies of ``model`` that govern ``request_path`` for ``target``, in model order.
 
     Order of evaluation (as Cloudflare does): bypass and service_auth first, then deny and allow,
-    each group in model order; the caller applies the first that matches.
+    each group in model order; the caller applies the first that matches. Paths compare in ``rule_form`` (the one
+    spelling nginx's blocked list uses too): ``/oscar/ADMIN``, ``/oscar/%41dmin`` and ``/oscar/admin.`` are governed
+    by the policies of ``/oscar/admin``.
     """
+    request_path = rule_form(request_path)
     chosen = [p for p in model["policies"]
-              if target in p["targets"] and any(path_matches(prefix, request_path) for prefix in p["paths"])]
+              if target in p["targets"] and any(path_matches(rule_form(prefix), request_path) for prefix in p["paths"])]
     first = [p for p in chosen if p["decision"] in ("bypass", "service_auth")]
     return first + [p for p in chosen if p["decision"] not in ("bypass", "service_auth")]
