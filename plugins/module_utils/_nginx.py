@@ -17,6 +17,7 @@ import ipaddress
 import re
 
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils import _oscar_paths
+from ansible_collections.oscar_emr.remote_access.plugins.module_utils._access_policy import contains_loopback
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._problems import (
     CidrError,
     Problems,
@@ -64,6 +65,18 @@ def _path_errors(name, value, errors, must_end_slash=False, under=None):
         errors.append("%s: %r must end with /" % (name, value))
     if under and not value.startswith(under):
         errors.append("%s: %r must be under %s" % (name, value, under))
+
+
+def _local_proxy_errors(values, errors):
+    """Loopback is never a trusted proxy: every local process shares it, so any of them could name any client."""
+    for value in values if isinstance(values, list) else []:
+        try:
+            parse_cidr(str(value))
+        except CidrError:
+            continue
+        if contains_loopback(str(value)):
+            errors.append("nginx_trusted_proxies: %r contains loopback addresses, which every local process shares; "
+                          "give a connector on this host nginx_tunnel_socket instead" % (value,))
 
 
 def _upstream_errors(name, url, errors):
@@ -175,6 +188,14 @@ def nginx_input_errors(v):
 
     _cidr_errors("nginx_integration_sources", v.get("nginx_integration_sources"), errors)
     _cidr_errors("nginx_trusted_proxies", v.get("nginx_trusted_proxies"), errors)
+    _local_proxy_errors(v.get("nginx_trusted_proxies"), errors)
+    tunnel = v.get("nginx_tunnel_socket")
+    if tunnel not in ("", None) and (not isinstance(tunnel, str) or not re.match(r"^/[A-Za-z0-9._/-]+\.sock$", tunnel)
+                                     or "/../" in tunnel or "//" in tunnel or tunnel.count("/") < 3):
+        errors.append("nginx_tunnel_socket: %r must be an absolute path ending in .sock in a directory of its own, "
+                      "for example /run/oscar-nginx-tunnel/tunnel.sock" % (tunnel,))
+    if tunnel and not re.match(r"^[a-z_][a-z0-9_-]{0,31}$", str(v.get("nginx_tunnel_socket_group"))):
+        errors.append("nginx_tunnel_socket_group: %r is not a group name" % (v.get("nginx_tunnel_socket_group"),))
     for item in v.get("nginx_browser_ws_paths") or []:
         _path_errors("nginx_browser_ws_paths", item, errors, must_end_slash=True, under=context + "/ws/")
         if isinstance(item, str) and item.lower() == (context + "/ws/").lower():

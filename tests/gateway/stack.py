@@ -124,13 +124,15 @@ class Stack:
         "nginx_browser_ws_paths": ["/oscar/ws/rs/"],
     }
 
-    def __init__(self, workdir, gateways, cache_ttl=0, gateway_env=None, nginx_variables=None, plain=None):
+    def __init__(self, workdir, gateways, cache_ttl=0, gateway_env=None, nginx_variables=None, plain=None,
+                 per_gateway=None):
         self.dir = Path(workdir)
         self.gateway_configs = gateways
         self.cache_ttl = cache_ttl
         self.gateway_env = gateway_env or {}
         self.nginx_variables = dict(self.NGINX_VARIABLES, **(nginx_variables or {}))
         self.plain = plain or {}
+        self.per_gateway = per_gateway or {}
         self.procs = {}
         self.ports = {}
         self.nginx = ensure_nginx()
@@ -171,7 +173,7 @@ class Stack:
         instances = {}
         for name in self.gateway_configs:
             instances[name] = dict(self.nginx_variables, nginx_gateway_upstream="unix:" + self.gateway_socket(name),
-                                   nginx_gateway_cache_ttl=self.cache_ttl)
+                                   nginx_gateway_cache_ttl=self.cache_ttl, **self.per_gateway.get(name, {}))
         for name, variables in self.plain.items():
             instances[name] = dict(self.nginx_variables, **variables)
         variables = []
@@ -290,3 +292,27 @@ class Browser:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout=20):
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.unix_path)
+
+
+class TunnelBrowser(Browser):
+    """What a cloudflared on the OSCAR host does: plain HTTP to nginx's tunnel socket (its origin unix:<path>)."""
+
+    def __init__(self, socket_path, host=HOST):
+        super().__init__(None, host)
+        self.socket_path = socket_path
+
+    def _connection(self):
+        if self.conn is None:
+            self.conn = _UnixConnection(self.socket_path)
+        return self.conn

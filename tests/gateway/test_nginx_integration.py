@@ -11,7 +11,7 @@ import pytest
 from gwtest import PASSWORD, base_config, write_secrets
 from oscar_gateway import config as gw_config
 from oscar_gateway import security
-from stack import HOST, Browser, Stack, ensure_nginx
+from stack import HOST, Browser, Stack, TunnelBrowser, ensure_nginx
 from test_cloudflare import KEY_A, JwksServer, claims, raw_token, sign
 
 pytestmark = pytest.mark.integration
@@ -82,8 +82,13 @@ def stack(tmp_path_factory, jwks):
     _nginx_or_skip()
     tmp = tmp_path_factory.mktemp("nginx")
     configs = {"sa": gateway_config(tmp), "cf": gateway_config(tmp, "cloudflare")}
+    tunnel = tmp / "tunnel"
+    tunnel.mkdir(mode=0o750)
     running = Stack(tmp / "stack", configs, gateway_env={gw_config.TEST_CERTS_URL_ENV: jwks.url},
-                    nginx_variables={"nginx_blocked_paths_extra": ["/oscar/private"]}).start()
+                    nginx_variables={"nginx_blocked_paths_extra": ["/oscar/private"],
+                                     "nginx_integration_sources": ["203.0.113.0/24"]},
+                    per_gateway={"sa": {"nginx_tunnel_socket": str(tunnel / "tunnel.sock")}}).start()
+    running.tunnel_socket = str(tunnel / "tunnel.sock")
     running.configs = configs
     yield running
     running.stop()
@@ -309,6 +314,22 @@ def test_bare_web_service_path_is_a_web_service(stack, path):
     before = len(stack.requests_seen())
     assert browser.get(path).status == 403, path
     assert len(stack.requests_seen()) == before
+
+
+def test_only_the_tunnel_socket_may_name_the_client(stack):
+    """Finding 2: any local process can send CF-Connecting-IP over loopback; only the tunnel's own entrance (a UNIX
+    socket only the connector's group can enter) is believed. The bypass for 203.0.113.0/24 on /oscar/ws and nginx's
+    integration sources both rest on that address."""
+    path = "/oscar/ws/SystemInfoService?local-process"
+    before = len(stack.requests_seen())
+    assert Browser(stack.ports["sa"]).get(path, {"CF-Connecting-IP": "203.0.113.9"}).status == 403
+    assert len(stack.requests_seen()) == before
+    path = "/oscar/ws/SystemInfoService?connector"
+    response = TunnelBrowser(stack.tunnel_socket).get(path, {"CF-Connecting-IP": "203.0.113.9"})
+    assert response.status == 200
+    seen = stack.requests_seen()[-1]
+    assert seen["path"].endswith("connector") and seen["headers"]["X-Forwarded-For"] == "203.0.113.9"
+    assert "CF-Connecting-IP" not in seen["headers"]
 
 
 @pytest.fixture(scope="module")
