@@ -59,14 +59,12 @@ EGRESS_ESSENTIALS = {
 
 DEFAULT_EGRESS_ESSENTIALS = ("dns", "ntp", "apt", "dhcp")
 
-# What other roles of this collection publish for the firewall role (role_needs), by the list each one joins.
-# The keys are the facts' own names, so that an error points at the role that computed the entry.
-ROLE_NEEDS = {
-    "services": ("wireguard_firewall_services",),
-    "egress_rules": ("cloudflared_firewall_egress_rules",),
-    "forward_rules": ("wireguard_firewall_forward_rules",),
-}
-ROLE_NEEDS_FLAGS = {"forward_enabled": ("wireguard_firewall_forward_enabled",)}
+# What another role of this collection needs through the firewall on a host: every such role publishes one fact,
+# <role>_firewall_needs, a mapping with any of these keys; the firewall role passes them as role_needs, keyed by the
+# fact's name, so an error points at the role that computed the entry. The lists join the firewall's own lists of
+# the same name; a true forward_enabled turns the forward chain on.
+NEED_LISTS = ("services", "egress_rules", "forward_rules")
+NEED_FLAGS = ("forward_enabled",)
 
 
 class FirewallConfigError(Exception):
@@ -212,6 +210,27 @@ def _list_of_dicts(value, var, c):
     return good
 
 
+def _role_needs(params, c):
+    """The published needs (role_needs) as [(fact name, mapping)], each checked for its shape once."""
+    needs = params.get("role_needs") or {}
+    if not isinstance(needs, dict):
+        c.add("role_needs", "%r is not a mapping of published facts" % (needs,))
+        return []
+    good = []
+    for fact in sorted(needs):
+        need = needs[fact]
+        if need is None:
+            continue
+        if not isinstance(need, dict):
+            c.add(fact, "%r is not a mapping (keys: %s)" % (need, ", ".join(NEED_LISTS + NEED_FLAGS)))
+            continue
+        for key in sorted(set(need) - set(NEED_LISTS + NEED_FLAGS)):
+            c.add("%s.%s" % (fact, key), "is not something the firewall role adds (known: %s)"
+                  % ", ".join(NEED_LISTS + NEED_FLAGS))
+        good.append((fact, need))
+    return good
+
+
 def _entries(params, key, c):
     """(path, item) of the inventory's list, then of what other roles need (role_needs) that the inventory
     does not already list. An entry the inventory repeats verbatim (the older way of wiring roles together) is
@@ -219,9 +238,9 @@ def _entries(params, key, c):
     var = _var(key)
     entries = _list_of_dicts(params.get(key), var, c)
     by_name = {item.get("name"): (path, item) for path, item in entries}
-    needs = params.get("role_needs") or {}
-    for need_var in ROLE_NEEDS[key]:
-        for path, item in _list_of_dicts(needs.get(need_var), need_var, c):
+    for fact, need in params.get("_role_needs", ()):
+        need_var = "%s.%s" % (fact, key)
+        for path, item in _list_of_dicts(need.get(key), need_var, c):
             listed = by_name.get(item.get("name"))
             if listed is None:
                 entries.append((path, item))
@@ -234,13 +253,12 @@ def _entries(params, key, c):
 
 def _needed_flag(params, key, c):
     """Whether a role published that it needs this switch on (for example a forward chain)."""
-    needs = params.get("role_needs") or {}
     needed = False
-    for need_var in ROLE_NEEDS_FLAGS[key]:
-        value = needs.get(need_var)
+    for fact, need in params.get("_role_needs", ()):
+        value = need.get(key)
         if value is not None and not isinstance(value, bool):
             # A string "true" from -e would otherwise read as off and silently drop the forward chain.
-            c.add(need_var, "%r is not a boolean" % (value,))
+            c.add("%s.%s" % (fact, key), "%r is not a boolean" % (value,))
         needed = needed or value is True
     return needed
 
@@ -466,6 +484,7 @@ def build_model(params, controller=None):
     Returns ``(model, warnings)``; raises FirewallConfigError listing every problem.
     """
     c = Problems()
+    params = dict(params, _role_needs=_role_needs(params, c))
     services = _services(params, c)
     mgmt_networks = _check_networks(params.get("management_sources"), _var("management_sources"), c, required=False)
     mgmt_ports = _ports_list(params.get("management_ports", [22]), _var("management_ports"), c)

@@ -101,11 +101,11 @@ options:
   role_needs:
     description:
       - What other roles of this collection published for this host, keyed by the fact's name
-        (C(wireguard_firewall_services), C(wireguard_firewall_forward_rules), C(wireguard_firewall_forward_enabled),
-        C(cloudflared_firewall_egress_rules)).
+        (C(<role>_firewall_needs), for example C(wireguard_firewall_needs)); each a mapping with any of C(services),
+        C(egress_rules), C(forward_rules) and C(forward_enabled). Other keys are errors.
       - Their entries join O(services), O(forward_rules) and O(egress_rules); an entry the inventory already lists
-        verbatim is taken once, the same name with other settings is an error. A true
-        C(wireguard_firewall_forward_enabled) turns O(forward_enabled) on.
+        verbatim is taken once, the same name with other settings is an error. A true C(forward_enabled) turns
+        O(forward_enabled) on.
     type: dict
     default: {}
 notes:

@@ -403,17 +403,17 @@ def test_inactivity_counts_navigations_not_background_polling(tmp_path):
 
 
 def test_navigation_detection():
-    from oscar_gateway.app import Gateway, Request
+    from oscar_gateway.web import Request
 
-    def req(headers):
-        return Request({"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()})
+    def is_navigation(headers):
+        return Request({"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()}).is_navigation()
 
-    assert Gateway.is_navigation(req(NAV))
-    assert not Gateway.is_navigation(req(XHR))
-    assert not Gateway.is_navigation(req({"Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "image"}))
-    assert not Gateway.is_navigation(req({"Sec-Fetch-Mode": "navigate", "X-Requested-With": "XMLHttpRequest"}))
-    assert Gateway.is_navigation(req({"Accept": "text/html,application/xhtml+xml"}))  # no Sec-Fetch-* support
-    assert not Gateway.is_navigation(req({"Accept": "*/*"}))
+    assert is_navigation(NAV)
+    assert not is_navigation(XHR)
+    assert not is_navigation({"Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "image"})
+    assert not is_navigation({"Sec-Fetch-Mode": "navigate", "X-Requested-With": "XMLHttpRequest"})
+    assert is_navigation({"Accept": "text/html,application/xhtml+xml"})  # no Sec-Fetch-* support
+    assert not is_navigation({"Accept": "*/*"})
 
 
 def test_absolute_lifetime_and_policy_session_duration(tmp_path):

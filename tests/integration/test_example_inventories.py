@@ -11,7 +11,7 @@ For each inventory directory (the demo clinic, the Pi-based clinic, and any adde
   files and templated by Ansible in the host's context (read with the ansible.posix.json callback). Python then
   calls the same validators with them:
   the wireguard_validate module's spec and ``_wireguard.build_model``, the firewall_validate action plugin (with the
-  wireguard model's ``wireguard_firewall_*`` facts as ``role_needs``, as the firewall role gets them), the
+  wireguard model's ``wireguard_firewall_needs`` fact in ``role_needs``, as the firewall role gets them), the
   gateway_validate action plugin (``_access_policy``), and the nginx_validate action plugin; every role's
   misspelt-variable check sees the variables the inventory sets;
 * cross-host wiring that no single role can see: the WireGuard server routes to a front door, the front door's
@@ -192,18 +192,20 @@ def wireguard_model(args, host_address):
 
 def wireguard_facts(model):
     """The wireguard_firewall_* facts the role's validate.yml sets from the model, read from its set_fact task."""
-    facts = {}
-    for name, expression in role_task("wireguard", "validate.yml", "ansible.builtin.set_fact")[
-            "ansible.builtin.set_fact"].items():
-        if not name.startswith("wireguard_firewall_"):
-            continue
+
+    def resolved(name, expression):
+        if isinstance(expression, dict):
+            return {key: resolved(f"{name}.{key}", value) for key, value in expression.items()}
         match = re.fullmatch(r"\{\{\s*__wireguard_validated\.model\.([\w.]+)\s*\}\}", expression)
         assert match, f"roles/wireguard/tasks/validate.yml sets {name} from {expression!r}: the test needs updating"
         value = model
         for part in match.group(1).split("."):
             value = value[part]
-        facts[name] = value
-    return facts
+        return value
+
+    return {name: resolved(name, expression) for name, expression in role_task(
+        "wireguard", "validate.yml", "ansible.builtin.set_fact")["ansible.builtin.set_fact"].items()
+        if name.startswith("wireguard_firewall_")}
 
 
 def ipv4(text):

@@ -11,8 +11,9 @@ PRIVATE to this collection: it may change without notice. Standard library only.
   inventory variable and returns a normalised copy; errors raise ``AccessPolicyError`` naming the path and the value,
   for example ``access_policy.policies[2].include.ip_ranges[0]: '10.0.0.300/32' is not a valid CIDR``. The primitive
   checks come from ``module_utils/_problems.py``.
-* ``decision.py``: the decision (``policies_for_path``, ``Membership``, ``gateway_allow_policies_for``,
-  ``gateway_mode_errors``), for the gateway's evaluator and the gateway role's warnings.
+* ``decision.py``: the decision (``policies_for_path``, ``Membership``, ``Subject``, the request ``Evaluator`` and
+  its outcomes, ``gateway_allow_policies_for``, ``gateway_mode_errors``): the one evaluator, for the gateway's
+  requests and the gateway role's warnings.
 * ``cloudflare.py``: the translation to Cloudflare Access (``cloudflare_plan``, ``policy_to_api`` /
   ``policy_from_api``, ``rules_to_api`` / ``rules_from_api``, comparisons), for the Cloudflare modules.
 
@@ -23,8 +24,15 @@ file then exports what is there.
 from __future__ import annotations
 
 from .decision import (  # noqa: F401
+    ALLOW,
+    BYPASS,
+    DENY,
     GATEWAY_BLIND_SELECTORS,
+    LOGIN,
+    SERVICE,
+    Evaluator,
     Membership,
+    Subject,
     gateway_allow_policies_for,
     gateway_mode_errors,
     policies_for_path,

@@ -3,13 +3,25 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""The decision: which policies govern a request path, who is a member of what, and which allow policies admit an
-account; the gateway's evaluator and the role's warnings use the same code.
+"""The decision: which policies govern a request path, who is a member of what, whether a policy admits a subject and
+what a request gets; the gateway (``Evaluator.decide`` for every request) and the gateway role's warnings
+(``gateway_allow_policies_for``) use the same evaluator.
+
+Order and matching: ``policies_for_path`` gives the policies that govern the path (bypass and service_auth first,
+then deny and allow in inventory order) and the first one that matches decides. Default deny. ``include`` matches
+if any of its selectors matches, ``require`` if every selector it uses matches, ``exclude`` if any matches. For a
+visitor who has not signed in yet, identity selectors are *unknown* (three-valued logic): an allow or deny policy
+that could match once the visitor is known sends them to sign in; one that cannot match is skipped.
+
+IP ranges never match a loopback client address: behind cloudflared or any local proxy every request comes from
+127.0.0.1, so such a match would admit everybody.
 
 PRIVATE to this collection: it may change without notice. Standard library only: clinic hosts receive it.
 """
 
 from __future__ import annotations
+
+import ipaddress
 
 from .._oscar_paths import rule_form
 from .model import (
@@ -59,7 +71,7 @@ def gateway_mode_errors(model, mode, name="access_policy"):
 
 
 # ---------------------------------------------------------------------------------------------
-# Evaluation helpers for the gateway
+# Who is who, and which policies govern a path
 # ---------------------------------------------------------------------------------------------
 
 
@@ -94,32 +106,6 @@ class Membership:
         return out
 
 
-def gateway_allow_policies_for(model, mode, username, email, role=""):
-    """Names of the allow policies the gateway applies whose ``include`` can admit this gateway account.
-
-    ``require`` and ``exclude`` only narrow, and network rules depend on where a person is, so this answers
-    "could this person get anywhere at all"; an empty answer means an account that can sign in and reach nothing.
-    The person is who the gateway takes them for (``Membership``): the account's name in standalone mode, the
-    model's user of that email first in cloudflare mode.
-    """
-    members = Membership(model)
-    email = (email or "").lower()
-    domain = email.rsplit("@", 1)[1] if "@" in email else ""
-    if mode == "cloudflare":
-        username = members.model_username(email) or username
-    roles = members.roles_for(username, email, [role])
-    groups = members.groups_for(username, email)
-    admitted = []
-    for policy in model["policies"]:
-        if policy["decision"] != "allow" or "gateway" not in policy["targets"]:
-            continue
-        rules = policy["include"]
-        if (rules["everyone"] or email in rules["emails"] or domain in rules["email_domains"]
-                or groups & set(rules["groups"]) or username in rules["users"] or roles & set(rules["roles"])):
-            admitted.append(policy["name"])
-    return admitted
-
-
 def policies_for_path(model, request_path, target="gateway"):
     """The policies of ``model`` that govern ``request_path`` for ``target``, in model order.
 
@@ -133,3 +119,202 @@ def policies_for_path(model, request_path, target="gateway"):
               if target in p["targets"] and any(path_matches(rule_form(prefix), request_path) for prefix in p["paths"])]
     first = [p for p in chosen if p["decision"] in ("bypass", "service_auth")]
     return first + [p for p in chosen if p["decision"] not in ("bypass", "service_auth")]
+
+
+def gateway_allow_policies_for(model, mode, username, email, role=""):
+    """Names of the allow policies the gateway applies whose ``include`` can admit this gateway account.
+
+    ``require`` and ``exclude`` only narrow, and network rules depend on where a person is, so this answers
+    "could this person get anywhere at all"; an empty answer means an account that can sign in and reach nothing.
+    The person is who the gateway takes them for (``Membership``): the account's name in standalone mode, the
+    model's user of that email first in cloudflare mode. The selectors are matched by the gateway's own
+    ``Evaluator``, so the warning and the request decision cannot disagree about who a policy names.
+    """
+    evaluator = Evaluator(model)
+    email = (email or "").lower()
+    if mode == "cloudflare":
+        username = evaluator.model_username(email) or username
+    subject = Subject("user", None, username=username, email=email,
+                      roles=evaluator.roles_for(username, email, [role]), groups=evaluator.groups_for(username, email))
+    return [policy["name"] for policy in model["policies"]
+            if policy["decision"] == "allow" and "gateway" in policy["targets"] and evaluator.includes(policy, subject)]
+
+
+# ---------------------------------------------------------------------------------------------
+# The request evaluator (the gateway asks it on every request)
+# ---------------------------------------------------------------------------------------------
+
+ALLOW, BYPASS, SERVICE, DENY, LOGIN = "allow", "bypass", "service", "deny", "login"
+
+
+class Subject:
+    """Who is asking. ``kind`` is anonymous, user or service; ``ip`` may be None (not known, as for the role's
+    warnings), which no IP range matches."""
+
+    __slots__ = (
+        "address",
+        "amr",
+        "country",
+        "display_name",
+        "email",
+        "groups",
+        "ip",
+        "kind",
+        "login_method",
+        "roles",
+        "service_tokens",
+        "username",
+    )
+
+    def __init__(self, kind, ip, username="", email="", display_name="", roles=(), groups=(), amr=(),
+                 country="", service_tokens=(), login_method=""):
+        self.kind = kind
+        self.ip = ip
+        self.username = username
+        self.email = (email or "").lower()
+        self.display_name = display_name
+        self.roles = frozenset(roles)
+        self.groups = frozenset(groups)
+        self.amr = frozenset(amr)
+        self.country = country
+        self.service_tokens = frozenset(service_tokens)
+        self.login_method = login_method
+        try:
+            self.address = ipaddress.ip_address(ip) if ip else None
+        except ValueError:
+            self.address = None
+
+
+class Evaluator:
+    """Evaluates one normalised model (``validate_access_policy``'s result) for subjects and paths."""
+
+    def __init__(self, model):
+        self.model = model
+        self._networks = {}
+        self._members = Membership(model)
+        self._path_cache = {}
+
+    # -- identity enrichment ------------------------------------------------------------------
+
+    def roles_for(self, username, email, extra=()):
+        return self._members.roles_for(username, email, extra)
+
+    def model_username(self, email):
+        return self._members.model_username(email)
+
+    def groups_for(self, username, email):
+        return self._members.groups_for(username, email)
+
+    # -- matching -----------------------------------------------------------------------------
+
+    def _in_ranges(self, address, ranges):
+        if address is None or address.is_loopback or (
+                getattr(address, "ipv4_mapped", None) is not None and address.ipv4_mapped.is_loopback):
+            return False
+        for cidr in ranges:
+            network = self._networks.get(cidr)
+            if network is None:
+                network = self._networks[cidr] = ipaddress.ip_network(cidr, strict=False)
+            if address.version == network.version and address in network:
+                return True
+            mapped = getattr(address, "ipv4_mapped", None)
+            if mapped is not None and network.version == 4 and mapped in network:
+                return True
+        return False
+
+    def _selector(self, key, values, subject):
+        """True, False, or None when it depends on an identity not known yet."""
+        if key == "everyone":
+            return bool(values)
+        if key == "ip_ranges":
+            return self._in_ranges(subject.address, values)
+        if key == "countries":
+            return bool(subject.country) and subject.country in values
+        if key == "any_service_token":
+            return bool(values) and subject.kind == "service"
+        if key == "service_tokens":
+            return subject.kind == "service" and any(v in subject.service_tokens for v in values)
+        if subject.kind == "anonymous":
+            return None
+        if subject.kind == "service":
+            return False
+        if key == "emails":
+            return bool(subject.email) and subject.email in values
+        if key == "email_domains":
+            return "@" in subject.email and subject.email.rsplit("@", 1)[1] in values
+        if key == "groups":
+            return any(v in subject.groups for v in values)
+        if key == "users":
+            return bool(subject.username) and subject.username in values
+        if key == "roles":
+            return any(v in subject.roles for v in values)
+        if key == "auth_methods":
+            return any(v in subject.amr for v in values)
+        if key == "login_methods":
+            return bool(subject.login_method) and subject.login_method in values
+        return False
+
+    @staticmethod
+    def _used(rules):
+        return [(k, v) for k, v in rules.items() if v and k != "other"]
+
+    def includes(self, policy, subject):
+        """True when some selector of the policy's ``include`` matches the subject (``require`` and ``exclude``
+        not considered)."""
+        return any(self._selector(k, v, subject) is True for k, v in self._used(policy["include"]))
+
+    def matches(self, policy, subject):
+        """Three-valued match of a policy's rules: True, False or None (unknown until login)."""
+        include = [self._selector(k, v, subject) for k, v in self._used(policy["include"])]
+        if not include or all(r is False for r in include):
+            return False
+        result = True if any(r is True for r in include) else None
+        for key, values in self._used(policy["require"]):
+            r = self._selector(key, values, subject)
+            if r is False:
+                return False
+            if r is None:
+                result = None
+        for key, values in self._used(policy["exclude"]):
+            r = self._selector(key, values, subject)
+            if r is True:
+                return False
+            if r is None:
+                result = None
+        return result
+
+    def policies_for(self, path):
+        cached = self._path_cache.get(path)
+        if cached is None:
+            cached = policies_for_path(self.model, path, target="gateway")
+            if len(self._path_cache) < 4096:
+                self._path_cache[path] = cached
+        return cached
+
+    def decide(self, path, subject):
+        """Return (outcome, policy or None). Outcomes: allow, bypass, service, deny, login."""
+        for policy in self.policies_for(path):
+            decision = policy["decision"]
+            if decision == "bypass":
+                if self.matches(policy, subject) is True:
+                    return BYPASS, policy
+            elif decision == "service_auth":
+                if subject.kind == "service" and self.matches(policy, subject) is True:
+                    return SERVICE, policy
+            elif decision == "deny":
+                result = self.matches(policy, subject)
+                if result is True:
+                    return DENY, policy
+                if result is None:
+                    return LOGIN, policy
+            elif decision == "allow":
+                if subject.kind == "service":
+                    continue
+                result = self.matches(policy, subject)
+                if result is False:
+                    continue
+                if subject.kind == "anonymous":
+                    return LOGIN, policy
+                if result is True:
+                    return ALLOW, policy
+        return DENY, None

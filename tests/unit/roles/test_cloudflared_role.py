@@ -142,7 +142,7 @@ def run_firewall_egress(state="present", **extra):
         name: oscar_emr.remote_access.cloudflared
         tasks_from: firewall_egress
     - ansible.builtin.debug:
-        var: cloudflared_firewall_egress_rules
+        var: cloudflared_firewall_needs
 """
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
                ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0", ANSIBLE_NOCOLOR="1")
@@ -158,7 +158,7 @@ def published_egress_rules(state="present", **extra):
     proc = run_firewall_egress(state, **extra)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     tasks = json.loads(proc.stdout)["plays"][0]["tasks"]
-    return tasks[-1]["hosts"]["localhost"]["cloudflared_firewall_egress_rules"]
+    return tasks[-1]["hosts"]["localhost"]["cloudflared_firewall_needs"]["egress_rules"]
 
 
 def test_the_published_egress_rules_are_what_the_firewall_role_takes():
@@ -237,4 +237,4 @@ def test_the_firewall_entry_point_refuses_bad_settings_with_the_roles_messages()
     assert proc.returncode == 2
     assert "cloudflared_tunnel_token: is required with cloudflared_tunnel_mode 'token'" in proc.stdout
     assert "cloudflared_apt_key_fingerprints: is empty" in proc.stdout
-    assert "cloudflared_firewall_egress_rules" not in proc.stdout.split("Check the settings before anything changes")[1]
+    assert "cloudflared_firewall_needs" not in proc.stdout.split("Check the settings before anything changes")[1]

@@ -56,7 +56,7 @@ class Admin:
         self.operator = _operator()
 
     def user(self, username):
-        row = self.store.one("SELECT * FROM users WHERE username = ?", (username,))
+        row = self.store.user(username)
         if row is None:
             raise SystemExit("no such user: %s" % username)
         return row
@@ -84,21 +84,16 @@ def _read_password(args):
 def cmd_user_add(admin, args):
     if not _shared.gateway_config_module().USERNAME_RE.match(args.username):
         raise SystemExit("user names are lower-case letters, digits, '.', '_' or '-'")
-    now = time.time()
-    if admin.store.one("SELECT 1 FROM users WHERE username = ?", (args.username,)):
+    if not admin.store.add_user(args.username, args.name or args.username, (args.email or "").lower(),
+                                args.role or "", "admin"):
         raise SystemExit("user %s exists" % args.username)
-    admin.store.execute(
-        "INSERT INTO users (username, display_name, email, role, enabled, source, created, updated)"
-        " VALUES (?, ?, ?, ?, 1, 'admin', ?, ?)",
-        (args.username, args.name or args.username, (args.email or "").lower(), args.role or "", now, now))
     admin.store.audit("user_added", username=args.username, by=admin.operator)
     print("added %s; set a password with: oscar-gateway-admin set-password %s" % (args.username, args.username))
 
 
 def cmd_user_disable(admin, args):
     admin.user(args.username)
-    admin.store.execute("UPDATE users SET admin_disabled = 1, updated = ? WHERE username = ?",
-                        (time.time(), args.username))
+    admin.store.set_admin_disabled(args.username, True)
     count = admin.revoke(args.username, "user disabled")
     admin.store.audit("user_disabled", username=args.username, by=admin.operator)
     print("disabled %s; %d session(s) revoked" % (args.username, count))
@@ -106,8 +101,7 @@ def cmd_user_disable(admin, args):
 
 def cmd_user_enable(admin, args):
     admin.user(args.username)
-    admin.store.execute("UPDATE users SET admin_disabled = 0, updated = ? WHERE username = ?",
-                        (time.time(), args.username))
+    admin.store.set_admin_disabled(args.username, False)
     admin.store.audit("user_enabled", username=args.username, by=admin.operator)
     print("enabled %s (the inventory must list it as enabled too)" % args.username)
 
@@ -117,8 +111,7 @@ def cmd_set_password(admin, args):
     password = _read_password(args)
     argon = admin.cfg["login"]["argon2"]
     hashed = security.Passwords(**argon).hash(password)
-    admin.store.execute("UPDATE users SET password_hash = ?, updated = ? WHERE username = ?",
-                        (hashed, time.time(), args.username))
+    admin.store.set_password_hash(args.username, hashed)
     admin.store.audit("password_set", username=args.username, by=admin.operator)
     count = admin.revoke(args.username, "password changed")
     print("password set for %s; %d session(s) revoked" % (args.username, count))
@@ -126,10 +119,7 @@ def cmd_set_password(admin, args):
 
 def cmd_reset_totp(admin, args):
     admin.user(args.username)
-    with admin.store.transaction() as conn:
-        conn.execute("UPDATE users SET totp_secret = NULL, totp_last_step = 0, updated = ? WHERE username = ?",
-                     (time.time(), args.username))
-        conn.execute("DELETE FROM recovery_codes WHERE username = ?", (args.username,))
+    admin.store.reset_totp(args.username)
     admin.store.audit("mfa_reset", username=args.username, by=admin.operator)
     count = admin.revoke(args.username, "TOTP reset")
     print("TOTP reset for %s (enrols again at next sign-in); %d session(s) revoked" % (args.username, count))
@@ -137,8 +127,7 @@ def cmd_reset_totp(admin, args):
 
 def cmd_unlock(admin, args):
     for key in (["user:" + args.username] if args.username else []) + (["ip:" + args.ip] if args.ip else []):
-        admin.store.execute("DELETE FROM bans WHERE key = ?", (key,))
-        admin.store.execute("DELETE FROM login_failures WHERE key = ?", (key,))
+        admin.store.clear_login_key(key)
         admin.store.audit("unlocked", username=args.username or "", ip=args.ip or "", by=admin.operator)
     print("unlocked")
 
@@ -151,18 +140,14 @@ def cmd_revoke(admin, args):
 
 
 def cmd_sessions(admin, args):
-    now = time.time()
-    rows = admin.store.all(
-        "SELECT username, created, last_activity, expires, mfa, login_ip FROM sessions"
-        " WHERE revoked_at IS NULL AND expires > ? AND last_activity > ? ORDER BY username, created",
-        (now, now - admin.cfg["sessions"]["inactivity_seconds"]))
+    rows = admin.store.live_sessions(admin.cfg["sessions"]["inactivity_seconds"])
     items = [{"username": r["username"], "created": _iso(r["created"]), "last_activity": _iso(r["last_activity"]),
               "expires": _iso(r["expires"]), "mfa": bool(r["mfa"]), "login_ip": r["login_ip"]} for r in rows]
     _output(items, args.format, ("username", "login_ip", "mfa", "created", "last_activity", "expires"))
 
 
 def cmd_users(admin, args):
-    rows = admin.store.all("SELECT * FROM users ORDER BY username")
+    rows = admin.store.users()
     items = [{"username": r["username"], "display_name": r["display_name"], "email": r["email"], "role": r["role"],
               "enabled": bool(r["enabled"]) and not r["admin_disabled"], "source": r["source"],
               "password": bool(r["password_hash"]), "totp": bool(r["totp_secret"])} for r in rows]
@@ -192,7 +177,7 @@ def cmd_audit(admin, args):
 
 
 def cmd_migrate(admin, args):
-    print("database at schema v%d" % admin.store.one("PRAGMA user_version")[0])
+    print("database at schema v%d" % admin.store.schema_version())
 
 
 def _output(items, fmt, columns):

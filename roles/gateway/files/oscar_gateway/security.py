@@ -185,5 +185,4 @@ class Regulation:
         self.store.execute("DELETE FROM login_failures WHERE key = ?", ("user:" + username.lower(),))
 
     def clear(self, key):
-        self.store.execute("DELETE FROM bans WHERE key = ?", (key,))
-        self.store.execute("DELETE FROM login_failures WHERE key = ?", (key,))
+        self.store.clear_login_key(key)

@@ -192,9 +192,12 @@ class Store:
         self._local = threading.local()
         self._jsonl_lock = threading.Lock()
         migrate(path, log=log)
-        version = self.conn().execute("PRAGMA user_version").fetchone()[0]
+        version = self.schema_version()
         if version != SCHEMA_VERSION:
             raise StoreError("database schema v%d, expected v%d" % (version, SCHEMA_VERSION))
+
+    def schema_version(self):
+        return self.conn().execute("PRAGMA user_version").fetchone()[0]
 
     def conn(self):
         conn = getattr(self._local, "conn", None)
@@ -214,7 +217,122 @@ class Store:
     def transaction(self):
         return _Transaction(self.conn())
 
+    # -- users ----------------------------------------------------------------------------------
+
+    def user(self, username):
+        return self.one("SELECT * FROM users WHERE username = ?", (username,))
+
+    def active_user_by_email(self, email):
+        """The enabled, not admin-disabled account with this email, or None."""
+        return self.one("SELECT * FROM users WHERE email = ? AND enabled = 1 AND admin_disabled = 0", (email,))
+
+    def sync_users(self, users, disable_unlisted):
+        """Make the users table follow the inventory's ``users``; accounts disabled there (and, with
+        ``disable_unlisted``, inventory accounts no longer listed) are disabled and their sessions revoked."""
+        now = time.time()
+        listed = set()
+        for user in users:
+            listed.add(user["username"])
+            row = self.user(user["username"])
+            if row is None:
+                self.execute(
+                    "INSERT INTO users (username, display_name, email, role, enabled, source, password_hash,"
+                    " created, updated) VALUES (?, ?, ?, ?, ?, 'inventory', ?, ?, ?)",
+                    (user["username"], user["display_name"], user["email"], user["role"], int(user["enabled"]),
+                     user["password_hash"], now, now))
+                continue
+            password_hash = user["password_hash"] or row["password_hash"]
+            self.execute(
+                "UPDATE users SET display_name = ?, email = ?, role = ?, enabled = ?, source = 'inventory',"
+                " password_hash = ?, updated = ? WHERE username = ?",
+                (user["display_name"], user["email"], user["role"], int(user["enabled"]), password_hash, now,
+                 user["username"]))
+            if not user["enabled"] and row["enabled"]:
+                self.revoke_sessions("disabled in inventory", "system", user["username"])
+        if disable_unlisted:
+            for row in self.all("SELECT username FROM users WHERE source = 'inventory' AND enabled = 1"):
+                if row["username"] not in listed:
+                    self.execute("UPDATE users SET enabled = 0, updated = ? WHERE username = ?",
+                                 (now, row["username"]))
+                    self.revoke_sessions("removed from inventory", "system", row["username"])
+
+    def add_user(self, username, display_name, email, role, source):
+        """A new enabled account; False when the name is taken."""
+        now = time.time()
+        return bool(self.execute(
+            "INSERT OR IGNORE INTO users (username, display_name, email, role, enabled, source, created, updated)"
+            " VALUES (?, ?, ?, ?, 1, ?, ?, ?)", (username, display_name, email, role, source, now, now)).rowcount)
+
+    def users(self):
+        return self.all("SELECT * FROM users ORDER BY username")
+
+    def set_admin_disabled(self, username, disabled):
+        self.execute("UPDATE users SET admin_disabled = ?, updated = ? WHERE username = ?",
+                     (int(bool(disabled)), time.time(), username))
+
+    def reset_totp(self, username):
+        """Forget the user's TOTP secret and recovery codes (they enrol again at the next sign-in)."""
+        with self.transaction() as conn:
+            conn.execute("UPDATE users SET totp_secret = NULL, totp_last_step = 0, updated = ? WHERE username = ?",
+                         (time.time(), username))
+            conn.execute("DELETE FROM recovery_codes WHERE username = ?", (username,))
+
+    def set_password_hash(self, username, password_hash):
+        self.execute("UPDATE users SET password_hash = ?, updated = ? WHERE username = ?",
+                     (password_hash, time.time(), username))
+
+    def use_totp_step(self, username, step):
+        """Record ``step`` as the user's last TOTP step; False when it is not newer (a replayed code)."""
+        return self.execute("UPDATE users SET totp_last_step = ? WHERE username = ? AND totp_last_step < ?",
+                            (step, username, step)).rowcount == 1
+
+    def enroll_totp(self, username, sealed_secret, step, recovery_code_hashes):
+        """Store a confirmed TOTP secret and a fresh set of recovery codes (the old ones go), in one transaction."""
+        with self.transaction() as conn:
+            conn.execute("UPDATE users SET totp_secret = ?, totp_last_step = ? WHERE username = ?",
+                         (sealed_secret, step, username))
+            conn.execute("DELETE FROM recovery_codes WHERE username = ?", (username,))
+            for code_hash in recovery_code_hashes:
+                conn.execute("INSERT INTO recovery_codes (username, code_hash) VALUES (?, ?)", (username, code_hash))
+
+    def use_recovery_code(self, username, code_hash):
+        """Spend one recovery code; the number left, or None when it was not a live code of this user."""
+        if self.execute("UPDATE recovery_codes SET used_at = ? WHERE username = ? AND code_hash = ?"
+                        " AND used_at IS NULL", (time.time(), username, code_hash)).rowcount != 1:
+            return None
+        return self.one("SELECT COUNT(*) FROM recovery_codes WHERE username = ? AND used_at IS NULL", (username,))[0]
+
     # -- sessions -------------------------------------------------------------------------------
+
+    def create_session(self, id_hash, username, lifetime, mfa, amr, ip):
+        """A new session that ends ``lifetime`` seconds from now at the latest."""
+        now = time.time()
+        self.execute(
+            "INSERT INTO sessions (id_hash, username, created, last_activity, expires, mfa, amr, login_ip)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (id_hash, username, now, now, now + lifetime, int(mfa), json.dumps(list(amr)), ip or ""))
+
+    def session(self, id_hash):
+        """The session row with its user's display name, email, role and enabled flags; None if unknown."""
+        return self.one(
+            "SELECT s.*, u.display_name AS display_name, u.email AS email, u.role AS role, u.enabled AS enabled,"
+            " u.admin_disabled AS admin_disabled FROM sessions s LEFT JOIN users u ON u.username = s.username"
+            " WHERE s.id_hash = ?", (id_hash,))
+
+    def live_session_username(self, id_hash):
+        row = self.one("SELECT username FROM sessions WHERE id_hash = ? AND revoked_at IS NULL", (id_hash,))
+        return row["username"] if row else None
+
+    def touch_session(self, id_hash, now):
+        self.execute("UPDATE sessions SET last_activity = ? WHERE id_hash = ? AND last_activity < ?",
+                     (now, id_hash, now))
+
+    def live_sessions(self, inactivity_seconds):
+        """Sessions neither revoked, expired nor inactive, by user."""
+        now = time.time()
+        return self.all("SELECT username, created, last_activity, expires, mfa, login_ip FROM sessions"
+                        " WHERE revoked_at IS NULL AND expires > ? AND last_activity > ? ORDER BY username, created",
+                        (now, now - inactivity_seconds))
 
     def revoke_sessions(self, reason, by, username=None):
         """End every live session (of ``username``, or of everyone), audited once; returns how many. The one place
@@ -233,6 +351,91 @@ class Store:
         """End one live session; True when it was live (so the caller audits why only once)."""
         return bool(self.execute("UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id_hash = ? AND "
                                  "revoked_at IS NULL", (time.time(), reason, id_hash)).rowcount)
+
+    # -- login regulation -------------------------------------------------------------------------
+
+    def clear_login_key(self, key):
+        """Lift the ban on ``key`` (``user:NAME`` or ``ip:ADDRESS``) and forget its failures."""
+        self.execute("DELETE FROM bans WHERE key = ?", (key,))
+        self.execute("DELETE FROM login_failures WHERE key = ?", (key,))
+
+    # -- sign-ins between password and second factor -------------------------------------------
+
+    def add_pending_login(self, id_hash, username, stage, lifetime, ip, data):
+        """Remember for ``lifetime`` seconds a password that was right, until the second factor follows; drops
+        expired ones."""
+        now = time.time()
+        self.execute(
+            "INSERT INTO pending_logins (id_hash, username, stage, created, expires, ip, data) VALUES (?,?,?,?,?,?,?)",
+            (id_hash, username, stage, now, now + lifetime, ip, json.dumps(data)))
+        self.execute("DELETE FROM pending_logins WHERE expires < ?", (now,))
+
+    def pending_login(self, id_hash):
+        return self.one("SELECT * FROM pending_logins WHERE id_hash = ?", (id_hash,))
+
+    def set_pending_login_data(self, id_hash, data):
+        self.execute("UPDATE pending_logins SET data = ? WHERE id_hash = ?", (json.dumps(data), id_hash))
+
+    def delete_pending_login(self, id_hash):
+        self.execute("DELETE FROM pending_logins WHERE id_hash = ?", (id_hash,))
+
+    # -- justifications and approvals -----------------------------------------------------------
+
+    def save_justification(self, session_hash, policy, text):
+        self.execute("INSERT OR REPLACE INTO justifications (session_hash, policy, text, time) VALUES (?, ?, ?, ?)",
+                     (session_hash, policy, text, time.time()))
+
+    def justification(self, session_hash, policy):
+        """The text the session gave for ``policy``, or None."""
+        row = self.one("SELECT text FROM justifications WHERE session_hash = ? AND policy = ?", (session_hash, policy))
+        return row["text"] if row else None
+
+    def expire_approval_requests(self, now):
+        """Mark pending requests past their time expired; returns the rows this call expired."""
+        expired = []
+        for row in self.all("SELECT id, username, policy FROM approval_requests WHERE status = 'pending'"
+                            " AND expires < ?", (now,)):
+            if self.execute("UPDATE approval_requests SET status = 'expired', decided_at = ? WHERE id = ?"
+                            " AND status = 'pending'", (now, row["id"])).rowcount:
+                expired.append(row)
+        return expired
+
+    def add_approval_request(self, username, email, session_hash, policy, reason, path, lifetime):
+        """A pending request that expires ``lifetime`` seconds from now; returns its id."""
+        now = time.time()
+        return self.execute(
+            "INSERT INTO approval_requests (username, email, session_hash, policy, reason, path, created, expires)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (username, email, session_hash, policy, reason, path, now, now + lifetime)).lastrowid
+
+    def approval_request(self, request_id):
+        return self.one("SELECT * FROM approval_requests WHERE id = ?", (request_id,))
+
+    def latest_approval_request(self, session_hash, policy):
+        return self.one("SELECT * FROM approval_requests WHERE session_hash = ? AND policy = ? ORDER BY id DESC"
+                        " LIMIT 1", (session_hash, policy))
+
+    def pending_approval_requests(self, now):
+        return self.all("SELECT * FROM approval_requests WHERE status = 'pending' AND expires >= ? ORDER BY id", (now,))
+
+    def has_approval_grant(self, session_hash, policy, now):
+        return self.one("SELECT 1 FROM approval_requests WHERE session_hash = ? AND policy = ? AND status = 'approved'"
+                        " AND grant_expires > ?", (session_hash, policy, now)) is not None
+
+    def add_approval_vote(self, request_id, approver, approver_email, decision, now):
+        """Record one approver's vote; False when they already voted on this request."""
+        return bool(self.execute(
+            "INSERT OR IGNORE INTO approval_votes (request_id, approver, approver_email, decision, time)"
+            " VALUES (?, ?, ?, ?, ?)", (request_id, approver, approver_email, decision, now)).rowcount)
+
+    def approval_votes(self, request_id):
+        return self.all("SELECT * FROM approval_votes WHERE request_id = ?", (request_id,))
+
+    def decide_approval_request(self, request_id, status, now, grant_expires=None):
+        """Move a pending request to ``status`` (approved, denied); False when it was no longer pending."""
+        return bool(self.execute(
+            "UPDATE approval_requests SET status = ?, decided_at = ?, grant_expires = ? WHERE id = ?"
+            " AND status = 'pending'", (status, now, grant_expires, request_id)).rowcount)
 
     # -- audit ----------------------------------------------------------------------------------
 

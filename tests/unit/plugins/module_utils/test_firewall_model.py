@@ -419,15 +419,15 @@ WG_FORWARD = {"name": "wg0-to-oscar", "iifname": "wg0", "oifname": "eth0", "sour
 CF_EGRESS = {"name": "cloudflared-quic", "port": 7844, "protocol": "udp", "destinations": ["0.0.0.0/0", "::/0"]}
 
 
-def needs(**facts):
-    return {"wireguard_firewall_services": [], "wireguard_firewall_forward_rules": [],
-            "wireguard_firewall_forward_enabled": False, "cloudflared_firewall_egress_rules": [], **facts}
+def needs(wireguard=None, cloudflared=None):
+    """role_needs as the firewall role passes it: each provider's one fact, {} where the role published nothing."""
+    return {"wireguard_firewall_needs": wireguard or {}, "cloudflared_firewall_needs": cloudflared or {}}
 
 
 def test_role_needs_join_the_inventory_lists_and_turn_the_forward_chain_on():
     model, _warnings = fm.build_model(params(egress_enabled=True, role_needs=needs(
-        wireguard_firewall_services=[WG_SERVICE], wireguard_firewall_forward_rules=[WG_FORWARD],
-        wireguard_firewall_forward_enabled=True, cloudflared_firewall_egress_rules=[CF_EGRESS])))
+        wireguard={"services": [WG_SERVICE], "forward_rules": [WG_FORWARD], "forward_enabled": True},
+        cloudflared={"egress_rules": [CF_EGRESS]})))
     assert [s["name"] for s in model["services"]] == ["https", "range", "wg", "wireguard-wg0"]
     assert model["forward"]["enabled"] is True
     assert [r["comment"] for r in model["forward"]["rules"]] == ["wg0-to-oscar"]
@@ -437,13 +437,13 @@ def test_role_needs_join_the_inventory_lists_and_turn_the_forward_chain_on():
 
 
 def test_published_egress_rules_stay_off_while_egress_is_not_filtered_and_warn_about_nothing():
-    model, warnings = fm.build_model(params(role_needs=needs(cloudflared_firewall_egress_rules=[CF_EGRESS])))
+    model, warnings = fm.build_model(params(role_needs=needs(cloudflared={"egress_rules": [CF_EGRESS]})))
     assert model["egress"] == {"enabled": False, "rules": []}
     assert warnings == []
 
 
 def test_an_inventory_entry_repeated_verbatim_is_taken_once():
-    data = params(services=BASE["services"] + [WG_SERVICE], role_needs=needs(wireguard_firewall_services=[WG_SERVICE]))
+    data = params(services=BASE["services"] + [WG_SERVICE], role_needs=needs(wireguard={"services": [WG_SERVICE]}))
     model, _warnings = fm.build_model(data)
     assert [s["name"] for s in model["services"]].count("wireguard-wg0") == 1
 
@@ -451,21 +451,41 @@ def test_an_inventory_entry_repeated_verbatim_is_taken_once():
 def test_the_same_name_with_other_settings_is_an_error_naming_both():
     mine = dict(WG_SERVICE, sources=["192.0.2.0/24"])
     errors = errors_of(params(services=BASE["services"] + [mine],
-                              role_needs=needs(wireguard_firewall_services=[WG_SERVICE])))
-    assert errors == ["firewall_services[3].name: 'wireguard-wg0' is also an entry of wireguard_firewall_services "
-                      "(wireguard_firewall_services[0]) with other settings; leave it out of firewall_services, the "
-                      "role supplies it"]
+                              role_needs=needs(wireguard={"services": [WG_SERVICE]})))
+    assert errors == ["firewall_services[3].name: 'wireguard-wg0' is also an entry of wireguard_firewall_needs.services "
+                      "(wireguard_firewall_needs.services[0]) with other settings; leave it out of firewall_services, "
+                      "the role supplies it"]
 
 
 def test_errors_in_a_published_entry_name_the_fact():
     bad = dict(WG_FORWARD, destinations=["192.0.2.300/32"])
-    errors = errors_of(params(role_needs=needs(wireguard_firewall_forward_rules=[bad])))
-    assert len(errors) == 1 and errors[0].startswith("wireguard_firewall_forward_rules[0].destinations[0]: ")
+    errors = errors_of(params(role_needs=needs(wireguard={"forward_rules": [bad]})))
+    assert len(errors) == 1 and errors[0].startswith("wireguard_firewall_needs.forward_rules[0].destinations[0]: ")
 
 
 def test_a_published_switch_that_is_not_a_boolean_is_an_error_not_off():
-    errors = errors_of(params(role_needs=needs(wireguard_firewall_forward_enabled="true")))
-    assert errors == ["wireguard_firewall_forward_enabled: 'true' is not a boolean"]
+    errors = errors_of(params(role_needs=needs(wireguard={"forward_enabled": "true"})))
+    assert errors == ["wireguard_firewall_needs.forward_enabled: 'true' is not a boolean"]
+
+
+def test_a_published_fact_has_one_shape_for_every_role():
+    errors = errors_of(params(role_needs={"nginx_firewall_needs": {"services": [], "masquerade": []},
+                                          "gateway_firewall_needs": ["443"]}))
+    assert errors == [
+        "gateway_firewall_needs: ['443'] is not a mapping (keys: services, egress_rules, forward_rules, "
+        "forward_enabled)",
+        "nginx_firewall_needs.masquerade: is not something the firewall role adds (known: services, egress_rules, "
+        "forward_rules, forward_enabled)",
+    ]
+
+
+def test_any_role_can_publish_needs_the_model_names_none():
+    """The model knows the fact's shape, not which roles publish one: a new provider is one entry in the firewall
+    role's __firewall_need_providers."""
+    model, _warnings = fm.build_model(params(role_needs={"newrole_firewall_needs": {"services": [WG_SERVICE]}}))
+    assert "wireguard-wg0" in [s["name"] for s in model["services"]]
+    source = Path(fm.__file__).read_text()
+    assert "wireguard" not in source and "cloudflared" not in source
 
 
 def test_without_role_needs_the_model_is_what_the_inventory_says():

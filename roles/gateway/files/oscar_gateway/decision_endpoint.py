@@ -1,0 +1,173 @@
+"""``/auth``: the answer to nginx's ``auth_request`` for every request to OSCAR.
+
+200 (with identity headers), 401 (``Location``: where the browser goes next) or 403, never anything else: any
+exception inside the decision is a 403. Which policy applies is the shared evaluator's answer
+(``_access_policy/decision.py``); this file adds what only the gateway knows: the request's facts, sessions,
+per-policy MFA and session age, justification and approval, the audit and nginx's cache.
+"""
+
+import re
+import time
+import traceback
+from urllib.parse import urlsplit
+
+from . import _shared, paths, web
+
+_ap = _shared.access_policy_module()
+_METHOD_RE = re.compile(r"^[A-Z]{1,16}$")
+# Access token "amr" values that show a second factor (Cloudflare passes the identity provider's).
+MFA_AMR = ("mfa", "otp", "hwk", "swk")
+_NO_STORE = ("Cache-Control", "no-store")
+_NO_CACHE = ("X-Accel-Expires", "0")
+
+
+class DecisionEndpoint:
+    def __init__(self, cfg, store, path_rules, evaluator, identities, ui):
+        self.cfg = cfg
+        self.mode = cfg["mode"]
+        self.host = cfg["public_host"]
+        self.store = store
+        self.paths = path_rules
+        self.evaluator = evaluator
+        self.identities = identities
+        self.ui = ui
+
+    def __call__(self, request):
+        """(status, headers) with status 200, 401 or 403 only."""
+        try:
+            return self._decide(request)
+        except Exception:  # noqa: BLE001 - fail closed: any error is a refusal
+            web.log("decision error (answered 403): %s" % traceback.format_exc())
+            try:
+                self.store.audit("denied", ip=request.client_ip() or "", reason="internal error")
+            except Exception:  # noqa: BLE001, S110 - the refusal stands even if the audit write fails
+                pass
+            return 403, [_NO_STORE, _NO_CACHE]
+
+    def _deny(self, reason, ip="", path="", method="", username="", policy_name="", audit=True):
+        if audit:
+            self.store.audit("denied", username=username, ip=ip or "", method=method, path=path,
+                             policy=policy_name, reason=reason)
+        return 403, [_NO_STORE, _NO_CACHE]
+
+    @staticmethod
+    def _redirect401(location):
+        return 401, [("Location", location), _NO_STORE, _NO_CACHE]
+
+    def _split_original(self, request):
+        """(decision path, raw target for redirects) from X-Original-URL; raises PathRejected."""
+        url = request.header("X-Original-URL")
+        if not url:
+            raise paths.PathRejected("no X-Original-URL")
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as exc:
+            raise paths.PathRejected("unreadable X-Original-URL") from exc
+        host = (parts.hostname or "").lower()
+        if parts.scheme != "https" or host != self.host or parts.username or parts.password:
+            raise paths.PathRejected("not this gateway's https host")
+        if port not in (None, 443):
+            raise paths.PathRejected("unexpected port")
+        decision_path = self.paths.normalize_url(url)
+        target = url.split("://", 1)[1]
+        target = target[target.find("/"):] if "/" in target else "/"
+        return decision_path, target
+
+    def _decide(self, request):
+        now = time.time()
+        method = request.header("X-Original-Method") or "GET"
+        if not _METHOD_RE.match(method):
+            return self._deny("bad method")
+        ip = request.client_ip()
+        if ip is None:
+            return self._deny("no trustworthy client address", method=method)
+        try:
+            path, target = self._split_original(request)
+        except paths.PathRejected as exc:
+            return self._deny("path refused: %s" % str(exc)[:120], ip=ip, method=method)
+        if self.paths.is_blocked(path):
+            return self._deny("blocked path", ip=ip, method=method, path=path)
+
+        session, subject, identity = self.identities.identify(request, ip, path, method)
+        outcome, matched = self.evaluator.decide(path, subject)
+        name = matched["name"] if matched else ""
+        if outcome == _ap.BYPASS:
+            return 200, self._identity_headers(None, cache=True)
+        if outcome == _ap.SERVICE:
+            return 200, self._identity_headers(subject, cache=True)
+        if outcome == _ap.DENY:
+            if self.mode == "cloudflare" and identity is None:
+                return self._deny("no valid Cloudflare Access token", ip, path, method, policy_name=name)
+            return self._deny("policy" if matched else "no policy allows this path", ip, path, method,
+                              subject.username or subject.email, name)
+        if outcome == _ap.LOGIN:
+            if self.mode == "cloudflare":
+                return self._deny("no valid Cloudflare Access token", ip, path, method, policy_name=name)
+            return self._redirect401(self.ui.url("login", target))
+
+        # Allowed by policy: the per-policy controls.
+        if self.mode == "standalone":
+            mfa = matched["mfa"]
+            if (mfa["required"] or self.cfg["login"]["mfa_required"]) and not session.mfa:
+                return self._redirect401(self.ui.url("login", target))
+            age = now - session.created
+            limit = self._seconds(matched.get("session_duration"))
+            mfa_limit = self._seconds(mfa.get("session_duration")) if mfa["required"] else None
+            if (limit and age > limit) or (mfa_limit and age > mfa_limit):
+                self.store.audit("session_too_old", username=session.username, ip=ip, method=method, path=path,
+                                 policy=name)
+                return self._redirect401(self.ui.url("login", target))
+        else:
+            if "cloudflare" not in matched["targets"] and matched["mfa"]["required"] and not any(
+                    a in identity.amr for a in MFA_AMR):
+                return self._deny("policy requires MFA the Access token does not show", ip, path, method,
+                                  identity.email, name)
+            limit = self._seconds(matched.get("session_duration"))
+            if limit and identity.issued_at and now - identity.issued_at > limit:
+                return self._redirect401(self.ui.origin + "/cdn-cgi/access/logout")
+
+        if matched["purpose_justification"]["required"]:
+            if session is None or self.store.justification(session.id_hash, name) is None:
+                return self._redirect401(self.ui.url("justify", target, policy=name))
+        if matched["approval"]["required"]:
+            if session is None or not self.store.has_approval_grant(session.id_hash, name, now):
+                return self._redirect401(self.ui.url("approval", target, policy=name))
+
+        navigation = request.is_navigation()
+        if session is not None and navigation:
+            self.identities.touch(session)
+        if navigation and self.cfg["audit_navigations"]:
+            self.store.audit("access", username=subject.username or subject.email, ip=ip, method=method, path=path,
+                             policy=name)
+        return 200, self._identity_headers(subject, cache=not navigation or not self.cfg["audit_navigations"],
+                                           session=session)
+
+    @staticmethod
+    def _seconds(duration):
+        if not duration:
+            return None
+        seconds = _ap.duration_seconds(duration)
+        return seconds or None
+
+    def _identity_headers(self, subject, cache=False, session=None):
+        ttl = self.cfg["decision_cache"]["max_age_seconds"] if cache else 0
+        if ttl and session is not None:
+            now = time.time()
+            remaining = min(session.expires - now,
+                            session.last_activity + self.cfg["sessions"]["inactivity_seconds"] - now)
+            ttl = max(0, min(ttl, int(remaining)))
+        # nginx's auth cache (only ever keyed on this session or token) may keep an allow for ttl
+        # seconds; no Cache-Control then, as nginx 1.22 lets "no-store" veto X-Accel-Expires.
+        headers = [("X-Accel-Expires", str(int(ttl)))]
+        if not ttl:
+            headers.append(_NO_STORE)
+        if subject is None:
+            return headers
+        headers.extend([
+            ("Remote-User", web.header_safe(subject.username or subject.email)),
+            ("Remote-Email", web.header_safe(subject.email)),
+            ("Remote-Name", web.header_safe(subject.display_name or subject.username)),
+            ("Remote-Groups", web.header_safe(",".join(sorted(subject.groups | subject.roles)))),
+        ])
+        return headers
