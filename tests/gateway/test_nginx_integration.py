@@ -332,6 +332,65 @@ def test_only_the_tunnel_socket_may_name_the_client(stack):
     assert "CF-Connecting-IP" not in seen["headers"]
 
 
+def test_a_long_query_gets_the_sign_in_page_and_back_not_an_error(stack):
+    """Finding 4: a ~4 KB query made the sign-in redirect too big for nginx (500). The target is kept server-side,
+    the redirect stays short, and after sign-in the browser is back on the page it asked for."""
+    target = "/oscar/demographic/search.jsp?keyword=" + "a%20b" * 1200
+    browser = Browser(stack.ports["sa"])
+    response = browser.get(target)
+    assert response.status == 302, response.status
+    location = response.getheader("Location")
+    assert location.startswith(ORIGIN + "/_gateway/login?next=") and len(location) < 200, location
+    page = browser.get(location[len(ORIGIN):])
+    assert page.status == 200 and ('name="next" value="%s"' % target) in page.text
+    secret = give_totp(stack.configs["sa"], "drsmith")
+    response = browser.post_form("/_gateway/login", {"username": "drsmith", "password": PASSWORD,
+                                                     "csrf": csrf(page.text), "next": target})
+    assert response.status == 303, response.status
+    page = browser.get("/_gateway/mfa")
+    response = browser.post_form("/_gateway/mfa", {"code": pyotp.TOTP(secret).now(), "csrf": csrf(page.text)})
+    assert response.status == 303 and response.getheader("Location") == ORIGIN + target
+    assert browser.get(target).status == 200
+
+
+def test_an_unknown_or_expired_target_id_gives_the_default_page(stack):
+    page = Browser(stack.ports["sa"]).get("/_gateway/login?next=~" + "A" * 22)
+    assert page.status == 200 and 'name="next" value="/oscar/"' in page.text
+
+
+@pytest.mark.parametrize("fields", [21, 200])
+def test_too_many_query_or_form_fields_are_a_bad_request(stack, fields):
+    """Finding 4: more than 20 query or form fields gave 500; they are the client's mistake (400)."""
+    browser = Browser(stack.ports["sa"])
+    query = "&".join("f%d=1" % n for n in range(fields))
+    assert browser.get("/_gateway/login?" + query).status == 400
+    page = browser.get("/_gateway/login")
+    form = dict(("f%d" % n, "1") for n in range(fields))
+    form["csrf"] = csrf(page.text)
+    assert browser.post_form("/_gateway/login", form).status == 400
+
+
+@pytest.mark.parametrize("request_id", ["1" * 30, "-" + "9" * 30, "9223372036854775808", "1e5", "0x10", " 7"])
+def test_an_out_of_range_request_id_on_the_approvals_page_is_a_bad_request(stack, request_id):
+    """Finding 4: a 30-digit request id overflowed SQLite's integer (500); ids are 1 to 18 digits, else 400."""
+    # A request waiting for the privacy officer, so the approvals page has a form (and a form token).
+    requester = Browser(stack.ports["sa"])
+    sign_in(requester, stack.configs["sa"], "reception")
+    target = "/oscar/sensitive/chart.jsp"
+    page = requester.get("/_gateway/justify?policy=sensitive&next=" + target)
+    assert requester.post_form("/_gateway/justify", {"policy": "sensitive", "next": target, "csrf": csrf(page.text),
+                                                     "reason": "Following up a complaint"}).status == 303
+    page = requester.get("/_gateway/approval?policy=sensitive&next=" + target)
+    requester.post_form("/_gateway/approval", {"policy": "sensitive", "next": target, "csrf": csrf(page.text)})
+    browser = Browser(stack.ports["sa"])
+    sign_in(browser, stack.configs["sa"], "privacy")
+    page = browser.get("/_gateway/approvals")
+    assert page.status == 200 and 'name="request_id"' in page.text
+    response = browser.post_form("/_gateway/approvals", {"request_id": request_id, "decision": "approve",
+                                                         "csrf": csrf(page.text)})
+    assert response.status == 400, (request_id, response.status)
+
+
 @pytest.fixture(scope="module")
 def cached_stack(tmp_path_factory):
     _nginx_or_skip()

@@ -14,6 +14,8 @@ from . import security
 
 MAX_BODY = 16 * 1024
 MAX_HEADER_VALUE = 8192
+# No page of the gateway has more query or form fields; more is a client's mistake (400), never parsed.
+MAX_FIELDS = 20
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}\.[0-9a-f]{32}$")
 _CSRF_COOKIE_RE = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
 
@@ -44,7 +46,10 @@ class Request:
         self.environ = environ
         self.method = environ.get("REQUEST_METHOD", "GET")
         self.path = environ.get("PATH_INFO", "/")
-        self.query = parse_qs(environ.get("QUERY_STRING", ""), max_num_fields=20)
+        try:
+            self.query = parse_qs(environ.get("QUERY_STRING", ""), max_num_fields=MAX_FIELDS)
+        except ValueError:
+            self.query = None  # more fields than any page has: arg() answers 400
         self._cookies = None
         self._form = None
 
@@ -76,6 +81,8 @@ class Request:
         self.environ["HTTP_COOKIE"] = header
 
     def arg(self, name):
+        if self.query is None:
+            raise HttpError(400)
         values = self.query.get(name)
         return values[0] if values else ""
 
@@ -92,7 +99,10 @@ class Request:
             ctype = (self.environ.get("CONTENT_TYPE") or "").split(";")[0].strip().lower()
             if length and ctype != "application/x-www-form-urlencoded":
                 raise HttpError(400)
-            parsed = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=20)
+            try:
+                parsed = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=MAX_FIELDS)
+            except ValueError:
+                raise HttpError(400) from None
             self._form = {k: v[0] for k, v in parsed.items() if len(v) == 1}
         return self._form
 
