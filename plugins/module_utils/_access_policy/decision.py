@@ -21,6 +21,7 @@ PRIVATE to this collection: it may change without notice. Standard library only:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 from .._oscar_paths import rule_form
@@ -147,6 +148,15 @@ def gateway_allow_policies_for(model, mode, username, email, role=""):
 ALLOW, BYPASS, SERVICE, DENY, LOGIN = "allow", "bypass", "service", "deny", "login"
 
 
+@functools.lru_cache(maxsize=4096)
+def _address(ip):
+    """The parsed client address, or None; parsed once per address (the same clients ask on every request)."""
+    try:
+        return ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+
+
 class Subject:
     """Who is asking. ``kind`` is anonymous, user or service; ``ip`` may be None (not known, as for the role's
     warnings), which no IP range matches."""
@@ -179,10 +189,7 @@ class Subject:
         self.country = country
         self.service_tokens = frozenset(service_tokens)
         self.login_method = login_method
-        try:
-            self.address = ipaddress.ip_address(ip) if ip else None
-        except ValueError:
-            self.address = None
+        self.address = _address(ip) if ip else None
 
 
 class Evaluator:

@@ -4,6 +4,7 @@ Nothing here knows about users, policies or the database; the handlers (``decisi
 ``approvals``) build on it.
 """
 
+import functools
 import ipaddress
 import re
 import secrets
@@ -116,10 +117,7 @@ class Request:
         value = value.strip()
         if "," in value:
             return None  # nginx sets one address; a list means something appended to it
-        try:
-            return str(ipaddress.ip_address(value))
-        except ValueError:
-            return None
+        return _canonical_ip(value)
 
     def is_navigation(self):
         """A user-initiated page load (counts as activity); background requests do not."""
@@ -169,13 +167,25 @@ def set_cookie(name, value, max_age=None, same_site="Lax"):
     return ("Set-Cookie", "; ".join(parts))
 
 
+@functools.lru_cache(maxsize=4096)
+def _canonical_ip(value):
+    """The address in its one spelling, or None; the same few clients ask over and over, so parse each once."""
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
+
+
 def clear_cookie(name):
     return set_cookie(name, "", max_age=0, same_site="Strict")
 
 
+_NOT_PRINTABLE = re.compile(r"[^\x20-\x7e]+")
+
+
 def header_safe(value):
     """Identity header values: printable ASCII only (nginx copies them into OSCAR's request)."""
-    return "".join(ch for ch in (value or "") if 0x20 <= ord(ch) < 0x7F)[:512]
+    return _NOT_PRINTABLE.sub("", value or "")[:512]
 
 
 class SignedTokens:
