@@ -50,9 +50,9 @@ def ensure_nginx():
         raise RuntimeError("nginx and its headers-more module are not installed and cannot be installed here "
                            "(needs root and apt-get)")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for cmd in (["apt-get", "install", "-y", "-q", "--no-install-recommends"] + PACKAGES,
+    for cmd in (["apt-get", "install", "-y", "-q", "--no-install-recommends", *PACKAGES],
                 ["apt-get", "update", "-q"],
-                ["apt-get", "install", "-y", "-q", "--no-install-recommends"] + PACKAGES):
+                ["apt-get", "install", "-y", "-q", "--no-install-recommends", *PACKAGES]):
         subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, timeout=600)
         found = _nginx_ready()
         if found:
