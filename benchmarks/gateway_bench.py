@@ -1,7 +1,10 @@
 """Benchmark of the access gateway on loopback, in one run.
 
+Every nginx runs the nginx role's own configuration, rendered by Ansible from roles/nginx/templates/nginx.conf.j2
+(tests/gateway/rendered_nginx.py) with loopback ports and paths as role variables.
+
 Measures requests per second and p50/p99 latency of
-  (a) nginx -> OSCAR stand-in, no auth_request;
+  (a) nginx -> OSCAR stand-in, no auth_request (the role's configuration with nginx_gateway_enabled: false);
   (b) the same through the gateway (auth_request on every request);
   (c) the same with nginx's decision cache on (proxy_cache on the auth subrequest, keyed on the
       session cookie, the Access token, method, host, raw request URI and client address; short TTL);
@@ -161,7 +164,7 @@ def main():
     argon = {"time_cost": 2, "memory_cost": 19456, "parallelism": 1}
 
     cfg = gateway_config(tmp / "plain", login={"min_response_seconds": 0.0, "argon2": argon})
-    stack = Stack(tmp / "plain" / "stack", {"sa": cfg}).start()
+    stack = Stack(tmp / "plain" / "stack", {"sa": cfg}, plain={"no-auth": {"nginx_gateway_enabled": False}}).start()
     try:
         browser = Browser(stack.ports["sa"])
         for user in ("drsmith", "reception", "privacy"):
@@ -169,7 +172,7 @@ def main():
         sign_in(browser, cfg, "drsmith")
         cookie = {"Cookie": "__Host-oscar-gw=" + browser.jar["__Host-oscar-gw"], "Host": "emr.clinic.test"}
         headers_b = dict(XHR, **cookie)
-        results["a_no_auth"] = load(stack.ports["sa"], "/noauth/", {"Host": "emr.clinic.test"}, args.seconds,
+        results["a_no_auth"] = load(stack.ports["no-auth"], "/oscar/", dict(XHR, Host="emr.clinic.test"), args.seconds,
                                     args.workers)
         results["b_gateway"] = load(stack.ports["sa"], "/oscar/", headers_b, args.seconds, args.workers)
         results["decision_unix_socket"] = unix_decisions(

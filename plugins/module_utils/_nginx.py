@@ -17,6 +17,7 @@ import ipaddress
 import re
 
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils import _oscar_paths
+from ansible_collections.oscar_emr.remote_access.plugins.module_utils._access_policy import contains_loopback
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._problems import (
     CidrError,
     Problems,
@@ -67,6 +68,18 @@ def _path_errors(name, value, errors, must_end_slash=False, under=None):
         errors.append("%s: %r must be under %s" % (name, value, under))
 
 
+def _local_proxy_errors(values, errors):
+    """Loopback is never a trusted proxy: every local process shares it, so any of them could name any client."""
+    for value in values if isinstance(values, list) else []:
+        try:
+            parse_cidr(str(value))
+        except CidrError:
+            continue
+        if contains_loopback(str(value)):
+            errors.append("nginx_trusted_proxies: %r contains loopback addresses, which every local process shares; "
+                          "give a connector on this host nginx_tunnel_socket instead" % (value,))
+
+
 def _upstream_errors(name, url, errors):
     match = re.match(r"^(https?)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::([0-9]{1,5}))?/?$", str(url))
     if not match:
@@ -91,7 +104,8 @@ def _trusted_proxy_errors(values, connectors, errors):
             continue  # reported by _cidr_errors
         if network.prefixlen == 0:
             errors.append("nginx_trusted_proxies: %r trusts every address on the internet to say who the client is; "
-                          "list only your connectors (127.0.0.1/32 for a cloudflared on this host)" % (value,))
+                          "list only your connectors on other hosts (a cloudflared on this host uses "
+                          "nginx_tunnel_socket)" % (value,))
         elif not (network.is_private or network.is_loopback or network.is_link_local):
             errors.append("nginx_trusted_proxies: %r holds public addresses, which anyone there could use to claim any "
                           "client address; connectors reach nginx over loopback or the clinic's network: list their "
@@ -248,6 +262,14 @@ def nginx_input_errors(v, connectors=None):
     _cidr_errors("nginx_integration_sources", v.get("nginx_integration_sources"), errors)
     _cidr_errors("nginx_trusted_proxies", v.get("nginx_trusted_proxies"), errors)
     _trusted_proxy_errors(v.get("nginx_trusted_proxies"), connectors, errors)
+    _local_proxy_errors(v.get("nginx_trusted_proxies"), errors)
+    tunnel = v.get("nginx_tunnel_socket")
+    if tunnel not in ("", None) and (not isinstance(tunnel, str) or not re.match(r"^/[A-Za-z0-9._/-]+\.sock$", tunnel)
+                                     or "/../" in tunnel or "//" in tunnel or tunnel.count("/") < 3):
+        errors.append("nginx_tunnel_socket: %r must be an absolute path ending in .sock in a directory of its own, "
+                      "for example /run/oscar-nginx-tunnel/tunnel.sock" % (tunnel,))
+    if tunnel and not re.match(r"^[a-z_][a-z0-9_-]{0,31}$", str(v.get("nginx_tunnel_socket_group"))):
+        errors.append("nginx_tunnel_socket_group: %r is not a group name" % (v.get("nginx_tunnel_socket_group"),))
     for item in v.get("nginx_browser_ws_paths") or []:
         _path_errors("nginx_browser_ws_paths", item, errors, must_end_slash=True, under=context + "/ws/")
         if isinstance(item, str) and item.lower() == (context + "/ws/").lower():

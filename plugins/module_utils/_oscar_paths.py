@@ -39,8 +39,19 @@ decoding and normalization and nginx's (``$uri``) both resolve it to the same pa
 * ``upstream_path``: the raw path unchanged; nginx passes it to Tomcat as received
   (``proxy_pass`` without a URI part), and Tomcat decodes it to ``decision_path``.
 
-Path rules compare case-insensitively (Tomcat is case-sensitive, so this only ever refuses more)
-and treat ``/`` and ``;`` as the end of a name, so ``/manager;x`` or ``/drugref2/`` match.
+Path rules compare on one canonical spelling, :func:`rule_form`, on both sides (nginx's blocked list and the
+gateway's policy paths), and treat ``/`` and ``;`` as the end of a name, so ``/manager;x`` or ``/drugref2/``
+match. How Tomcat resolves the spellings a rule must not miss:
+
+* letter case: Tomcat's mapper is case-sensitive, but a request can still end at the same resource in another
+  case (a case-insensitive file system under the webapp, a filter or a servlet that compares without case);
+  rules therefore compare without case: ``/oscar/ADMIN`` and ``/oscar/%41dmin`` are ``/oscar/admin``;
+* %-escapes: Tomcat decodes the path before mapping; rules see the decoded path (``decision_path``);
+* trailing ``.`` and spaces of a segment: the file systems Tomcat can serve from drop them (Windows) or a
+  resource lookup may trim them; ``/oscar/admin.`` and ``/oscar/admin%20`` are ``/oscar/admin``.
+
+Folding only ever makes a rule cover more spellings; for a deny or a blocked path that refuses more, and for an
+allow or bypass rule the extra spellings are names Tomcat serves as the same resource or not at all.
 """
 
 import re
@@ -61,6 +72,7 @@ __all__ = [
     "machine_regex",
     "normalize",
     "normalize_target",
+    "rule_form",
 ]
 
 DEFAULT_CONTEXT = "/oscar"
@@ -93,6 +105,8 @@ _JSESSIONID = r";jsessionid=[a-z0-9._\-]+"
 _CANONICAL_TARGET = "^(?:" + _SEGMENT + ")*/?(?:" + _JSESSIONID + r")?(?:\?.*)?$"
 _CANONICAL_TARGET_RE = re.compile(_CANONICAL_TARGET, re.IGNORECASE | re.DOTALL)
 _SESSION_SUFFIX_RE = re.compile("(" + _JSESSIONID + ")$", re.IGNORECASE)
+# What may follow a segment of a rule's path and still name it (rule_form), as a regex between two segments.
+_TRAILING = "[. ]*/"
 _SAFE_NAME_RE = re.compile(r"^[A-Za-z0-9\-._~!$&'()*+,=:@/{}]+$")
 
 NormalizedPath = namedtuple("NormalizedPath", ["decision_path", "upstream_path", "session_param"])
@@ -126,6 +140,15 @@ def normalize(raw_path):
         path = raw_path[: match.start()]
     decoded = _percent_decode(path)
     return NormalizedPath(decoded or "/", raw_path, session)
+
+
+def rule_form(path):
+    """The one spelling path rules compare on: lower case, each segment without trailing dots and spaces.
+
+    ``path`` is a ``decision_path`` (decoded) or a rule's own path; ``/oscar/Admin. /x`` becomes ``/oscar/admin/x``.
+    :func:`blocked_regex` matches the same spellings in nginx, where the decoded ``$uri`` is all there is.
+    """
+    return "/".join(segment.rstrip(". ") for segment in path.lower().split("/"))
 
 
 def normalize_target(target):
@@ -209,11 +232,13 @@ def blocked_regex(context=DEFAULT_CONTEXT, extra=()):
     optionally ``kind`` (prefix or contains).
     """
     context = _context(context)
-    prefixes = [re.escape(e.value) for e in _entries(context, extra) if e.kind == "prefix"]
+    # Each segment of a prefix may be followed by dots and spaces (see rule_form), in nginx as in Python.
+    prefixes = ["/" + _TRAILING.join(re.escape(segment) for segment in rule_form(e.value)[1:].split("/"))
+                for e in _entries(context, extra) if e.kind == "prefix"]
     contains = [re.escape(e.value) for e in _entries(context, extra) if e.kind == "contains"]
     parts = []
     if prefixes:
-        parts.append("^(?:" + "|".join(prefixes) + ")(?:[/;]|$)")
+        parts.append("^(?:" + "|".join(prefixes) + ")" + _TRAILING[:-1] + "(?:[/;]|$)")
     if contains:
         parts.append("(?:" + "|".join(contains) + ")")
     return "|".join(parts)
@@ -227,7 +252,8 @@ def is_blocked(decision_path, context=DEFAULT_CONTEXT, extra=()):
 def machine_regex(context=DEFAULT_CONTEXT):
     """Paths for integration servers only: SOAP/REST web services and lab/kiosk uploads."""
     ctx = re.escape(_context(context))
-    return "^" + ctx + r"/(?:ws/|lab/[^/;]*Upload\.do(?:;|$))"
+    # CXF is mapped to /ws/*, which also serves the bare /ws (the list of services): both are web services.
+    return "^" + ctx + r"/(?:ws(?:[/;]|$)|lab/[^/;]*Upload\.do(?:;|$))"
 
 
 def login_regex(context=DEFAULT_CONTEXT):

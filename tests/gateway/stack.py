@@ -1,14 +1,12 @@
-"""A loopback stack for integration tests and the benchmark: real nginx, the gateway on a UNIX
-socket (waitress, as deployed), and the OSCAR stand-in.
+"""A loopback stack for integration tests and the benchmark: real nginx running the nginx role's own
+configuration (rendered by Ansible from roles/nginx/templates/nginx.conf.j2, see rendered_nginx.py), the gateway
+on a UNIX socket (waitress, as deployed), and the OSCAR stand-in.
 
-The nginx configuration here is a test fixture that mirrors the contract the nginx role renders
-(roles/nginx/templates/nginx.conf.j2): canonical-path and blocked-path checks before anything
-else, ``auth_request`` to the gateway with X-Original-URL/-Method and the real client address,
-identity headers copied from the gateway's answer (client copies dropped), 401 turned into a
-302 to the gateway's Location, 403 refused, the gateway's pages under /_gateway/.
+Each gateway gets its own nginx with the role's configuration for that gateway; ``plain`` adds nginx instances
+with the role's configuration and other variables (``nginx_gateway_enabled: false`` for the benchmark's baseline).
 
-nginx comes from Debian (``apt-get install nginx-light``); ``ensure_nginx`` installs it when it
-is missing and the tests run as root, and otherwise tells the caller why it cannot.
+nginx comes from Debian with the headers-more module the role installs (``ensure_nginx`` installs them when they
+are missing and the tests run as root, and otherwise tells the caller why it cannot).
 """
 
 import datetime
@@ -24,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+import rendered_nginx
+
 ROOT = Path(__file__).resolve().parents[2]
 GATEWAY_FILES = ROOT / "roles" / "gateway" / "files"
 STANDIN = ROOT / "tests" / "standins" / "oscar_standin.py"
@@ -31,22 +31,33 @@ HOST = "emr.clinic.test"
 SESSION_COOKIE = "__Host-oscar-gw"
 
 
-def ensure_nginx():
-    """Return the nginx binary, installing Debian's nginx-light if needed. Raises RuntimeError with a reason."""
+# What the nginx role installs (roles/nginx/vars/main.yml __nginx_packages): nginx and the headers-more module.
+PACKAGES = ["nginx-light", "libnginx-mod-http-headers-more-filter"]
+HEADERS_MORE = "/usr/lib/nginx/modules/ngx_http_headers_more_filter_module.so"
+
+
+def _nginx_ready():
     found = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+    return found if found and os.path.exists(HEADERS_MORE) else None
+
+
+def ensure_nginx():
+    """Return the nginx binary, installing Debian's packages if needed. Raises RuntimeError with a reason."""
+    found = _nginx_ready()
     if found:
         return found
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        raise RuntimeError("nginx is not installed and cannot be installed here (needs root and apt-get)")
+        raise RuntimeError("nginx and its headers-more module are not installed and cannot be installed here "
+                           "(needs root and apt-get)")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for cmd in (["apt-get", "install", "-y", "-q", "--no-install-recommends", "nginx-light"],
+    for cmd in (["apt-get", "install", "-y", "-q", "--no-install-recommends", *PACKAGES],
                 ["apt-get", "update", "-q"],
-                ["apt-get", "install", "-y", "-q", "--no-install-recommends", "nginx-light"]):
+                ["apt-get", "install", "-y", "-q", "--no-install-recommends", *PACKAGES]):
         subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, timeout=600)
-        found = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+        found = _nginx_ready()
         if found:
             return found
-    raise RuntimeError("apt-get could not install nginx-light")
+    raise RuntimeError("apt-get could not install " + " ".join(PACKAGES))
 
 
 def free_port():
@@ -103,136 +114,25 @@ def _unix_open(path):
         return True
 
 
-NGINX_CONF = r"""
-worker_processes 1;
-error_log {prefix}/error.log error;
-pid {prefix}/nginx.pid;
-{user}
-events {{ worker_connections 512; }}
-http {{
-    default_type application/octet-stream;
-    access_log off;
-    server_tokens off;
-    underscores_in_headers off;
-    ignore_invalid_headers on;
-    client_body_temp_path {prefix}/body;
-    proxy_temp_path {prefix}/proxy;
-    fastcgi_temp_path {prefix}/fastcgi;
-    uwsgi_temp_path {prefix}/uwsgi;
-    scgi_temp_path {prefix}/scgi;
-    keepalive_requests 100000;
-
-    map $request_uri $canonical {{
-        "~*{canonical}" 1;
-        default 0;
-    }}
-    map $uri $blocked {{
-        "~*{blocked}" 1;
-        default 0;
-    }}
-    # The gateway's __Host- cookie cannot be named in $cookie_...: take it from the Cookie header.
-    map $http_cookie $gw_session {{
-        "~(?:^|;\s*)__Host-oscar-gw=(?<v>[^;]+)" $v;
-        default "";
-    }}
-    map "$gw_session$http_cf_access_jwt_assertion" $auth_nocache {{
-        "" 1;
-        default 0;
-    }}
-    map $gw_location $login_redirect {{
-        "" "/_gateway/login";
-        default $gw_location;
-    }}
-    proxy_cache_path {prefix}/authcache levels=1:2 keys_zone=oscar_auth:1m max_size=16m inactive=1m use_temp_path=off;
-
-    upstream oscar_tomcat {{ server 127.0.0.1:{standin_port}; keepalive 32; }}
-{servers}
-}}
-"""
-
-SERVER = r"""
-    upstream gw_{name} {{ server unix:{socket}; keepalive 32; }}
-    server {{
-        listen 127.0.0.1:{port} ssl;
-        server_name {host};
-        ssl_certificate {cert};
-        ssl_certificate_key {key};
-        {real_ip}
-        if ($canonical = 0) {{ return 400; }}
-        if ($blocked) {{ return 404; }}
-
-        proxy_http_version 1.1;
-        proxy_set_header Connection "";
-        proxy_set_header Host $host;
-        proxy_set_header X-Forwarded-For $remote_addr;
-        proxy_set_header X-Real-IP $remote_addr;
-        proxy_set_header X-Forwarded-Proto https;
-        proxy_set_header X-Original-URL "";
-        proxy_set_header X-Original-Method "";
-        proxy_set_header Remote-User $gw_user;
-        proxy_set_header Remote-Email $gw_email;
-        proxy_set_header Remote-Name $gw_name;
-        proxy_set_header Remote-Groups $gw_groups;
-
-        auth_request /_auth;
-        auth_request_set $gw_location $upstream_http_location;
-        auth_request_set $gw_user $upstream_http_remote_user;
-        auth_request_set $gw_email $upstream_http_remote_email;
-        auth_request_set $gw_name $upstream_http_remote_name;
-        auth_request_set $gw_groups $upstream_http_remote_groups;
-        auth_request_set $gw_cache $upstream_cache_status;
-        add_header X-Auth-Cache "$gw_cache;$auth_nocache" always;
-        error_page 401 = @login;
-        error_page 403 /_refused;
-
-        location / {{ return 404; }}
-        location /oscar/ {{ proxy_pass http://oscar_tomcat; }}
-        location = /noauth/ {{ auth_request off; proxy_pass http://oscar_tomcat/oscar/; }}
-        location = /_refused {{ internal; auth_request off; default_type text/plain; return 403 "Access refused.\n"; }}
-        location ^~ /_gateway/ {{ auth_request off; client_max_body_size 1m; proxy_pass http://gw_{name}; }}
-        location = /_auth {{
-            internal;
-            auth_request off;
-            proxy_pass http://gw_{name}/auth;
-            proxy_pass_request_body off;
-            proxy_set_header Content-Length "";
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $remote_addr;
-            proxy_set_header X-Real-IP $remote_addr;
-            proxy_set_header X-Forwarded-Proto https;
-            proxy_set_header X-Original-URL https://$host$request_uri;
-            proxy_set_header X-Original-Method $request_method;
-            proxy_set_header Remote-User "";
-            proxy_set_header Remote-Email "";
-            proxy_set_header Remote-Name "";
-            proxy_set_header Remote-Groups "";
-            proxy_connect_timeout 5s;
-            proxy_read_timeout 15s;
-            {cache}
-        }}
-        location @login {{ auth_request off; return 302 $login_redirect; }}
-    }}
-"""
-
-CACHE = r"""
-            proxy_cache oscar_auth;
-            proxy_cache_key "$gw_session|$http_cf_access_jwt_assertion|$request_method|$host|$request_uri|$remote_addr";
-            proxy_cache_valid 200 {ttl}s;
-            proxy_cache_methods GET HEAD;
-            proxy_no_cache $auth_nocache;
-            proxy_cache_bypass $auth_nocache;
-"""
-
-
 class Stack:
     """nginx + gateway(s) + OSCAR stand-in on loopback. ``gateways`` maps a name to a config dict."""
 
-    def __init__(self, workdir, gateways, cache_ttl=0, gateway_env=None):
+    # Role variables every test stack uses on top of the role's defaults (a clinic inventory would set them too).
+    NGINX_VARIABLES = {
+        "nginx_gateway_enabled": True,
+        # OSCAR's own pages call <context>/ws/rs/ from the browser.
+        "nginx_browser_ws_paths": ["/oscar/ws/rs/"],
+    }
+
+    def __init__(self, workdir, gateways, cache_ttl=0, gateway_env=None, nginx_variables=None, plain=None,
+                 per_gateway=None):
         self.dir = Path(workdir)
         self.gateway_configs = gateways
         self.cache_ttl = cache_ttl
         self.gateway_env = gateway_env or {}
+        self.nginx_variables = dict(self.NGINX_VARIABLES, **(nginx_variables or {}))
+        self.plain = plain or {}
+        self.per_gateway = per_gateway or {}
         self.procs = {}
         self.ports = {}
         self.nginx = ensure_nginx()
@@ -269,39 +169,39 @@ class Stack:
             proc.wait(10)
 
     def start_nginx(self):
-        sys.path.insert(0, str(ROOT / "plugins" / "module_utils"))
-        try:
-            import _oscar_paths
-        finally:
-            sys.path.pop(0)
         cert, key = make_cert(self.dir)
-        servers = []
+        instances = {}
         for name in self.gateway_configs:
+            instances[name] = dict(self.nginx_variables, nginx_gateway_upstream="unix:" + self.gateway_socket(name),
+                                   nginx_gateway_cache_ttl=self.cache_ttl, **self.per_gateway.get(name, {}))
+        for name, variables in self.plain.items():
+            instances[name] = dict(self.nginx_variables, **variables)
+        variables = []
+        for name, extra in instances.items():
+            workdir = self.dir / ("nginx-" + name)
+            (workdir / "authcache").mkdir(parents=True, exist_ok=True)
             self.ports[name] = free_port()
-            cache = CACHE.format(ttl=self.cache_ttl) if self.cache_ttl else ""
-            servers.append(SERVER.format(
-                name=name, socket=self.gateway_socket(name), port=self.ports[name], host=HOST, cert=cert, key=key,
-                real_ip="", cache=cache))
-        for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi", "authcache"):
-            (self.dir / sub).mkdir(exist_ok=True)
-        conf = NGINX_CONF.format(
-            prefix=self.dir, user="user root;" if os.geteuid() == 0 else "", standin_port=self.standin_port,
-            canonical=_oscar_paths.canonical_regex(), blocked=_oscar_paths.blocked_regex(), servers="".join(servers))
-        (self.dir / "nginx.conf").write_text(conf)
-        check = subprocess.run([self.nginx, "-t", "-p", str(self.dir), "-c", str(self.dir / "nginx.conf")],
-                               capture_output=True, text=True, check=False)
-        if check.returncode != 0:
-            raise RuntimeError("nginx -t failed: " + check.stderr)
-        self.procs["nginx"] = subprocess.Popen(
-            [self.nginx, "-p", str(self.dir), "-c", str(self.dir / "nginx.conf"), "-g", "daemon off;"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            variables.append(rendered_nginx.loopback_variables(
+                workdir, self.ports[name], free_port(), self.standin_port, cert, key, **extra))
+        self.nginx_confs = {}
+        for name, text in zip(instances, rendered_nginx.render(variables, self.dir / "render")):
+            conf = self.dir / ("nginx-" + name) / "nginx.conf"
+            conf.write_text(text)
+            self.nginx_confs[name] = conf
+            check = subprocess.run([self.nginx, "-t", "-q", "-c", str(conf)], capture_output=True, text=True,
+                                   check=False)
+            if check.returncode != 0:
+                raise RuntimeError("nginx -t failed for %s: %s" % (conf, check.stderr))
+            self.procs["nginx-" + name] = subprocess.Popen(
+                [self.nginx, "-c", str(conf), "-g", "daemon off;"], stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL)
         for port in self.ports.values():
             wait_for(lambda p=port: _port_open(p), what="nginx")
 
     def stop(self):
         for name, proc in list(self.procs.items()):
             if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM if name != "nginx" else signal.SIGQUIT)
+                proc.send_signal(signal.SIGQUIT if name.startswith("nginx") else signal.SIGTERM)
         for proc in self.procs.values():
             try:
                 proc.wait(10)
@@ -344,13 +244,15 @@ class Browser:
         merged = {"Host": self.host, "User-Agent": "gateway-tests"}
         if self.jar:
             merged["Cookie"] = "; ".join("%s=%s" % kv for kv in self.jar.items())
-        merged.update(headers or {})
-        merged = {k: v for k, v in merged.items() if v is not None}
+        # A list of (name, value) pairs sends each, repeated names included; a dict replaces the defaults.
+        repeated = list(headers) if isinstance(headers, list) else []
+        merged.update(headers if isinstance(headers, dict) else {})
+        merged = [(k, v) for k, v in merged.items() if v is not None] + repeated
         for attempt in range(2):
             conn = self._connection()
             try:
                 conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
-                for key, value in merged.items():
+                for key, value in merged:
                     conn.putheader(key, value)
                 data = body.encode() if isinstance(body, str) else body
                 if data is not None:
@@ -390,3 +292,27 @@ class Browser:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout=20):
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.unix_path)
+
+
+class TunnelBrowser(Browser):
+    """What a cloudflared on the OSCAR host does: plain HTTP to nginx's tunnel socket (its origin unix:<path>)."""
+
+    def __init__(self, socket_path, host=HOST):
+        super().__init__(None, host)
+        self.socket_path = socket_path
+
+    def _connection(self):
+        if self.conn is None:
+            self.conn = _UnixConnection(self.socket_path)
+        return self.conn

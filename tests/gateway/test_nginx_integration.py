@@ -11,7 +11,7 @@ import pytest
 from gwtest import PASSWORD, base_config, write_secrets
 from oscar_gateway import config as gw_config
 from oscar_gateway import security
-from stack import HOST, Browser, Stack, ensure_nginx
+from stack import HOST, Browser, Stack, TunnelBrowser, ensure_nginx
 from test_cloudflare import KEY_A, JwksServer, claims, raw_token, sign
 
 pytestmark = pytest.mark.integration
@@ -82,7 +82,13 @@ def stack(tmp_path_factory, jwks):
     _nginx_or_skip()
     tmp = tmp_path_factory.mktemp("nginx")
     configs = {"sa": gateway_config(tmp), "cf": gateway_config(tmp, "cloudflare")}
-    running = Stack(tmp / "stack", configs, gateway_env={gw_config.TEST_CERTS_URL_ENV: jwks.url}).start()
+    tunnel = tmp / "tunnel"
+    tunnel.mkdir(mode=0o750)
+    running = Stack(tmp / "stack", configs, gateway_env={gw_config.TEST_CERTS_URL_ENV: jwks.url},
+                    nginx_variables={"nginx_blocked_paths_extra": ["/oscar/private"],
+                                     "nginx_integration_sources": ["203.0.113.0/24"]},
+                    per_gateway={"sa": {"nginx_tunnel_socket": str(tunnel / "tunnel.sock")}}).start()
+    running.tunnel_socket = str(tunnel / "tunnel.sock")
     running.configs = configs
     yield running
     running.stop()
@@ -127,9 +133,12 @@ def test_spoofed_forwarding_and_identity_headers_change_nothing(stack):
     assert seen["Remote-User"] == "reception" and seen["Remote-Groups"] == "clerk,staff"
     assert seen["X-Forwarded-For"] == "127.0.0.1" and seen["X-Real-IP"] == "127.0.0.1"
     assert "X_Real_IP" not in seen and "X-Original-URL" not in seen
-    # Anonymous, pretending to be the integration network: no bypass, no admin page.
+    # Anonymous, pretending to be the integration network: no bypass (nginx refuses web services to anyone but the
+    # inventory's integration sources), no admin page.
     anonymous = Browser(stack.ports["sa"])
-    assert anonymous.get("/oscar/ws/LoginService", spoof).status == 302
+    before = len(stack.requests_seen())
+    assert anonymous.get("/oscar/ws/LoginService", spoof).status == 403
+    assert len(stack.requests_seen()) == before
     assert anonymous.get("/oscar/admin/admin.jsp", spoof).status == 302
     assert browser.get("/oscar/admin/admin.jsp", spoof).status == 403
 
@@ -206,6 +215,182 @@ def test_cloudflare_mode_through_nginx(stack):
     assert Browser(port).get("/oscar/ws/LoginService", {"X-Forwarded-For": "203.0.113.9"}).status == 403
 
 
+# --- issue 12: what an attacker found against the role's rendered configuration ----------------------------------
+
+
+def test_a_second_access_token_header_is_refused(stack):
+    """Finding 1: two Cf-Access-Jwt-Assertion headers reach the gateway joined by a comma; refuse any such request."""
+    port = stack.ports["cf"]
+    good = sign(claims())
+    assert Browser(port).get("/oscar/", {"Cf-Access-Jwt-Assertion": good}).status == 200
+    before = len(stack.requests_seen())
+    for second in ("==", "", "junk", good):
+        twice = [("Cf-Access-Jwt-Assertion", good), ("Cf-Access-Jwt-Assertion", second)]
+        assert Browser(port).get("/oscar/", twice).status == 403, second
+    assert len(stack.requests_seen()) == before
+
+
+@pytest.mark.parametrize("loosen", [
+    lambda t: t + "==",
+    lambda t: t + "==,!!",
+    lambda t: t.replace("-", "+").replace("_", "/") if ("-" in t or "_" in t) else t + "=",
+    lambda t: t + ".",
+], ids=["padding", "junk-after-padding", "standard-alphabet", "fourth-segment"])
+def test_an_access_token_that_is_not_strict_base64url_is_refused(stack, loosen):
+    """Finding 1: only header.payload.signature in strict base64url (no padding, no other characters) is a token."""
+    token = loosen(sign(claims()))
+    before = len(stack.requests_seen())
+    assert Browser(stack.ports["cf"]).get("/oscar/", {"Cf-Access-Jwt-Assertion": token}).status == 403
+    assert len(stack.requests_seen()) == before
+
+
+@pytest.mark.parametrize("spelling", [
+    "/oscar/ADMIN/admin.jsp", "/oscar/Admin/admin.jsp", "/oscar/%41dmin/admin.jsp", "/oscar/%61dmin/admin.jsp",
+    "/oscar/admin./admin.jsp", "/oscar/admin%20/admin.jsp", "/oscar/admin.%20./admin.jsp", "/oscar/admin",
+    "/oscar/ADMIN", "/oscar/admin.", "/oscar/admin%20", "/oscar/admin;jsessionid=abc",
+])
+def test_a_gateway_deny_holds_for_every_spelling_tomcat_could_resolve(stack, spelling):
+    """Finding 3: a deny on /oscar/admin holds whatever the letter case, %-escapes or trailing dots and spaces."""
+    browser = Browser(stack.ports["sa"])
+    sign_in(browser, stack.configs["sa"], "drsmith")
+    before = len(stack.requests_seen())
+    assert browser.get(spelling).status in (400, 403), spelling
+    assert len(stack.requests_seen()) == before
+
+
+@pytest.mark.parametrize("spelling", [
+    "/oscar/private", "/oscar/PRIVATE/x.jsp", "/oscar/%50rivate/x.jsp", "/oscar/private./x.jsp",
+    "/oscar/private%20/x.jsp", "/oscar/private.%20", "/oscar/monitoring.", "/oscar/monitoring%20/x",
+    "/manager%20/html", "/manager./html",
+])
+def test_nginx_blocked_paths_hold_for_every_spelling_tomcat_could_resolve(stack, spelling):
+    """Finding 3, nginx side: the blocked list canonicalises as the gateway does."""
+    browser = Browser(stack.ports["sa"])
+    sign_in(browser, stack.configs["sa"], "privacy")
+    before = len(stack.requests_seen())
+    assert browser.get(spelling).status in (400, 404), spelling
+    assert len(stack.requests_seen()) == before
+
+
+def test_similar_names_are_not_caught_by_the_canonical_form(stack):
+    """The canonical form folds only what Tomcat could resolve to the same name: /oscar/administration is not it."""
+    browser = Browser(stack.ports["sa"])
+    sign_in(browser, stack.configs["sa"], "drsmith")
+    assert browser.get("/oscar/administration.jsp").status == 200
+    assert browser.get("/oscar/privateer.jsp").status == 200
+
+
+def test_the_gateways_cookies_never_reach_oscar(stack):
+    """Finding 5: the gateway's session, login and form cookies are cut from the Cookie header towards Tomcat;
+    OSCAR's own cookies stay."""
+    browser = Browser(stack.ports["sa"])
+    sign_in(browser, stack.configs["sa"], "drsmith")
+    browser.jar["JSESSIONID"] = "ABC123"
+    browser.jar["__Host-oscar-gw-csrf"] = "planted"
+    browser.jar["oscar_pref"] = "x=1"
+    assert browser.get("/oscar/demographic/search.jsp").status == 200
+    seen = {k.lower(): v for k, v in stack.requests_seen()[-1]["headers"].items()}
+    cookie = seen.get("cookie", "")
+    assert "oscar-gw" not in cookie, cookie
+    assert sorted(part.strip() for part in cookie.split(";")) == ["JSESSIONID=ABC123", "oscar_pref=x=1"]
+    # Only gateway cookies: no Cookie header at all.
+    only_gateway = Browser(stack.ports["sa"])
+    sign_in(only_gateway, stack.configs["sa"], "reception")
+    assert only_gateway.get("/oscar/demographic/search.jsp").status == 200
+    seen = {k.lower(): v for k, v in stack.requests_seen()[-1]["headers"].items()}
+    assert "oscar-gw" not in seen.get("cookie", "")
+    # More gateway cookies than the gateway ever sets: refused rather than passed on.
+    before = len(stack.requests_seen())
+    many = "; ".join("__Host-oscar-gw-x%d=1" % n for n in range(5))
+    assert only_gateway.get("/oscar/demographic/search.jsp", {"Cookie": many}).status == 400
+    assert len(stack.requests_seen()) == before
+
+
+@pytest.mark.parametrize("path", ["/oscar/ws", "/oscar/WS", "/oscar/ws;jsessionid=abc", "/oscar/ws/"])
+def test_bare_web_service_path_is_a_web_service(stack, path):
+    """Finding 6: CXF is mapped to /ws/* (oscar-facts), which serves the bare /ws too: integration sources only."""
+    browser = Browser(stack.ports["sa"])
+    sign_in(browser, stack.configs["sa"], "privacy")
+    before = len(stack.requests_seen())
+    assert browser.get(path).status == 403, path
+    assert len(stack.requests_seen()) == before
+
+
+def test_only_the_tunnel_socket_may_name_the_client(stack):
+    """Finding 2: any local process can send CF-Connecting-IP over loopback; only the tunnel's own entrance (a UNIX
+    socket only the connector's group can enter) is believed. The bypass for 203.0.113.0/24 on /oscar/ws and nginx's
+    integration sources both rest on that address."""
+    path = "/oscar/ws/SystemInfoService?local-process"
+    before = len(stack.requests_seen())
+    assert Browser(stack.ports["sa"]).get(path, {"CF-Connecting-IP": "203.0.113.9"}).status == 403
+    assert len(stack.requests_seen()) == before
+    path = "/oscar/ws/SystemInfoService?connector"
+    response = TunnelBrowser(stack.tunnel_socket).get(path, {"CF-Connecting-IP": "203.0.113.9"})
+    assert response.status == 200
+    seen = stack.requests_seen()[-1]
+    assert seen["path"].endswith("connector") and seen["headers"]["X-Forwarded-For"] == "203.0.113.9"
+    assert "CF-Connecting-IP" not in seen["headers"]
+
+
+def test_a_long_query_gets_the_sign_in_page_and_back_not_an_error(stack):
+    """Finding 4: a ~4 KB query made the sign-in redirect too big for nginx (500). The target is kept server-side,
+    the redirect stays short, and after sign-in the browser is back on the page it asked for."""
+    target = "/oscar/demographic/search.jsp?keyword=" + "a%20b" * 1200
+    browser = Browser(stack.ports["sa"])
+    response = browser.get(target)
+    assert response.status == 302, response.status
+    location = response.getheader("Location")
+    assert location.startswith(ORIGIN + "/_gateway/login?next=") and len(location) < 200, location
+    page = browser.get(location[len(ORIGIN):])
+    assert page.status == 200 and ('name="next" value="%s"' % target) in page.text
+    secret = give_totp(stack.configs["sa"], "drsmith")
+    response = browser.post_form("/_gateway/login", {"username": "drsmith", "password": PASSWORD,
+                                                     "csrf": csrf(page.text), "next": target})
+    assert response.status == 303, response.status
+    page = browser.get("/_gateway/mfa")
+    response = browser.post_form("/_gateway/mfa", {"code": pyotp.TOTP(secret).now(), "csrf": csrf(page.text)})
+    assert response.status == 303 and response.getheader("Location") == ORIGIN + target
+    assert browser.get(target).status == 200
+
+
+def test_an_unknown_or_expired_target_id_gives_the_default_page(stack):
+    page = Browser(stack.ports["sa"]).get("/_gateway/login?next=~" + "A" * 22)
+    assert page.status == 200 and 'name="next" value="/oscar/"' in page.text
+
+
+@pytest.mark.parametrize("fields", [21, 200])
+def test_too_many_query_or_form_fields_are_a_bad_request(stack, fields):
+    """Finding 4: more than 20 query or form fields gave 500; they are the client's mistake (400)."""
+    browser = Browser(stack.ports["sa"])
+    query = "&".join("f%d=1" % n for n in range(fields))
+    assert browser.get("/_gateway/login?" + query).status == 400
+    page = browser.get("/_gateway/login")
+    form = dict(("f%d" % n, "1") for n in range(fields))
+    form["csrf"] = csrf(page.text)
+    assert browser.post_form("/_gateway/login", form).status == 400
+
+
+@pytest.mark.parametrize("request_id", ["1" * 30, "-" + "9" * 30, "9223372036854775808", "1e5", "0x10", " 7"])
+def test_an_out_of_range_request_id_on_the_approvals_page_is_a_bad_request(stack, request_id):
+    """Finding 4: a 30-digit request id overflowed SQLite's integer (500); ids are 1 to 18 digits, else 400."""
+    # A request waiting for the privacy officer, so the approvals page has a form (and a form token).
+    requester = Browser(stack.ports["sa"])
+    sign_in(requester, stack.configs["sa"], "reception")
+    target = "/oscar/sensitive/chart.jsp"
+    page = requester.get("/_gateway/justify?policy=sensitive&next=" + target)
+    assert requester.post_form("/_gateway/justify", {"policy": "sensitive", "next": target, "csrf": csrf(page.text),
+                                                     "reason": "Following up a complaint"}).status == 303
+    page = requester.get("/_gateway/approval?policy=sensitive&next=" + target)
+    requester.post_form("/_gateway/approval", {"policy": "sensitive", "next": target, "csrf": csrf(page.text)})
+    browser = Browser(stack.ports["sa"])
+    sign_in(browser, stack.configs["sa"], "privacy")
+    page = browser.get("/_gateway/approvals")
+    assert page.status == 200 and 'name="request_id"' in page.text
+    response = browser.post_form("/_gateway/approvals", {"request_id": request_id, "decision": "approve",
+                                                         "csrf": csrf(page.text)})
+    assert response.status == 400, (request_id, response.status)
+
+
 @pytest.fixture(scope="module")
 def cached_stack(tmp_path_factory):
     _nginx_or_skip()
@@ -222,7 +407,6 @@ def test_decision_cache_bounds_revocation_delay(cached_stack):
     sign_in(browser, cached_stack.configs["sa"], "drsmith")
     xhr = {"X-Requested-With": "XMLHttpRequest", "Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty"}
     assert browser.get("/oscar/ws/rs/messages", xhr).status == 200
-    assert browser.get("/oscar/ws/rs/messages", xhr).getheader("X-Auth-Cache").startswith("HIT")
     # The key holds the path: a cached allow never answers for another path (in the auth
     # subrequest $uri is the internal location, so a key on $uri would be a bypass).
     assert browser.get("/oscar/admin/admin.jsp", xhr).status == 403
@@ -230,7 +414,8 @@ def test_decision_cache_bounds_revocation_delay(cached_stack):
     conn.execute("UPDATE sessions SET revoked_at = ?", (time.time(),))
     conn.commit()
     conn.close()
-    # Background request: served from the auth cache for at most the TTL; a navigation is never cached.
+    # Background request: served from the auth cache (the session is revoked, so only the cache can allow it) for at
+    # most the TTL; a navigation is never cached.
     assert browser.get("/oscar/ws/rs/messages", xhr).status == 200
     assert browser.get("/oscar/demographic/search.jsp", {"Sec-Fetch-Mode": "navigate",
                                                          "Sec-Fetch-Dest": "document"}).status == 302

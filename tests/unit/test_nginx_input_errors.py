@@ -37,7 +37,8 @@ def test_defaults_and_a_full_example_pass():
     assert nginx_input_errors(good(
         nginx_tls_mode="files", nginx_tls_certificate_file="/etc/ssl/a.crt", nginx_tls_key_file="/etc/ssl/a.key",
         nginx_oscar_upstream_url="http://10.0.0.5:8080", nginx_integration_sources=["203.0.113.10/32", "2001:db8::/64"],
-        nginx_trusted_proxies=["127.0.0.1/32"], nginx_browser_ws_paths=["/oscar/ws/rs/"],
+        nginx_trusted_proxies=["192.168.10.5/32"], nginx_tunnel_socket="/run/oscar-nginx-tunnel/tunnel.sock",
+        nginx_browser_ws_paths=["/oscar/ws/rs/"],
         nginx_location_overrides=[{"path": "/oscar/report/", "proxy_read_timeout": "900s"}],
         nginx_blocked_paths_extra=["/oscar/admin", {"path": "Scratch", "kind": "contains"}],
         nginx_gateway_upstream="127.0.0.1:9000", nginx_oscar_upstream_trusted_certificate="/etc/nginx/tomcat.pem",
@@ -53,6 +54,15 @@ def test_defaults_and_a_full_example_pass():
     ({"nginx_integration_sources": ["192.168.1.10/24"]}, "did you mean 192.168.1.0/24"),
     ({"nginx_trusted_proxies": ["127.0.0.1/33"]}, "nginx_trusted_proxies: '127.0.0.1/33'"),
     ({"nginx_trusted_proxies": "127.0.0.1/32"}, "must be a list"),
+    # Issue 12: loopback is shared by every local process; a local connector gets nginx_tunnel_socket.
+    ({"nginx_trusted_proxies": ["127.0.0.1/32"]}, "nginx_trusted_proxies: '127.0.0.1/32' contains loopback addresses"),
+    ({"nginx_trusted_proxies": ["127.0.0.0/8"]}, "give a connector on this host nginx_tunnel_socket instead"),
+    ({"nginx_trusted_proxies": ["::1/128"]}, "nginx_trusted_proxies: '::1/128' contains loopback"),
+    ({"nginx_trusted_proxies": ["0.0.0.0/0"]}, "nginx_trusted_proxies: '0.0.0.0/0' contains loopback"),
+    ({"nginx_tunnel_socket": "tunnel.sock"}, "nginx_tunnel_socket: 'tunnel.sock' must be an absolute path"),
+    ({"nginx_tunnel_socket": "/run/tunnel.sock"}, "in a directory of its own"),
+    ({"nginx_tunnel_socket": "/run/x/t.sock", "nginx_tunnel_socket_group": "Bad Group"},
+     "nginx_tunnel_socket_group: 'Bad Group'"),
     ({"nginx_server_names": []}, "nginx_server_names"),
     ({"nginx_server_names": ["emr clinic"]}, "'emr clinic' is not a host name"),
     ({"nginx_https_port": 80}, "same as nginx_https_port"),
@@ -117,8 +127,9 @@ def test_a_trusted_proxy_range_beyond_the_clinic_is_refused(ranges, expected):
 def test_with_the_connectors_known_a_range_must_hold_one_of_them():
     import ipaddress
     local = [ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")]
-    assert nginx_input_errors(good(nginx_trusted_proxies=["127.0.0.1/32"]), local) == []
-    errors = nginx_input_errors(good(nginx_trusted_proxies=["127.0.0.1/32", "192.168.0.0/16"]), local)
+    # A connector on this host comes in through nginx_tunnel_socket: no range is needed, and none may be trusted.
+    assert nginx_input_errors(good(nginx_trusted_proxies=[]), local) == []
+    errors = nginx_input_errors(good(nginx_trusted_proxies=["192.168.0.0/16"]), local)
     assert errors == ["nginx_trusted_proxies: '192.168.0.0/16' holds none of the clinic's connectors (127.0.0.1, ::1); "
                       "list their addresses"]
     pi = [ipaddress.ip_address("192.168.1.30")]

@@ -305,3 +305,35 @@ def test_normalized_decision_paths_round_trip(text):
                 return
     result = op.normalize(raw)
     assert result.decision_path == "/" + text.replace("/", "").replace(".", "x")
+
+
+# --- issue 12: one canonical spelling for path rules (rule_form) --------------------------------------------------
+
+@pytest.mark.parametrize(("path", "expected"), [
+    ("/oscar/ADMIN", "/oscar/admin"), ("/oscar/Admin. /x.jsp", "/oscar/admin/x.jsp"), ("/oscar/admin.", "/oscar/admin"),
+    ("/oscar/admin ", "/oscar/admin"), ("/oscar/admin.jsp", "/oscar/admin.jsp"), ("/", "/"),
+])
+def test_rule_form_folds_case_and_trailing_dots_and_spaces(path, expected):
+    assert op.rule_form(path) == expected
+
+
+@pytest.mark.parametrize("decision_path", [
+    "/oscar/private", "/oscar/PRIVATE/x", "/oscar/private./x", "/oscar/private /x", "/oscar. /private",
+    "/MANAGER/html", "/manager./html", "/oscar/monitoring ", "/oscar/private;jsessionid=1",
+])
+def test_blocked_prefixes_hold_for_every_spelling_of_rule_form(decision_path):
+    assert op.is_blocked(decision_path, extra=["/oscar/private"])
+
+
+@pytest.mark.parametrize("decision_path", ["/oscar/privateer", "/oscar/private.jsp", "/oscar/x/private"])
+def test_blocked_prefixes_do_not_catch_other_names(decision_path):
+    assert not op.is_blocked(decision_path, extra=["/oscar/private"])
+
+
+@pytest.mark.parametrize("decision_path", ["/oscar/ws", "/oscar/WS", "/oscar/ws;jsessionid=1", "/oscar/ws/x"])
+def test_bare_ws_is_a_machine_path(decision_path):
+    assert op.is_machine_path(decision_path)
+
+
+def test_wsx_is_not_a_machine_path():
+    assert not op.is_machine_path("/oscar/wsx")

@@ -54,8 +54,21 @@ def client(path, *extra):
     return curl(CLIENT, "--cacert", CA, "--connect-to", "%s:443:%s:443" % (NAME, FRONT), *extra, BASE + path)
 
 
+TUNNEL = "/run/oscar-nginx-tunnel/tunnel.sock"
+
+
+def tunnel_args(path, *extra):
+    """curl arguments for nginx's tunnel socket, as the local cloudflared connects (origin unix:<socket>)."""
+    return ["--unix-socket", TUNNEL, *extra, "http://%s%s" % (NAME, path)]
+
+
 def local(path, *extra):
-    """From the OSCAR host itself, as a local cloudflared would connect."""
+    """From the OSCAR host itself, as the local cloudflared connects: through the tunnel socket."""
+    return curl(FRONT, *tunnel_args(path, *extra))
+
+
+def loopback(path, *extra):
+    """From the OSCAR host itself over TCP, as any local process can."""
     return curl(FRONT, "-k", "--resolve", "%s:443:127.0.0.1" % NAME, *extra, BASE + path)
 
 
@@ -203,10 +216,27 @@ def test_client_forwarding_headers_are_overwritten_never_appended():
     assert "127.0.0.1" not in json.dumps({k: v for k, v in headers.items() if k != "Host"})
 
 
-def test_a_trusted_local_proxy_tells_the_client_address():
+def test_the_tunnel_socket_tells_the_client_address():
     mark = marker()
     assert local("/oscar/x?" + mark, "-H", "CF-Connecting-IP: 198.51.100.50").status == 200
     assert reached(mark)[-1]["headers"]["X-Forwarded-For"] == "198.51.100.50"
+
+
+def test_a_local_process_over_loopback_cannot_name_the_client():
+    """Issue 12 finding 2: over loopback CF-Connecting-IP is nobody's word, so no local process can claim an
+    integration source's address (or match an IP bypass)."""
+    mark = marker()
+    assert loopback("/oscar/x?" + mark, "-H", "CF-Connecting-IP: 198.51.100.50").status == 200
+    assert reached(mark)[-1]["headers"]["X-Forwarded-For"] == "127.0.0.1"
+
+
+def test_only_the_connectors_group_can_enter_the_tunnel_socket():
+    directory = run(FRONT, "stat -c '%a %U %G' " + TUNNEL.rsplit("/", 1)[0]).stdout.split()
+    assert directory == ["750", "root", "cloudflared"]
+    assert "oscar-nginx-tunnel" in run(FRONT, "cat /etc/tmpfiles.d/oscar-nginx-tunnel.conf").stdout
+    stranger = run(FRONT, "runuser -u nobody -- curl -s -o /dev/null -w '%{http_code}' --unix-socket " + TUNNEL
+                   + " http://%s/oscar/" % NAME, check=False)
+    assert stranger.returncode != 0 and stranger.stdout in ("", "000"), stranger
 
 
 # --- Identity headers and the auth hook (gateway decision double) ------------------------------
@@ -332,8 +362,8 @@ def test_configuration_is_whole_minimal_and_valid():
 # --- Rate limits (last: they spend the client's login allowance) -------------------------------------
 
 def test_login_rate_limit_is_per_real_client_ip():
-    args = [["-k", "--resolve", "%s:443:127.0.0.1" % NAME, "-H", "CF-Connecting-IP: 198.51.100.61",
-             "--data", "username=x&password=y", BASE + "/oscar/login.do"] for _ in range(8)]
+    args = [tunnel_args("/oscar/login.do", "-H", "CF-Connecting-IP: 198.51.100.61", "--data", "username=x&password=y")
+            for _ in range(8)]
     statuses = [r.status for r in curl_many(FRONT, args)]
     assert statuses[:4] == [200] * 4 and statuses[-1] == 429, statuses
     other = local("/oscar/login.do", "-H", "CF-Connecting-IP: 198.51.100.62", "--data", "username=x&password=y")
@@ -342,7 +372,7 @@ def test_login_rate_limit_is_per_real_client_ip():
 
 def test_web_service_login_is_rate_limited_too():
     ip = client_ip()
-    args = [["-k", "--resolve", "%s:443:127.0.0.1" % NAME, "-H", "CF-Connecting-IP: " + ip,
-             "--data", "<x/>", BASE + "/oscar/ws/LoginService"] for _ in range(8)]
+    args = [tunnel_args("/oscar/ws/LoginService", "-H", "CF-Connecting-IP: " + ip, "--data", "<x/>")
+            for _ in range(8)]
     statuses = [r.status for r in curl_many(FRONT, args)]
     assert 200 in statuses and statuses[-1] == 429, statuses

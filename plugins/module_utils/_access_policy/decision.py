@@ -21,8 +21,10 @@ PRIVATE to this collection: it may change without notice. Standard library only:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
+from .._oscar_paths import rule_form
 from .model import (
     _selectors_used,
     path_matches,
@@ -109,10 +111,13 @@ def policies_for_path(model, request_path, target="gateway"):
     """The policies of ``model`` that govern ``request_path`` for ``target``, in model order.
 
     Order of evaluation (as Cloudflare does): bypass and service_auth first, then deny and allow,
-    each group in model order; the caller applies the first that matches.
+    each group in model order; the caller applies the first that matches. Paths compare in ``rule_form`` (the one
+    spelling nginx's blocked list uses too): ``/oscar/ADMIN``, ``/oscar/%41dmin`` and ``/oscar/admin.`` are governed
+    by the policies of ``/oscar/admin``.
     """
+    request_path = rule_form(request_path)
     chosen = [p for p in model["policies"]
-              if target in p["targets"] and any(path_matches(prefix, request_path) for prefix in p["paths"])]
+              if target in p["targets"] and any(path_matches(rule_form(prefix), request_path) for prefix in p["paths"])]
     first = [p for p in chosen if p["decision"] in ("bypass", "service_auth")]
     return first + [p for p in chosen if p["decision"] not in ("bypass", "service_auth")]
 
@@ -181,6 +186,15 @@ def gateway_allow_policies_for(model, mode, username, email, role=""):
 ALLOW, BYPASS, SERVICE, DENY, LOGIN = "allow", "bypass", "service", "deny", "login"
 
 
+@functools.lru_cache(maxsize=4096)
+def _address(ip):
+    """The parsed client address, or None; parsed once per address (the same clients ask on every request)."""
+    try:
+        return ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+
+
 class Subject:
     """Who is asking. ``kind`` is anonymous, user or service; ``ip`` may be None (not known, as for the role's
     warnings), which no IP range matches."""
@@ -213,10 +227,7 @@ class Subject:
         self.country = country
         self.service_tokens = frozenset(service_tokens)
         self.login_method = login_method
-        try:
-            self.address = ipaddress.ip_address(ip) if ip else None
-        except ValueError:
-            self.address = None
+        self.address = _address(ip) if ip else None
 
 
 class Evaluator:

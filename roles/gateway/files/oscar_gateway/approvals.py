@@ -5,9 +5,12 @@ groups (each needs ``approvals_needed`` approvals from its emails; one deny ends
 an approved request grants the session ``approvals.grant_seconds`` of access.
 """
 
+import re
 import time
 
 from . import pages, web
+
+_REQUEST_ID = re.compile(r"\A[1-9][0-9]{0,17}\Z")
 
 
 class Approvals:
@@ -131,11 +134,10 @@ class Approvals:
                 return self.ui.csrf_failed(request, nonce, "approvals")
             form = request.form()
             decision = form.get("decision")
-            try:
-                request_id = int(form.get("request_id") or "0")
-            except ValueError:
-                request_id = 0
-            row = self.store.approval_request(request_id)
+            # SQLite's INTEGER holds 18 digits safely; anything else is not an id this page ever wrote.
+            if not _REQUEST_ID.match(form.get("request_id") or ""):
+                raise web.HttpError(400)
+            row = self.store.approval_request(int(form["request_id"]))
             policy_obj = self.policies.get(row["policy"]) if row else None
             if decision not in ("approve", "deny") or row is None or policy_obj is None:
                 message = "That request does not exist."

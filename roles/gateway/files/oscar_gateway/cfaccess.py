@@ -1,5 +1,7 @@
 """Cloudflare Access at the origin: verify the ``Cf-Access-Jwt-Assertion`` header.
 
+* One token in compact form, strict unpadded base64url only (a second header, which reaches the gateway joined
+  to the first by a comma, is refused with it);
 * RS256 only (hard-coded); the key is chosen by ``kid`` from the team's JWK set.
 * The JWK set is fetched with a timeout (PyJWT 2.6's ``PyJWKClient`` has none), cached, refreshed
   in the background when older than ``jwks_ttl_seconds`` and refetched synchronously on an
@@ -13,6 +15,7 @@
 """
 
 import json
+import re
 import threading
 import time
 import urllib.request
@@ -21,6 +24,11 @@ import jwt
 from jwt.algorithms import RSAAlgorithm
 
 MAX_TOKEN_LENGTH = 16384
+# header.payload.signature, each strict unpadded base64url (RFC 7515 section 2 and 7.1). Anything else is refused before
+# a lenient base64 decoder can skip characters: two headers joined by a comma, padding, the standard alphabet.
+# A segment of 4n+1 characters cannot be base64url at all.
+_SEGMENT = r"(?=[A-Za-z0-9_-])(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2,3})?"
+_COMPACT_JWS = re.compile(r"\A%s\.%s\.%s\Z" % (_SEGMENT, _SEGMENT, _SEGMENT))
 MAX_JWKS_BYTES = 256 * 1024
 
 
@@ -139,8 +147,8 @@ class Verifier:
     def verify(self, token):
         if not token or not isinstance(token, str):
             raise TokenRejected("no Cf-Access-Jwt-Assertion header")
-        if len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
-            raise TokenRejected("malformed token")
+        if len(token) > MAX_TOKEN_LENGTH or not _COMPACT_JWS.match(token):
+            raise TokenRejected("malformed token (one header.payload.signature in strict base64url only)")
         try:
             header = jwt.get_unverified_header(token)
         except jwt.exceptions.PyJWTError as exc:

@@ -6,6 +6,7 @@ exception inside the decision is a 403. Which policy applies is the shared evalu
 per-policy MFA and session age, justification and approval, the audit and nginx's cache.
 """
 
+import functools
 import re
 import time
 import traceback
@@ -144,7 +145,9 @@ class DecisionEndpoint:
                                            session=session)
 
     @staticmethod
+    @functools.lru_cache(maxsize=256)
     def _seconds(duration):
+        """A policy's duration in seconds; the policies' few strings are parsed once, not on every request."""
         if not duration:
             return None
         seconds = _ap.duration_seconds(duration)

@@ -10,9 +10,12 @@ into nginx.conf), so the gateway never has a normalizer of its own that could dr
 * the blocked list is ``_oscar_paths.blocked_regex``, compiled once.
 """
 
+import functools
 import re
 
 from . import _shared
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class PathRejected(ValueError):
@@ -33,13 +36,19 @@ class PathRules:
         self._blocked = re.compile(module.blocked_regex(context, list(extra_blocked)), re.IGNORECASE)
 
     def normalize_url(self, original_url):
-        """Decision path of an ``X-Original-URL`` value, or raise PathRejected."""
+        """Decision path of an ``X-Original-URL`` value, or raise PathRejected. Remembered per URL (a pure function
+        of it; the same pages are asked for over and over); refusals are not remembered."""
+        return self._normalize_url(original_url)
+
+    @staticmethod
+    @functools.lru_cache(maxsize=4096)
+    def _normalize_url(original_url):
         try:
-            result = self._module.normalize_target(original_url)
+            result = _module().normalize_target(original_url)
         except ValueError as exc:
             raise PathRejected(str(exc)) from exc
         path = result.decision_path
-        if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in path):
+        if _CONTROL.search(path):
             raise PathRejected("control character in path")
         return path
 

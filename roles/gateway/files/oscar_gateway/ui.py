@@ -2,11 +2,23 @@
 the CSRF refusal and the "sign in first" answer."""
 
 import re
+import secrets
+import threading
+import time
+from collections import OrderedDict
 from urllib.parse import quote
 
 from . import front_door, pages, paths, web
 
-_NEXT_SAFE = re.compile(r"^[\x21-\x7e]{1,2048}$")
+# A target as long as nginx accepts in a request line (large_client_header_buffers 8k).
+_NEXT_SAFE = re.compile(r"^[\x21-\x7e]{1,8192}$")
+# Targets longer than this (%-encoded) are kept here and the URL carries ~<id>: nginx refuses an upstream answer whose
+# headers outgrow proxy_buffer_size (4k), so a long query in a sign-in redirect was a 500.
+LONG_TARGET = 256
+_TARGET_ID = re.compile(r"^~[A-Za-z0-9_-]{22}$")
+# Bounded (anonymous visitors make them): the oldest go first, and an unknown id gives the default page.
+MAX_TARGETS = 1024
+TARGET_SECONDS = 900
 
 
 class Ui:
@@ -18,6 +30,8 @@ class Ui:
         self.csrf = csrf
         self.origin = "https://" + cfg["public_host"]
         self.prefix = cfg["ui_prefix"]
+        self._targets = OrderedDict()
+        self._targets_lock = threading.Lock()
 
     def page(self, title, body, nonce, refresh=None):
         return pages.page(title, body, self.cfg["clinic_name"], nonce, refresh)
@@ -25,12 +39,33 @@ class Ui:
     def url(self, page, target, **params):
         """Absolute URL of one of the gateway's pages, with ``next`` (where to go after it) and more parameters."""
         query = "&".join("%s=%s" % (k, quote(v, safe="")) for k, v in sorted(params.items()) if v)
-        nxt = "next=" + quote(target, safe="")
+        nxt = "next=" + self.target_param(target)
         return "%s%s/%s?%s" % (self.origin, self.prefix, page, nxt + ("&" + query if query else ""))
+
+    def target_param(self, target):
+        """``target`` for a ``next`` parameter: %-encoded when short, else the id under which it is kept here."""
+        quoted = quote(target, safe="")
+        if len(quoted) <= LONG_TARGET:
+            return quoted
+        token = "~" + secrets.token_urlsafe(16)
+        with self._targets_lock:
+            self._targets[token] = (time.monotonic(), target)
+            while len(self._targets) > MAX_TARGETS:
+                self._targets.popitem(last=False)
+        return token
+
+    def _kept_target(self, token):
+        with self._targets_lock:
+            entry = self._targets.get(token)
+        if entry is None or time.monotonic() - entry[0] > TARGET_SECONDS:
+            return ""
+        return entry[1]
 
     def next_path(self, value):
         """A safe same-host target: a canonical path on this host, never a gateway page."""
         default = self.cfg["default_path"]
+        if value and _TARGET_ID.match(value):
+            value = self._kept_target(value)
         if not value or not _NEXT_SAFE.match(value) or not value.startswith("/") or value.startswith("//"):
             return default
         if "\\" in value or "#" in value:
@@ -54,5 +89,5 @@ class Ui:
         if self.mode == "cloudflare":
             return 403, self.page("Access denied", pages.message("A valid Cloudflare Access sign-in is required."),
                                   nonce), []
-        target = quote(self.next_path(request.arg("next")), safe="")
+        target = self.target_param(self.next_path(request.arg("next")))
         return web.redirect(self.origin + self.prefix + "/login?next=" + target)

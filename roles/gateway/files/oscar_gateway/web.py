@@ -4,6 +4,7 @@ Nothing here knows about users, policies or the database; the handlers (``decisi
 ``approvals``) build on it.
 """
 
+import functools
 import ipaddress
 import re
 import secrets
@@ -14,6 +15,8 @@ from . import security
 
 MAX_BODY = 16 * 1024
 MAX_HEADER_VALUE = 8192
+# No page of the gateway has more query or form fields; more is a client's mistake (400), never parsed.
+MAX_FIELDS = 20
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}\.[0-9a-f]{32}$")
 _CSRF_COOKIE_RE = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
 
@@ -44,7 +47,10 @@ class Request:
         self.environ = environ
         self.method = environ.get("REQUEST_METHOD", "GET")
         self.path = environ.get("PATH_INFO", "/")
-        self.query = parse_qs(environ.get("QUERY_STRING", ""), max_num_fields=20)
+        try:
+            self.query = parse_qs(environ.get("QUERY_STRING", ""), max_num_fields=MAX_FIELDS)
+        except ValueError:
+            self.query = None  # more fields than any page has: arg() answers 400
         self._cookies = None
         self._form = None
 
@@ -76,6 +82,8 @@ class Request:
         self.environ["HTTP_COOKIE"] = header
 
     def arg(self, name):
+        if self.query is None:
+            raise HttpError(400)
         values = self.query.get(name)
         return values[0] if values else ""
 
@@ -92,7 +100,10 @@ class Request:
             ctype = (self.environ.get("CONTENT_TYPE") or "").split(";")[0].strip().lower()
             if length and ctype != "application/x-www-form-urlencoded":
                 raise HttpError(400)
-            parsed = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=20)
+            try:
+                parsed = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=MAX_FIELDS)
+            except ValueError:
+                raise HttpError(400) from None
             self._form = {k: v[0] for k, v in parsed.items() if len(v) == 1}
         return self._form
 
@@ -106,10 +117,7 @@ class Request:
         value = value.strip()
         if "," in value:
             return None  # nginx sets one address; a list means something appended to it
-        try:
-            return str(ipaddress.ip_address(value))
-        except ValueError:
-            return None
+        return _canonical_ip(value)
 
     def is_navigation(self):
         """A user-initiated page load (counts as activity); background requests do not."""
@@ -159,13 +167,25 @@ def set_cookie(name, value, max_age=None, same_site="Lax"):
     return ("Set-Cookie", "; ".join(parts))
 
 
+@functools.lru_cache(maxsize=4096)
+def _canonical_ip(value):
+    """The address in its one spelling, or None; the same few clients ask over and over, so parse each once."""
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
+
+
 def clear_cookie(name):
     return set_cookie(name, "", max_age=0, same_site="Strict")
 
 
+_NOT_PRINTABLE = re.compile(r"[^\x20-\x7e]+")
+
+
 def header_safe(value):
     """Identity header values: printable ASCII only (nginx copies them into OSCAR's request)."""
-    return "".join(ch for ch in (value or "") if 0x20 <= ord(ch) < 0x7F)[:512]
+    return _NOT_PRINTABLE.sub("", value or "")[:512]
 
 
 class SignedTokens:

@@ -20,7 +20,9 @@ ROOT = Path(__file__).resolve().parents[4]
 MODULE_UTILS = ROOT / "plugins" / "module_utils"
 # What the gateway role copies to a clinic host: the model and the decision (not the Cloudflare translation), next to
 # the shared checks, in a package of its own (there, oscar_gateway).
-HOST_FILES = ("_access_policy/__init__.py", "_access_policy/model.py", "_access_policy/decision.py", "_problems.py")
+# What the gateway role copies to a clinic host next to the gateway (roles/gateway/vars/main.yml).
+HOST_FILES = ("_access_policy/__init__.py", "_access_policy/model.py", "_access_policy/decision.py", "_problems.py",
+              "_oscar_paths.py")
 
 BASE = {
     "application": {"name": "OSCAR", "domain": "emr.clinic.example"},
