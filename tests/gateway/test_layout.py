@@ -21,7 +21,7 @@ def test_the_role_installs_every_file_of_the_package():
 
 def test_requests_are_decided_by_the_collections_evaluator(tmp_path):
     gateway = make_gateway(tmp_path)
-    assert type(gateway.evaluator) is _shared.access_policy_module().Evaluator
+    assert gateway.evaluator.__class__ is _shared.access_policy_module().Evaluator  # that class, not a subclass
     assert not (PACKAGE / "policy.py").exists()
 
 
