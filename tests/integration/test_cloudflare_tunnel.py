@@ -165,7 +165,8 @@ BAD_ARGUMENTS = [
     ({"name": "t", "ingress": [{"service": "http_status:404"}, {"hostname": HOST, "service": "https://127.0.0.1"}]},
      "invalid argument: ingress[0]: '*' matches every request, so the rules after it could never match"),
     ({"name": "t", "ingress": [{"hostname": "https://" + HOST, "service": "https://127.0.0.1"}]},
-     "invalid argument: ingress[0].hostname: 'https://%s' is not a valid hostname" % HOST),
+     "invalid argument: ingress[0].hostname: 'https://%s' is a URL, not a hostname; give the bare name ('%s')"
+     % (HOST, HOST)),
     ({"name": "t", "config_src": "local", "ingress": [{"hostname": HOST, "service": "https://127.0.0.1"}]},
      "they need config_src=cloudflare"),
     ({"name": "t", "origin_request": {"connectTimeOut": 30}},
