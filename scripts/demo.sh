@@ -102,19 +102,12 @@ cmp -s "$SHARED_CLOUDFLARED/$CLOUDFLARED_DEB" ".build/cloudflared-real/$CLOUDFLA
 podman exec demo-oscar sh -c 'command -v nft >/dev/null || { apt-get update -qq &&
   DEBIAN_FRONTEND=noninteractive apt-get install -qq -y --no-install-recommends nftables >/dev/null; }'
 podman exec -i demo-oscar bash -s <tests/real_cloudflared/isolate.sh
-echo "demo: applying playbooks/site.yml with $INVENTORY through the fleet runner (log: .build/demo-site.log)"
-# The fleet runner (scripts/fleet.py, ansible-runner) as a provider runs it, for this one clinic: its progress lines
-# (the play it is in, how many tasks it has started) while it runs, then the fleet report. The QR codes of client
-# configurations are shown below, not written to the log (they hold private keys).
-rm -rf .build/demo-fleet
-.venv/bin/python scripts/fleet.py playbooks/site.yml --inventories "$(dirname "$INVENTORY_DIR")" --clinic "$(basename "$INVENTORY_DIR")" \
-  --include-examples --out .build/demo-fleet --state .build/demo-fleet-state.json --progress-every 15 \
-  -- --diff -e wireguard_client_show_qr=false || {
-  cp .build/demo-fleet/"$(basename "$INVENTORY_DIR")".log .build/demo-site.log 2>/dev/null || true
+echo "demo: applying playbooks/site.yml with $INVENTORY (log: .build/demo-site.log)"
+# The QR codes of client configurations are shown below, not written to the log (they hold private keys).
+ansible-playbook -i "$INVENTORY" playbooks/site.yml --diff -e wireguard_client_show_qr=false >.build/demo-site.log 2>&1 || {
   tail -40 .build/demo-site.log
   exit 1
 }
-cp .build/demo-fleet/"$(basename "$INVENTORY_DIR")".log .build/demo-site.log
 grep -A5 'PLAY RECAP' .build/demo-site.log
 
 if grep -q "^ *- name: $DEMO_PEER\$" "$PEERS_FILE"; then
