@@ -314,18 +314,14 @@ class Evaluator:
         if not include or all(r is False for r in include):
             return False
         result = True if any(r is True for r in include) else None
-        for key, values in self._used(policy["require"]):
-            r = self._selector(key, values, subject)
-            if r is False:
-                return False
-            if r is None:
-                result = None
-        for key, values in self._used(policy["exclude"]):
-            r = self._selector(key, values, subject)
-            if r is True:
-                return False
-            if r is None:
-                result = None
+        # A require rule refuses when it does not match, an exclude rule when it does; either unknown makes it unknown.
+        for clause, refusing in (("require", False), ("exclude", True)):
+            for key, values in self._used(policy[clause]):
+                r = self._selector(key, values, subject)
+                if r is refusing:
+                    return False
+                if r is None:
+                    result = None
         return result
 
     def policies_for(self, path):
