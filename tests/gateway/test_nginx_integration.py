@@ -332,6 +332,16 @@ def test_only_the_tunnel_socket_may_name_the_client(stack):
     assert "CF-Connecting-IP" not in seen["headers"]
 
 
+def test_nginx_redirects_through_the_tunnel_keep_the_browsers_https(stack):
+    """The tunnel socket is plain HTTP (cloudflared's origin unix:<path>) behind Cloudflare's HTTPS: nginx's own
+    redirects must not name a scheme, or the browser is sent to http://. Over the HTTPS listener too."""
+    for browser in (TunnelBrowser(stack.tunnel_socket), Browser(stack.ports["sa"])):
+        for path in ("/", "/oscar"):
+            response = browser.get(path)
+            assert response.status == 302 and response.getheader("Location") == "/oscar/", (
+                path, response.status, response.getheader("Location"))
+
+
 def test_a_long_query_gets_the_sign_in_page_and_back_not_an_error(stack):
     """Finding 4: a ~4 KB query made the sign-in redirect too big for nginx (500). The target is kept server-side,
     the redirect stays short, and after sign-in the browser is back on the page it asked for."""

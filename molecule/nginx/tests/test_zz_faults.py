@@ -47,6 +47,30 @@ def nginx_processes():
     return list(zip(out[::2], out[1::2]))
 
 
+HARDENING = "/etc/systemd/system/nginx.service.d/oscar-hardening.conf"
+# What the sandbox must leave nginx, as the kernel names them in /proc/<pid>/status's CapBnd bit mask.
+NGINX_CAPABILITIES = {"cap_chown": 0, "cap_dac_override": 1, "cap_kill": 5, "cap_setgid": 6, "cap_setuid": 7,
+                      "cap_net_bind_service": 10}
+
+
+def test_the_running_master_is_sandboxed_by_the_roles_drop_in():
+    """Not only the unit's settings: the running master (restarted by the role when the drop-in came) has only
+    nginx's capabilities, no way to gain privileges and a system-call filter, and systemd rates the unit's exposure
+    low. The file-system settings (ProtectSystem=full...) are checked as settings only: in these rootless containers
+    systemd cannot make mount namespaces and says so in the journal, while on a clinic host it applies them."""
+    assert HARDENING in prop("DropInPaths").split()
+    assert prop("NoNewPrivileges") == "yes"
+    assert prop("ProtectSystem") == "full"
+    status = run(FRONT, "cat /proc/%s/status" % prop("MainPID")).stdout
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    bounding = int(fields["CapBnd"].strip(), 16)
+    assert bounding == sum(1 << bit for bit in NGINX_CAPABILITIES.values()), hex(bounding)
+    assert fields["NoNewPrivs"].strip() == "1"
+    assert fields["Seccomp"].strip() == "2"  # a filter is installed (SystemCallFilter=@system-service)
+    exposure = run(FRONT, "systemd-analyze security nginx.service --no-pager | tail -1").stdout
+    assert float(exposure.split("level for nginx.service:")[1].split()[0]) < 5.0, exposure
+
+
 def test_the_roles_drop_in_gives_nginx_a_restart_policy_and_a_start_limit():
     assert DROP_IN in prop("DropInPaths").split()
     assert prop("NeedDaemonReload") == "no"
