@@ -9,9 +9,11 @@ operator's login name.
 import argparse
 import datetime
 import getpass
+import hashlib
 import json
 import os
 import pwd
+import sqlite3
 import sys
 import time
 
@@ -234,6 +236,35 @@ def cmd_report_export(admin, args):
     return 0
 
 
+def cmd_preserve(admin, args):
+    """A timestamped copy of the whole database (SQLite online backup, mode 0600) in ``--dest``, its audit chain
+    verified in the copy; prints what was kept as JSON. For a suspected breach (playbooks/lockdown.yml)."""
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    old_umask = os.umask(0o077)
+    try:
+        os.makedirs(args.dest, mode=0o700, exist_ok=True)
+        target = os.path.join(args.dest, "gateway-%s.db" % stamp)
+        source, copy = sqlite3.connect(admin.cfg["database"]), sqlite3.connect(target)
+        try:
+            source.backup(copy)
+        finally:
+            copy.close()
+            source.close()
+    finally:
+        os.umask(old_umask)
+    preserved = store.Store(target)
+    checked, broken = preserved.verify_audit_chain()
+    preserved.conn().close()
+    with open(target, "rb") as handle:
+        digest = hashlib.sha256(handle.read()).hexdigest()
+    kept = {"path": target, "audit_records": checked, "chain_intact": broken is None, "first_broken_id": broken,
+            "sha256": digest}
+    admin.store.audit("audit_preserved", by=admin.operator, **kept)
+    json.dump(kept, sys.stdout, sort_keys=True)
+    sys.stdout.write("\n")
+    return 0 if broken is None else 1
+
+
 def cmd_migrate(admin, args):
     print("database at schema v%d" % admin.store.schema_version())
 
@@ -296,6 +327,9 @@ def main(argv=None):
     p.add_argument("--since")
     p.add_argument("--until")
     p.set_defaults(func=cmd_report_export)
+    p = sub.add_parser("preserve", help="a verified, timestamped copy of the database (for a suspected breach)")
+    p.add_argument("--dest", required=True, help="directory for the copy (created 0700)")
+    p.set_defaults(func=cmd_preserve)
     p = sub.add_parser("migrate", help="bring the database schema up to date (backs it up first)")
     p.set_defaults(func=cmd_migrate)
     args = parser.parse_args(argv)
