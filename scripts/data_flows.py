@@ -113,7 +113,8 @@ def render(inventory: Path, data: dict) -> str:
             % (", cloudflared" if connectors else "", ", WireGuard" if wireguard else "", JOURNAL)]
     if uses_cloudflare:
         out.append("| Cloudflare Access authentication logs | Cloudflare | %s on the %s plan (then only what the "
-                   "clinic has pulled into its own store) |" % (CLOUDFLARE_LOG_RETENTION.get(plan, "as the plan's terms say"), plan))
+                   "clinic has pulled into its own store) |"
+                   % (CLOUDFLARE_LOG_RETENTION.get(plan, "as the plan's terms say"), plan))
     if wireguard:
         out.append("| WireGuard | kernel / wireguard-go on %s | no connection log: only each peer's latest handshake, "
                    "in memory |" % ", ".join(wireguard))

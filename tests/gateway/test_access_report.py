@@ -139,7 +139,7 @@ def test_purposes_approvals_denials_and_failed_sign_ins(clinic):
     failed = tables["failed_signins"]
     assert [r["event"] for r in failed if r["account"] == "drsmith"] == ["login_failed"] * 3 + ["lockout"]
     assert {r["address"] for r in failed if r["account"] == "drsmith"} >= {"192.0.2.77", "192.0.2.79"}
-    lockout = [r for r in failed if r["event"] == "lockout"][0]
+    lockout = next(r for r in failed if r["event"] == "lockout")
     assert lockout["reason"].startswith("account banned for")
 
 
@@ -147,7 +147,8 @@ def test_dormant_and_expiring_accounts_and_peers(clinic):
     _gateway, tmp = clinic
     peers = [dict(p) for p in PEERS]
     peers[1]["expires"] = first_of_next_month_plus(3)
-    peers.append({"name": "later-laptop", "owner": "X", "address": "10.90.1.14", "expires": first_of_next_month_plus(40)})
+    peers.append({"name": "later-laptop", "owner": "X", "address": "10.90.1.14",
+                  "expires": first_of_next_month_plus(40)})
     tables = build(export(tmp, "--period", this_month()), peers)["tables"]
     dormant = {(r["kind"], r["name"]): r for r in tables["dormant"]}
     assert ("gateway account", "locum") in dormant and dormant[("gateway account", "locum")]["last_used"] == "never"

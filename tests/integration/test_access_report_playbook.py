@@ -154,7 +154,7 @@ def _gray_image(path):
 def test_pdf_pages_as_images_carry_the_report(report, tmp_path):
     pdf = report / ("access-report-%s.pdf" % PERIOD_NOW)
     info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
-    pages = int([line.split()[-1] for line in info.splitlines() if line.startswith("Pages:")][0])
+    pages = int(next(line.split()[-1] for line in info.splitlines() if line.startswith("Pages:")))
     assert pages >= 1
     subprocess.run(["pdftoppm", "-gray", "-r", "60", str(pdf), str(tmp_path / "page")], check=True)
     images = sorted(tmp_path.glob("page-*.pgm"))

@@ -103,7 +103,8 @@ def test_lockdown_does_each_step_and_loses_nothing(clinic):
         (tmp_path / "check.out").write_text(proc.stdout)
         assert all(c["failed"] == 0 for c in recap.values()), proc.stdout[-4000:]
         for line in ("would preserve the audit store", "would revoke every gateway session",
-                     "would disable: drsmith, locum, reception", "would revoke peers: front-desk-laptop, dr-smith-phone",
+                     "would disable: drsmith, locum, reception",
+                     "would revoke peers: front-desk-laptop, dr-smith-phone",
                      "would rotate the secret", "would rotate service tokens: demo-clinic: lab-integration"):
             assert line in proc.stdout, line
         assert fake.writes == 0 and fake._token_for(fake.objects("tunnels")[0]) == token_before

@@ -68,4 +68,5 @@ def test_acme_clinic_names_the_certificate_authority(tmp_path):
 @pytest.mark.parametrize("clinic", ["demo_clinic", "pi_clinic"])
 def test_committed_statement_matches_the_inventory(clinic):
     committed = (ROOT / "inventories" / clinic / "docs" / "data-flows.md").read_text()
-    assert generate(Path("inventories") / clinic) == committed, "regenerate: scripts/data_flows.py inventories/" + clinic
+    assert generate(Path("inventories") / clinic) == committed, (
+        "regenerate: scripts/data_flows.py inventories/" + clinic)

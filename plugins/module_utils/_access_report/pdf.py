@@ -44,7 +44,9 @@ def print_pdf(html_path, pdf_path, chromium=None, timeout=120):
         cmd = [binary, *_FLAGS, "--user-data-dir=" + profile, "--print-to-pdf=" + os.path.abspath(pdf_path),
                "file://" + os.path.abspath(html_path)]
         try:
-            done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout, check=False)
+            # Our own argument list, no shell.
+            done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,  # noqa: S603
+                                  timeout=timeout, check=False)
         except subprocess.TimeoutExpired as exc:
             raise PdfError("chromium did not finish the PDF within %d s" % timeout) from exc
         if done.returncode != 0 or not os.path.exists(pdf_path) or os.path.getsize(pdf_path) == 0:

@@ -20,7 +20,8 @@ from ansible_collections.oscar_emr.remote_access.plugins.module_utils._access_re
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 _STYLE = """
-@page{size:A4 landscape;margin:12mm}body{font-family:"DejaVu Sans",Arial,sans-serif;font-size:11px;color:#111;margin:24px}
+@page{size:A4 landscape;margin:12mm}
+body{font-family:"DejaVu Sans",Arial,sans-serif;font-size:11px;color:#111;margin:24px}
 h1{font-size:20px;margin:0 0 4px}h2{font-size:15px;margin:22px 0 6px;border-bottom:1px solid #999}
 table{border-collapse:collapse;width:100%;margin-bottom:8px}th,td{border:1px solid #bbb;padding:3px 5px;
 text-align:left;vertical-align:top;overflow-wrap:anywhere}th{background:#e8e8e8}tr{page-break-inside:avoid}
