@@ -212,7 +212,8 @@ def report_export(store_, cfg, since, until):
         "chain": {"checked": checked, "first_broken_id": broken,
                   "first_broken": audit_item(broken_row) if broken_row is not None else None},
         "audit": [audit_item(r) for r in store_.audit_rows(since, until)],
-        "sessions": [dict(dict(r), amr=json.loads(r["amr"] or "[]")) for r in store_.sessions_overlapping(since, until)],
+        "sessions": [dict(dict(r), amr=json.loads(r["amr"] or "[]"))
+                     for r in store_.sessions_overlapping(since, until)],
         "approvals": [dict(dict(req), votes=[{"approver": v["approver"], "approver_email": v["approver_email"],
                                               "decision": v["decision"], "time": v["time"]} for v in votes])
                       for req, votes in store_.approval_requests_between(since, until)],
