@@ -20,8 +20,8 @@ description:
     spreadsheet would read as a formula prefixed with an apostrophe.
   - Tables - remote sessions (person, account, when, how long, from which address, way in), purpose justifications,
     approval requests with who decided them, denials, failed sign-ins and lockouts, WireGuard handshakes, dormant
-    accounts and peers, accounts and peers expiring next month, and the audit hash chain's verification with the
-    first broken record.
+    accounts and peers, WireGuard peers expiring next month (gateway accounts carry no expiry date), and the audit
+    hash chain's verification with the first broken record.
 author:
   - oscar_emr.remote_access contributors (!UNKNOWN)
 attributes:
@@ -50,11 +50,6 @@ options:
     default: ""
   peers:
     description: The clinic's WireGuard peers as in its inventory (C(name), C(owner), C(enabled), C(expires)).
-    type: list
-    elements: dict
-    default: []
-  users:
-    description: The gateway's accounts as in the inventory (C(gateway_users)); those with C(expires) are checked.
     type: list
     elements: dict
     default: []
@@ -130,7 +125,6 @@ def main():
             dest=dict(type="path", required=True),
             clinic=dict(type="str", default=""),
             peers=dict(type="list", elements="dict", default=[]),
-            users=dict(type="list", elements="dict", default=[]),
             wireguard_sources=dict(type="list", elements="str", default=[]),
             dormant_days=dict(type="int", default=90),
             pdf=dict(type="bool", default=True),
@@ -140,7 +134,7 @@ def main():
     )
     p = module.params
     try:
-        report = model.build(p["export"], p["clinic"], p["peers"], p["users"], p["wireguard_sources"],
+        report = model.build(p["export"], p["clinic"], p["peers"], p["wireguard_sources"],
                              p["dormant_days"])
     except (model.ReportError, KeyError, TypeError) as exc:
         module.fail_json(msg="access report: %s" % (exc,))

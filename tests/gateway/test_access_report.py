@@ -100,8 +100,8 @@ def copy_of(clinic, dest):
 
 
 def build(data, peers=None, dormant_days=90):
-    return model.build(data, "Lakeside Family Clinic", peers if peers is not None else PEERS, [],
-                       ["10.90.1.0/24"], dormant_days)
+    return model.build(data, "Lakeside Family Clinic", peers if peers is not None else PEERS, ["10.90.1.0/24"],
+                       dormant_days)
 
 
 def test_export_carries_no_secret(clinic):

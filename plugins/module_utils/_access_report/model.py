@@ -48,7 +48,7 @@ TITLES = {
     "failed_signins": "Failed sign-ins and lockouts",
     "handshakes": "WireGuard handshakes",
     "dormant": "Dormant accounts and peers (to remove)",
-    "expiring": "Accounts and peers expiring next month",
+    "expiring": "WireGuard peers expiring next month",
     "chain": "Audit hash chain",
 }
 
@@ -229,24 +229,23 @@ def _next_month(until):
     return start, end
 
 
-def expiring(export, peers, users):
-    """Peers (and gateway accounts that carry an ``expires`` date) whose date falls in the month after the period."""
+def expiring(export, peers):
+    """Enabled peers whose ``expires`` date falls in the month after the period. Gateway accounts have no expiry date
+    (the gateway's user schema takes none): a locum's account is ended with their peer's date by hand."""
     start, end = _next_month(export["until"])
     rows = []
-    for kind, items, name_key, owner_key in (("gateway account", users, "username", "display_name"),
-                                             ("WireGuard peer", peers, "name", "owner")):
-        for item in items:
-            when = item.get("expires")
-            if not when or not item.get("enabled", True):
-                continue
-            try:
-                day = datetime.date.fromisoformat(str(when))
-            except ValueError as exc:
-                raise ReportError("%s %s: expires %r is not a date like 2027-03-31" % (kind, item[name_key], when)) \
-                    from exc
-            if start <= day < end:
-                rows.append({"kind": kind, "name": item[name_key], "owner": item.get(owner_key, ""),
-                             "expires": day.isoformat()})
+    for peer in peers:
+        when = peer.get("expires")
+        if not when or not peer.get("enabled", True):
+            continue
+        try:
+            day = datetime.date.fromisoformat(str(when))
+        except ValueError as exc:
+            raise ReportError("WireGuard peer %s: expires %r is not a date like 2027-03-31" % (peer["name"], when)) \
+                from exc
+        if start <= day < end:
+            rows.append({"kind": "WireGuard peer", "name": peer["name"], "owner": peer.get("owner", ""),
+                         "expires": day.isoformat()})
     return rows
 
 
@@ -258,7 +257,7 @@ def chain(export):
              "first_broken_time": iso(broken.get("time")), "first_broken_event": broken.get("event", "")}]
 
 
-def build(export, clinic, peers=(), users=(), wireguard_sources=(), dormant_days=90):
+def build(export, clinic, peers=(), wireguard_sources=(), dormant_days=90):
     """The whole report as {"meta": {...}, "tables": {name: rows}}; rows keep only the columns of ``COLUMNS``."""
     if not isinstance(export, dict) or export.get("format") != EXPORT_FORMAT:
         raise ReportError("the gateway's export is not format %d (is the gateway role up to date on this host?)"
@@ -273,7 +272,7 @@ def build(export, clinic, peers=(), users=(), wireguard_sources=(), dormant_days
         "failed_signins": failed_signins(export),
         "handshakes": handshakes(export),
         "dormant": dormant(export, list(peers), int(dormant_days)),
-        "expiring": expiring(export, list(peers), list(users)),
+        "expiring": expiring(export, list(peers)),
         "chain": chain(export),
     }
     tables = {name: [{c: row.get(c, "") for c in COLUMNS[name]} for row in rows] for name, rows in tables.items()}

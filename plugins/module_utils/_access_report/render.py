@@ -38,7 +38,8 @@ NOTES = {
                 "gateway's inactivity timeout.",
     "dormant": "Enabled accounts and peers with no recorded use in the last {dormant_days} days before the end of the "
                "period. A peer shows as never recorded until the gateway host records WireGuard handshakes.",
-    "expiring": "From the inventory's expires dates (WireGuard peers; gateway accounts that carry one).",
+    "expiring": "WireGuard peers whose expires date in the inventory falls next month. Gateway accounts carry no "
+                "expiry date: end a locum's account by hand on their peer's date.",
 }
 
 
