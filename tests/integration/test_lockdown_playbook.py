@@ -1,11 +1,11 @@
-"""playbooks/lockdown.yml on this machine: the demo clinic's Cloudflare side built by playbooks/cloudflare.yml in the
-fake Cloudflare API, a real gateway store (the gateway's own code signed people in) behind the real
-oscar-gateway-admin on the "gateway host" (a local connection), the inventory's WireGuard peer list. Check mode
-changes nothing; the lockdown then preserves the audit store (nothing lost, chain verified, digest right), revokes
-every session, disables the non-admin accounts, revokes the peers in the inventory, rotates the tunnel's secret and
-the service token, and keeps the new secrets in the vault files. Applying the peer list to a real WireGuard server is
-the wireguard role's own job (playbooks/wireguard_peers.yml, Molecule scenario wireguard); here it is left to the
-next run (lockdown_apply_wireguard: false), as an operator would when the server cannot be reached."""
+"""playbooks/lockdown.yml on this machine: the demo clinic's tunnel and service token in the fake Cloudflare API, a
+real gateway store (the gateway's own code signed people in) behind the real oscar-gateway-admin on the "gateway
+host" (a local connection), the inventory's WireGuard peer list. Check mode changes nothing; the lockdown then
+preserves the audit store (nothing lost, chain verified, digest right), revokes every session, disables the
+non-admin accounts, revokes the peers in the inventory, rotates the tunnel's secret and the service token, and keeps
+the new secrets in the vault files. Applying the peer list to a real WireGuard server (the firewall and wireguard
+roles, as playbooks/wireguard_peers.yml does) is not run here: lockdown_apply_wireguard: false leaves it to the next
+run, as an operator would when the server cannot be reached."""
 
 import hashlib
 import json
@@ -21,12 +21,11 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "gateway"))
 from gwtest import GATEWAY_FILES, Client, enroll_totp, login, make_gateway, set_password  # noqa: E402
 
-from tests.fake_cloudflare.harness import ansible_bin, run_playbook, running_fake  # noqa: E402
+from tests.fake_cloudflare.harness import ansible_bin, run_playbook, run_tasks, running_fake  # noqa: E402
 
 pytestmark = pytest.mark.integration
 DEMO = ROOT / "inventories" / "demo_clinic"
 LOCKDOWN = ROOT / "playbooks" / "lockdown.yml"
-CLOUDFLARE = ROOT / "playbooks" / "cloudflare.yml"
 
 
 def vault_view(path, password):
@@ -84,9 +83,14 @@ def test_lockdown_does_each_step_and_loses_nothing(clinic):
     gateway, inv, password, tmp_path = clinic
     write = ["-e", "cloudflare_write_secrets=true", "-e", "cloudflare_vault_password_file=%s" % password,
              "--vault-password-file", str(password)]
-    with running_fake(tls_proxy=True) as fake:
-        proc, recap = run_playbook(CLOUDFLARE, inv, fake, write)
-        assert recap["localhost"]["failed"] == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    with running_fake() as fake:
+        # The clinic's tunnel and service token, as playbooks/cloudflare.yml names them (only these two: the lockdown
+        # touches nothing else at Cloudflare).
+        made = run_tasks(fake, tmp_path, [
+            ("cloudflare_tunnel", {"name": "demo-clinic-oscar", "config_src": "cloudflare", "return_secrets": False}),
+            ("cloudflare_access_service_token", {"name": "demo-clinic: lab-integration", "duration": "8760h"})],
+            no_log=True)
+        assert not any(result.get("failed") for result in made), made
         (tunnel,) = fake.objects("tunnels")
         token_before = fake._token_for(tunnel)
         (service_token,) = fake.objects("service_tokens")
