@@ -105,8 +105,8 @@ def render(inventory: Path, data: dict) -> str:
             "| Log | Where | Kept |", "|---|---|---|",
             "| Access gateway audit trail (sign-ins, failures, lockouts, pages reached, purposes, approvals; hash "
             "chained, append-only) | %s: `%s` and `%s` | until deleted: nothing in this collection deletes it; "
-            "`playbooks/access_report.yml` reports on it monthly |" % (", ".join(front_door) or "-", GATEWAY_DATABASE,
-                                                                      GATEWAY_AUDIT_JSONL),
+            "`playbooks/access_report.yml` reports on it monthly |"
+            % (", ".join(front_door) or "-", GATEWAY_DATABASE, GATEWAY_AUDIT_JSONL),
             "| nginx access log (address, time, path, status) | %s: `%s` | %s |"
             % (", ".join(front_door) or "-", access_log, NGINX_LOGROTATE),
             "| Service logs (gateway, nginx errors%s%s) | each host | %s |"

@@ -62,8 +62,8 @@ def clinic(tmp_path_factory):
     requester.post("/_gateway/approval", {"policy": "sensitive", "next": path, "csrf": csrf_of(page)})
     page = approver.get("/_gateway/approvals")
     request_id = gateway.store.one("SELECT id FROM approval_requests")[0]
-    assert "approved" in approver.post("/_gateway/approvals", {"request_id": request_id, "decision": "approve",
-                                                                "csrf": csrf_of(page)}).text
+    decision = {"request_id": request_id, "decision": "approve", "csrf": csrf_of(page)}
+    assert "approved" in approver.post("/_gateway/approvals", decision).text
     assert requester.auth(path).status == 200
     # Reception is not an admin: OSCAR's administration pages are refused (a denial).
     reception = Client(gateway, ip="203.0.113.50")
@@ -162,8 +162,8 @@ def test_dormant_and_expiring_accounts_and_peers(clinic):
 
 def test_a_recorded_handshake_makes_a_peer_active(clinic, tmp_path):
     copy_of(clinic, tmp_path)
-    Store(str(tmp_path / "gateway.db")).audit(model.WIREGUARD_HANDSHAKE_EVENT, peer="dr-smith-laptop",
-                                               endpoint="203.0.113.8:51820")
+    copied = Store(str(tmp_path / "gateway.db"))
+    copied.audit(model.WIREGUARD_HANDSHAKE_EVENT, peer="dr-smith-laptop", endpoint="203.0.113.8:51820")
     tables = build(export(tmp_path, "--period", this_month()))["tables"]
     assert "dr-smith-laptop" not in {r["name"] for r in tables["dormant"]}
     assert [(r["peer"], r["endpoint"]) for r in tables["handshakes"]] == [("dr-smith-laptop", "203.0.113.8:51820")]

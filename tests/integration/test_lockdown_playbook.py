@@ -102,8 +102,8 @@ def test_lockdown_does_each_step_and_loses_nothing(clinic):
 
         # Check mode: says what it would do, changes nothing anywhere.
         fake.reset_requests()
-        proc, recap = run_playbook(LOCKDOWN, inv, fake, [*write, "--check", "-e", "lockdown_disable_all_non_admin=true",
-                                                          "-e", "lockdown_revoke_all_peers=true"])
+        everything = ["-e", "lockdown_disable_all_non_admin=true", "-e", "lockdown_revoke_all_peers=true"]
+        proc, recap = run_playbook(LOCKDOWN, inv, fake, write + everything + ["--check"])
         (tmp_path / "check.out").write_text(proc.stdout)
         assert all(c["failed"] == 0 for c in recap.values()), proc.stdout[-4000:]
         for line in ("would preserve the audit store", "would revoke every gateway session",
@@ -116,8 +116,7 @@ def test_lockdown_does_each_step_and_loses_nothing(clinic):
         assert len(gateway.store.live_sessions(1800)) == 2 and audit_rows(gateway.cfg["database"]) == audit_before
 
         # The lockdown.
-        proc, recap = run_playbook(LOCKDOWN, inv, fake, [*write, "-e", "lockdown_disable_all_non_admin=true",
-                                                          "-e", "lockdown_revoke_all_peers=true"])
+        proc, recap = run_playbook(LOCKDOWN, inv, fake, write + everything)
         assert all(c["failed"] == 0 for c in recap.values()), proc.stdout[-4000:] + proc.stderr[-2000:]
 
         # 1. The preserved copy holds every record there was, its chain intact, and its digest is the one printed.
