@@ -9,11 +9,13 @@ import io
 import json
 import sqlite3
 import time
+from pathlib import Path
 
 import pytest
 from gwtest import PASSWORD, Client, csrf_of, enroll_totp, login, make_gateway, set_password
 from oscar_gateway import admin
 from oscar_gateway.store import Store
+from test_cloudflare import ask, cf, claims, jwks, service_claims, sign  # noqa: F401 - cf and jwks are fixtures
 
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._access_report import model, render
 
@@ -216,3 +218,21 @@ def test_bad_input_is_named():
     assert admin.month_bounds("2026-12") == (
         datetime.datetime(2026, 12, 1, tzinfo=datetime.timezone.utc).timestamp(),
         datetime.datetime(2027, 1, 1, tzinfo=datetime.timezone.utc).timestamp())
+
+
+def test_cloudflare_mode_visits_by_way_in(cf):  # noqa: F811 - the fixture imported above
+    """In Cloudflare mode the report's sessions are runs of page loads the gateway let through for a person signed in at
+    Cloudflare Access. Service-token and IP-bypass requests are let through without an audit record today (nginx may
+    cache those answers), so the report cannot show them, and says so; Cloudflare's own Access logs will."""
+    page = {"Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
+    for _ in range(2):  # two page loads, one visit
+        assert ask(cf, sign(claims()), ip="198.51.100.7", **page).status == 200
+    assert ask(cf, sign(service_claims()), path="/oscar/lab/newLabUpload.do", ip="198.51.100.8", **page).status == 200
+    assert ask(cf, None, path="/oscar/ws/LoginService", ip="203.0.113.9", **page).status == 200
+    data = export(Path(cf.cfg["database"]).parent, "--period", this_month())
+    assert data["mode"] == "cloudflare"
+    report = build(data)
+    (person,) = report["tables"]["sessions"]
+    assert (person["account"], person["person"], person["address"], person["way_in"], person["requests"]) == (
+        "drsmith", "", "198.51.100.7", model.WAY_CLOUDFLARE, 2)
+    assert "not recorded by the gateway" in render.to_html(report)
