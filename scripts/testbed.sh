@@ -26,7 +26,8 @@ install_packages() {
                 containernetworking-plugins netavark aardvark-dns conntrack
                 wireguard-tools   # `wg`, which the WireGuard unit tests compare the key code against
                 pebble            # Let's Encrypt's ACME test server, for the nginx role's acme mode (loopback only)
-                shellcheck)       # ansible-test sanity's shellcheck test skips itself without it
+                shellcheck        # ansible-test sanity's shellcheck test skips itself without it
+                poppler-utils)    # pdftoppm, pdftotext: the access report's PDF checked page by page
   local missing=()
   for pkg in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

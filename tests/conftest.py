@@ -31,6 +31,8 @@ SLOW_FIRST = (
     "tests/integration/test_fleet_patch.py",
     "tests/integration/test_cloudflare_playbook.py",
     "tests/integration/test_fleet_runner.py",
+    "tests/integration/test_lockdown_playbook.py",
+    "tests/integration/test_access_report_playbook.py",
     "tests/integration/test_cloudflare_access_policy.py",
     "tests/integration/test_cloudflare_access_application.py",
     "tests/integration/test_cloudflare_access_service_token.py",

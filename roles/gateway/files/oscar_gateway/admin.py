@@ -1,16 +1,19 @@
 """Host administration: ``oscar-gateway-admin`` / ``python3 -m oscar_gateway.admin``.
 
 Users, passwords (read from the terminal or standard input, never from the command line), TOTP
-resets, session revocation and listing, the audit log for a period, schema migration. Every
-change is written to the audit log with the operator's login name.
+resets, session revocation and listing, the audit log for a period, schema migration, and the export the
+monthly access report is made from (``report-export``). Every change is written to the audit log with the
+operator's login name.
 """
 
 import argparse
 import datetime
 import getpass
+import hashlib
 import json
 import os
 import pwd
+import sqlite3
 import sys
 import time
 
@@ -176,6 +179,93 @@ def cmd_audit(admin, args):
     return 0
 
 
+# The WireGuard handshake records in the audit store (written by the handshake recorder) name their peer here.
+WIREGUARD_HANDSHAKE_EVENT = "wireguard_handshake"
+EXPORT_FORMAT = 1
+
+
+def month_bounds(period):
+    """(start, end) of the UTC calendar month ``YYYY-MM`` as POSIX times."""
+    try:
+        start = datetime.datetime.strptime(period, "%Y-%m").replace(tzinfo=datetime.timezone.utc)
+    except ValueError as exc:
+        raise SystemExit("period %r is not a month like 2026-11" % period) from exc
+    end = (start + datetime.timedelta(days=32)).replace(day=1)
+    return start.timestamp(), end.timestamp()
+
+
+def report_export(store_, cfg, since, until):
+    """Everything the access report needs for [since, until), read through the store's read methods: no password
+    hashes, TOTP secrets, session ids or keys. Chain verification covers the whole audit log, not just the period."""
+    checked, broken = store_.verify_audit_chain()
+    broken_row = store_.one("SELECT * FROM audit WHERE id = ?", (broken,)) if broken is not None else None
+
+    def audit_item(row):
+        return {"id": row["id"], "time": row["time"], "event": row["event"], "username": row["username"],
+                "ip": row["ip"], "method": row["method"], "path": row["path"], "policy": row["policy"],
+                "detail": json.loads(row["detail"] or "{}")}
+
+    return {
+        "format": EXPORT_FORMAT, "generated": time.time(), "since": since, "until": until,
+        "mode": cfg["mode"], "clinic_name": cfg.get("clinic_name", ""),
+        "inactivity_seconds": cfg["sessions"]["inactivity_seconds"],
+        "chain": {"checked": checked, "first_broken_id": broken,
+                  "first_broken": audit_item(broken_row) if broken_row is not None else None},
+        "audit": [audit_item(r) for r in store_.audit_rows(since, until)],
+        "sessions": [dict(dict(r), amr=json.loads(r["amr"] or "[]"))
+                     for r in store_.sessions_overlapping(since, until)],
+        "approvals": [dict(dict(req), votes=[{"approver": v["approver"], "approver_email": v["approver_email"],
+                                              "decision": v["decision"], "time": v["time"]} for v in votes])
+                      for req, votes in store_.approval_requests_between(since, until)],
+        "users": [{"username": r["username"], "display_name": r["display_name"], "email": r["email"],
+                   "role": r["role"], "enabled": bool(r["enabled"]) and not r["admin_disabled"],
+                   "source": r["source"], "created": r["created"]} for r in store_.users()],
+        "last_activity": store_.last_activity_by_user(),
+        "peer_last_handshake": store_.last_audit_time_by_detail(WIREGUARD_HANDSHAKE_EVENT, "peer"),
+    }
+
+
+def cmd_report_export(admin, args):
+    if args.period:
+        since, until = month_bounds(args.period)
+    else:
+        since, until = _parse_time(args.since), _parse_time(args.until)
+        if since is None or until is None:
+            raise SystemExit("give --period YYYY-MM, or --since and --until")
+    json.dump(report_export(admin.store, admin.cfg, since, until), sys.stdout, sort_keys=True, default=str)
+    sys.stdout.write("\n")
+    return 0
+
+
+def cmd_preserve(admin, args):
+    """A timestamped copy of the whole database (SQLite online backup, mode 0600) in ``--dest``, its audit chain
+    verified in the copy; prints what was kept as JSON. For a suspected breach (playbooks/lockdown.yml)."""
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    old_umask = os.umask(0o077)
+    try:
+        os.makedirs(args.dest, mode=0o700, exist_ok=True)
+        target = os.path.join(args.dest, "gateway-%s.db" % stamp)
+        source, copy = sqlite3.connect(admin.cfg["database"]), sqlite3.connect(target)
+        try:
+            source.backup(copy)
+        finally:
+            copy.close()
+            source.close()
+    finally:
+        os.umask(old_umask)
+    preserved = store.Store(target)
+    checked, broken = preserved.verify_audit_chain()
+    preserved.conn().close()
+    with open(target, "rb") as handle:
+        digest = hashlib.sha256(handle.read()).hexdigest()
+    kept = {"path": target, "audit_records": checked, "chain_intact": broken is None, "first_broken_id": broken,
+            "sha256": digest}
+    admin.store.audit("audit_preserved", by=admin.operator, **kept)
+    json.dump(kept, sys.stdout, sort_keys=True)
+    sys.stdout.write("\n")
+    return 0 if broken is None else 1
+
+
 def cmd_migrate(admin, args):
     print("database at schema v%d" % admin.store.schema_version())
 
@@ -233,6 +323,14 @@ def main(argv=None):
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.add_argument("--verify", action="store_true", help="check the audit hash chain")
     p.set_defaults(func=cmd_audit)
+    p = sub.add_parser("report-export", help="JSON for the monthly access report (no secrets), on standard output")
+    p.add_argument("--period", help="a UTC calendar month, YYYY-MM")
+    p.add_argument("--since")
+    p.add_argument("--until")
+    p.set_defaults(func=cmd_report_export)
+    p = sub.add_parser("preserve", help="a verified, timestamped copy of the database (for a suspected breach)")
+    p.add_argument("--dest", required=True, help="directory for the copy (created 0700)")
+    p.set_defaults(func=cmd_preserve)
     p = sub.add_parser("migrate", help="bring the database schema up to date (backs it up first)")
     p.set_defaults(func=cmd_migrate)
     args = parser.parse_args(argv)

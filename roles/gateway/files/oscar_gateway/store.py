@@ -496,6 +496,34 @@ class Store:
             previous = row["chain"]
         return count, None
 
+    # -- reading for reports (oscar-gateway-admin report-export); read-only ---------------------
+
+    def sessions_overlapping(self, since, until):
+        """Sessions that were open at some time in [since, until): no id hash, which is a token's stand-in."""
+        return self.all("SELECT username, created, last_activity, expires, mfa, amr, login_ip, revoked_at,"
+                        " revoked_reason FROM sessions WHERE created < ? AND COALESCE(revoked_at, last_activity) >= ?"
+                        " ORDER BY created", (until, since))
+
+    def approval_requests_between(self, since, until):
+        """Approval requests made in [since, until), each with its votes (who decided, how, when)."""
+        requests = self.all("SELECT id, username, email, policy, reason, path, created, expires, status, decided_at,"
+                            " grant_expires FROM approval_requests WHERE created >= ? AND created < ? ORDER BY id",
+                            (since, until))
+        return [(row, self.approval_votes(row["id"])) for row in requests]
+
+    def last_activity_by_user(self):
+        """username -> the last time the account signed in, was active in a session or reached OSCAR."""
+        rows = self.all("SELECT username, MAX(t) AS last FROM (SELECT username, last_activity AS t FROM sessions"
+                        " UNION ALL SELECT username, time AS t FROM audit WHERE event IN ('login', 'access'))"
+                        " GROUP BY username")
+        return {row["username"]: row["last"] for row in rows}
+
+    def last_audit_time_by_detail(self, event, key):
+        """detail[key] -> the time of the last ``event`` record carrying it (for example a WireGuard peer's name)."""
+        rows = self.all("SELECT json_extract(detail, '$.' || ?) AS k, MAX(time) AS last FROM audit WHERE event = ?"
+                        " GROUP BY k", (key, event))
+        return {row["k"]: row["last"] for row in rows if row["k"] is not None}
+
 
 def _chain(previous, record):
     canonical = json.dumps([previous] + [record[f] for f in AUDIT_FIELDS], separators=(",", ":"), default=str)
