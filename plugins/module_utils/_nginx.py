@@ -289,6 +289,8 @@ def nginx_input_errors(v, connectors=None):
 
     _cidr_errors("nginx_integration_sources", v.get("nginx_integration_sources"), errors)
     _cidr_errors("nginx_trusted_proxies", v.get("nginx_trusted_proxies"), errors)
+    _cidr_errors("nginx_firewall_https_sources", v.get("nginx_firewall_https_sources", []), errors)
+    _cidr_errors("nginx_firewall_http_sources", v.get("nginx_firewall_http_sources", []), errors)
     _trusted_proxy_errors(v.get("nginx_trusted_proxies"), connectors, errors)
     _local_proxy_errors(v.get("nginx_trusted_proxies"), errors)
     tunnel = v.get("nginx_tunnel_socket")
