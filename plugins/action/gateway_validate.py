@@ -120,6 +120,20 @@ def domain_mismatch(model, cfg, policy_variable):
     return None
 
 
+def front_door_name_mismatch(cfg, server_names):
+    """gateway_public_host follows nginx_server_names[0], the front door's canonical name (certificates and HTTP
+    redirects use it); set apart, the two would let nobody in: the gateway refuses every other host name."""
+    host = cfg.get("public_host")
+    if not isinstance(server_names, list) or not server_names or not isinstance(host, str) or not host:
+        return None
+    canonical = str(server_names[0]).strip().lower().rstrip(".")
+    if host.strip().lower().rstrip(".") == canonical:
+        return None
+    return ("gateway_public_host: %r is not nginx_server_names[0] (%r), the name the front door sends everyone to, "
+            "and the gateway refuses requests for any other name; leave gateway_public_host unset (it follows "
+            "nginx_server_names[0]) or put the name first in nginx_server_names" % (host, canonical))
+
+
 def redact_login_method_secrets(policy):
     """The gateway never uses identity-provider secrets: keep them out of its configuration file."""
     out = copy.deepcopy(policy)
@@ -149,6 +163,10 @@ class ActionModule(RoleValidateAction):
             domain_error = domain_mismatch(model, cfg, args["policy_variable"])
             if domain_error:
                 problems.errors.append(domain_error)
+        if "nginx_server_names" in self.task_vars:
+            name_error = front_door_name_mismatch(cfg, self._templar.template(self.task_vars["nginx_server_names"]))
+            if name_error:
+                problems.errors.append(name_error)
         mass_disable(cfg, args, problems, args["users_variable"])
         # The gateway's own schema, the one its loader runs on the host, naming the role variables.
         check_config(cfg, problems, lambda key: args["users_variable"] + key[5:] if key.startswith("users")

@@ -104,6 +104,10 @@ REFUSED = {
             "access_policy.policies[1].include.users[0]: 'drsmiht' (policy 'doctors') is neither an account in "
             "gateway_users nor a user in access_policy.users, so the policy never matches it (did you mean "
             "drsmith?)"),
+        # Two names for one thing, set apart: nobody could sign in (issue 13 made the first follow the second).
+        "host_name_apart_from_nginx": (dict(GATEWAY, nginx_server_names=["oscar-lan.clinic.test"]),
+                                       "gateway_public_host: 'emr.clinic.test' is not nginx_server_names[0] "
+                                       "('oscar-lan.clinic.test')"),
         "user_enabled_as_string": (dict(GATEWAY, gateway_users=[dict(USERS[0], enabled="no"), *USERS[1:]]),
                                    "gateway_users[0].enabled: 'no' is not true or false"),
         "unknown_policy_key": (
