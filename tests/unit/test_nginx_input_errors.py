@@ -167,7 +167,8 @@ def test_a_trusted_proxy_range_wider_than_the_connectors_network_is_refused(trus
 ])
 def test_a_trusted_proxy_range_within_the_connectors_network_is_accepted(trusted, connectors):
     import ipaddress
-    assert nginx_input_errors(good(nginx_trusted_proxies=trusted), [ipaddress.ip_interface(c) for c in connectors]) == []
+    interfaces = [ipaddress.ip_interface(c) for c in connectors]
+    assert nginx_input_errors(good(nginx_trusted_proxies=trusted), interfaces) == []
 
 
 def acme(**overrides):

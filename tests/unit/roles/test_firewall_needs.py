@@ -82,7 +82,8 @@ def test_a_bad_source_is_refused_naming_nginxs_variable():
     proc = run_entry_point("nginx", "firewall", "nginx_firewall_needs",
                            {"nginx_firewall_http_sources": ["192.168.1.5/24"]})
     assert proc.returncode != 0
-    assert "nginx_firewall_http_sources: '192.168.1.5/24' is not a valid CIDR (did you mean 192.168.1.0/24?)" in proc.stdout
+    assert ("nginx_firewall_http_sources: '192.168.1.5/24' is not a valid CIDR (did you mean 192.168.1.0/24?)"
+            in proc.stdout)
 
 
 def test_the_example_inventories_leave_the_front_doors_ports_to_nginx():
@@ -124,3 +125,14 @@ def test_the_firewall_role_asks_the_providers_of_the_hosts_groups(tmp_path):
         "gateway_firewall_needs": {"egress_rules": [{"name": "gateway-access-keys", "port": 443, "protocol": "tcp",
                                                      "destinations": ["0.0.0.0/0", "::/0"]}]},
     }
+
+
+def test_the_wireguard_forward_rules_follow_nginxs_https_port():
+    """wireguard_oscar_port was 443 in the inventory beside nginx_https_port: one port, written once (nginx's)."""
+    import jinja2
+    defaults = ROOT / "roles" / "wireguard" / "defaults" / "main.yml"
+    default = yaml.safe_load(defaults.read_text())["wireguard_oscar_port"]
+    env = jinja2.Environment()
+    assert env.from_string(default).render(nginx_https_port=8443) == "8443"
+    nginx_default = yaml.safe_load((ROOT / "roles" / "nginx" / "defaults" / "main.yml").read_text())["nginx_https_port"]
+    assert env.from_string(default).render() == str(nginx_default)

@@ -130,11 +130,12 @@ def test_snapshot_gates_only_on_gating_checks(tmp_path):
 
 
 def test_the_roles_rules_name_the_variable_and_the_value():
-    """The patch role's check (patch_validate, issue 13's one idiom) instead of three asserts with one joined message."""
+    """The patch role's check (patch_validate, issue 13's one idiom), once three asserts with one joined message."""
     from ansible_collections.oscar_emr.remote_access.plugins.module_utils._patch_plan import patch_input_errors
 
-    good = {"patch_maintenance_window": {"timezone": "", "windows": []}, "patch_hold_packages": ["tomcat*", "mariadb-*"],
-            "patch_reboot_timeout": 900, "patch_health_settle_seconds": "60"}
+    good = {"patch_maintenance_window": {"timezone": "", "windows": []},
+            "patch_hold_packages": ["tomcat*", "mariadb-*"], "patch_reboot_timeout": 900,
+            "patch_health_settle_seconds": "60"}
     assert patch_input_errors(good) == []
     errors = patch_input_errors(dict(good, patch_hold_packages=["tomcat*", "bad name;rm"], patch_reboot_timeout=30,
                                      patch_health_settle_seconds=-1, patch_maintenance_window=[]))
