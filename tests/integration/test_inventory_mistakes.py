@@ -77,13 +77,13 @@ REFUSED = {
         "misspelt_rule_key": ({"firewall_services": [{"name": "https", "port": 443, "source": ["10.0.0.0/8"]}]},
                               "firewall_services[0]: unknown key(s) source (did you mean sources?); allowed: name, "
                               "port, protocol, sources"),
-        "misspelt_egress_rule_key": ({"firewall_egress_rules": [{"name": "smtp", "port": 587, "protocl": "tcp",
-                                                                  "destinations": ["203.0.113.25/32"]}]},
-                                     "firewall_egress_rules[0]: unknown key(s) protocl (did you mean protocol?)"),
-        "misspelt_forward_rule_key": ({"firewall_forward_rules": [{"name": "wg", "iifname": "wg0",
-                                                                    "destination": ["192.168.1.20/32"]}]},
-                                      "firewall_forward_rules[0]: unknown key(s) destination (did you mean "
-                                      "destinations?)"),
+        "misspelt_egress_rule_key": (
+            {"firewall_egress_rules": [{"name": "smtp", "port": 587, "protocl": "tcp",
+                                        "destinations": ["203.0.113.25/32"]}]},
+            "firewall_egress_rules[0]: unknown key(s) protocl (did you mean protocol?)"),
+        "misspelt_forward_rule_key": (
+            {"firewall_forward_rules": [{"name": "wg", "iifname": "wg0", "destination": ["192.168.1.20/32"]}]},
+            "firewall_forward_rules[0]: unknown key(s) destination (did you mean destinations?)"),
         "string_boolean_misread": ({"firewall_allow_ping": "t"}, "firewall_allow_ping: 't' is not read as true or "
                                    "false"),
         "service_cidr_host_bits": ({"firewall_services": [{"name": "https", "port": 443,
