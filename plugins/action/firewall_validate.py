@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Controller-side validation of the firewall role's variables (documentation: plugins/modules/firewall_validate.py)."""
+"""Controller-side validation of the firewall role's variables (documentation: plugins/modules/firewall_validate.py;
+rules: plugins/module_utils/_firewall_model.py)."""
 
 from __future__ import absolute_import, division, print_function
 

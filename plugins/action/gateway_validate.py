@@ -3,24 +3,15 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Controller-side check of the gateway role's inputs (documentation: plugins/modules/gateway_validate.py)."""
+"""Controller-side check of the gateway role's inputs (documentation: plugins/modules/gateway_validate.py; rules:
+plugins/module_utils/_gateway.py, with the gateway's configuration schema in _gateway_config.py and the access
+policy's validator in _access_policy/)."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import copy
-
-from ansible_collections.oscar_emr.remote_access.plugins.module_utils._access_policy import (
-    IDP_SECRET_KEYS,
-    AccessPolicyError,
-    gateway_allow_policies_for,
-    gateway_mode_errors,
-    shadowed_deny_warnings,
-    validate_access_policy,
-)
-from ansible_collections.oscar_emr.remote_access.plugins.module_utils._gateway_config import check_config, role_variable
-from ansible_collections.oscar_emr.remote_access.plugins.module_utils._problems import did_you_mean, show
+from ansible_collections.oscar_emr.remote_access.plugins.module_utils._gateway import gateway_problems
 from ansible_collections.oscar_emr.remote_access.plugins.plugin_utils._role_validate import RoleValidateAction
 
 ARGUMENT_SPEC = {
@@ -32,129 +23,18 @@ ARGUMENT_SPEC = {
     "allow_mass_disable": {"type": "bool", "default": False},
 }
 
-REDACTED = "********"
-
-
-def reach_warnings(model, cfg, policy_variable, users_variable):
-    """Enabled accounts that no allow policy of the gateway admits: they could sign in and reach nothing, which a
-    clinic finds out from a locked-out physician unless it is said here."""
-    warnings = []
-    for index, user in enumerate(cfg.get("users") or []):
-        if not isinstance(user, dict) or user.get("enabled", True) is False:
-            continue
-        if not gateway_allow_policies_for(model, cfg.get("mode"), user.get("username", ""), user.get("email", ""),
-                                          user.get("role", "")):
-            warnings.append("%s[%d] (%s, %s): no allow policy of %s that the gateway applies includes this account "
-                            "(by email, email domain, group, user or role), so it can sign in but reach nothing"
-                            % (users_variable, index, user.get("username"), user.get("email") or "no email",
-                               policy_variable))
-    return warnings
-
-
-def unknown_user_errors(model, cfg, policy_variable, users_variable):
-    """Users a policy the gateway applies names that are neither a gateway account nor a user of the policy model: the
-    model checks its own users only when it lists some, and a misspelt name would make the policy silently match
-    nobody (an allow letting no one in, a deny or exclude stopping no one)."""
-    known = set(u.get("username") for u in cfg.get("users") or [] if isinstance(u, dict))
-    known.update(u["name"] for u in model.get("users") or [])
-    errors = []
-    for index, policy in enumerate(model["policies"]):
-        if "gateway" not in policy["targets"]:
-            continue
-        for clause in ("include", "require", "exclude"):
-            for position, name in enumerate(policy[clause]["users"]):
-                if name not in known:
-                    errors.append("%s.policies[%d].%s.users[%d]: %s (policy %s) is neither an account in %s nor a user "
-                                  "in %s.users, so the policy never matches it%s" % (
-                                      policy_variable, index, clause, position, show(name), show(policy["name"]),
-                                      users_variable, policy_variable, did_you_mean(name, known)))
-    return errors
-
-
-def accounts_disabled(cfg, current_users):
-    """(usernames this configuration disables, number enabled now), as the gateway's sync does when it loads the
-    configuration (roles/gateway/files/oscar_gateway/app.py, sync_users): an account the inventory lists with
-    enabled: false, and in standalone mode an inventory account the inventory no longer lists."""
-    enabled_now = dict((row["username"], row.get("source")) for row in current_users
-                       if row.get("enabled") and not row.get("admin_disabled"))
-    listed = dict((u.get("username"), u) for u in cfg.get("users") or [] if isinstance(u, dict))
-    disabled = [name for name in enabled_now if name in listed and listed[name].get("enabled", True) is False]
-    if cfg.get("mode") == "standalone":
-        disabled += [name for name, source in enabled_now.items() if source == "inventory" and name not in listed]
-    return sorted(disabled), len(enabled_now)
-
-
-def mass_disable(cfg, args, problems, users_variable):
-    """Refuse a run that disables more than the set share of the enabled accounts without consent (a one-letter typo,
-    gateway_user: for gateway_users:, once signed every member of staff out and locked them out); say which accounts a
-    run disables, in its output."""
-    if args["current_users"] is None:  # no database yet: nothing to disable
-        return
-    share = args["disable_max_share"]
-    if not 0 <= share <= 1:
-        problems.add("gateway_users_disable_max_share", "%s is not a share between 0 and 1" % show(share))
-        return
-    disabled, enabled = accounts_disabled(cfg, args["current_users"])
-    if not disabled:
-        return
-    allowed = max(1, int(share * enabled))
-    names = ", ".join(disabled)
-    if len(disabled) > allowed and not args["allow_mass_disable"]:
-        problems.add(users_variable, "this run would disable %d of the %d enabled accounts (%s) and end their "
-                     "sessions, more than gateway_users_disable_max_share (%s) allows; check %s (a misspelt or "
-                     "empty list disables everyone), or if this is meant set gateway_users_allow_mass_disable: true "
-                     "for this run"
-                     % (len(disabled), enabled, names, share, users_variable))
-        return
-    problems.warn(users_variable, "this run disables %d account(s) and ends their sessions: %s"
-                  % (len(disabled), names))
-
-
-def domain_mismatch(model, cfg, policy_variable):
-    """In cloudflare mode the gateway accepts only requests for gateway_public_host, and Cloudflare Access sends
-    only those for the application's domain: two different names would let nobody in."""
-    domain, host = model["application"]["domain"].lower(), cfg.get("public_host")
-    if cfg.get("mode") == "cloudflare" and isinstance(host, str) and host and host.lower() != domain:
-        return ("gateway_public_host: %r is not %s.application.domain (%r); in cloudflare mode both name the host "
-                "Cloudflare Access protects" % (host.lower(), policy_variable, domain))
-    return None
-
-
-def redact_login_method_secrets(policy):
-    """The gateway never uses identity-provider secrets: keep them out of its configuration file."""
-    out = copy.deepcopy(policy)
-    for method in out.get("login_methods") or []:
-        if isinstance(method, dict) and isinstance(method.get("config"), dict):
-            for key in IDP_SECRET_KEYS:
-                if key in method["config"]:
-                    method["config"][key] = REDACTED
-    return out
-
 
 class ActionModule(RoleValidateAction):
     ROLE = "gateway"
     ARGUMENT_SPEC = ARGUMENT_SPEC
 
     def check(self, args, problems, result):
-        cfg = copy.deepcopy(args["config"])
-        try:
-            model = validate_access_policy(cfg.get("access_policy"), name=args["policy_variable"])
-        except AccessPolicyError as exc:
-            problems.errors.append(str(exc))
-        else:
-            problems.errors.extend(gateway_mode_errors(model, cfg.get("mode"), name=args["policy_variable"]))
-            result["warnings"] = reach_warnings(model, cfg, args["policy_variable"], args["users_variable"])
-            result["warnings"] += shadowed_deny_warnings(model, args["policy_variable"])
-            problems.errors.extend(unknown_user_errors(model, cfg, args["policy_variable"], args["users_variable"]))
-            domain_error = domain_mismatch(model, cfg, args["policy_variable"])
-            if domain_error:
-                problems.errors.append(domain_error)
-        mass_disable(cfg, args, problems, args["users_variable"])
-        # The gateway's own schema, the one its loader runs on the host, naming the role variables.
-        check_config(cfg, problems, lambda key: args["users_variable"] + key[5:] if key.startswith("users")
-                     else role_variable(key))
-        if problems:
-            return
-        cfg["access_policy"] = redact_login_method_secrets(cfg["access_policy"])
-        result["config"] = cfg
-        result["has_password_hashes"] = any("password_hash" in user for user in cfg.get("users", []))
+        server_names = None
+        if "nginx_server_names" in self.task_vars:
+            server_names = self._templar.template(self.task_vars["nginx_server_names"])
+        cfg, warnings = gateway_problems(args, problems, server_names)
+        if warnings is not None:
+            result["warnings"] = warnings
+        if cfg is not None:
+            result["config"] = cfg
+            result["has_password_hashes"] = any("password_hash" in user for user in cfg.get("users", []))

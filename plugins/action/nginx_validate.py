@@ -12,8 +12,32 @@ __metaclass__ = type
 
 import ipaddress
 
-from ansible_collections.oscar_emr.remote_access.plugins.module_utils._nginx import nginx_input_errors
+from ansible_collections.oscar_emr.remote_access.plugins.module_utils._nginx import (
+    connector_interface,
+    nginx_input_errors,
+)
 from ansible_collections.oscar_emr.remote_access.plugins.plugin_utils._role_validate import RoleValidateAction
+
+
+def fact_networks(facts):
+    """{address: network} of every address of a host's gathered network facts (``ansible_facts[<interface>]``'s
+    ipv4, ipv4_secondaries and ipv6 entries); {} without facts. Link-local IPv6 addresses are left out."""
+    networks = {}
+    for name in facts.get("interfaces") or []:
+        interface = facts.get(str(name).replace("-", "_").replace(".", "_")) or {}
+        if not isinstance(interface, dict):
+            continue
+        entries = interface.get("ipv4")
+        entries = [entries] if isinstance(entries, dict) else []
+        entries += list(interface.get("ipv4_secondaries") or []) + list(interface.get("ipv6") or [])
+        for entry in entries:
+            try:
+                found = ipaddress.ip_interface("%s/%s" % (entry["address"], entry.get("prefix") or entry["netmask"]))
+            except (KeyError, TypeError, ValueError):
+                continue
+            if not found.ip.is_link_local:
+                networks[found.ip] = found.network
+    return networks
 
 
 class ActionModule(RoleValidateAction):
@@ -24,22 +48,31 @@ class ActionModule(RoleValidateAction):
     CONNECTORS_GROUP = "cloudflared_connectors"
 
     def connector_addresses(self):
-        """The addresses the clinic's connectors reach this nginx from, or None when any is unknown (no such group,
-        a connector named by a DNS name): loopback for a connector on this host, else its inventory address."""
+        """The clinic's connectors as the addresses they reach this nginx from, each on its network where the facts
+        tell it (``connector_interface``); None when any is unknown (no such group, a connector named by a DNS name).
+        A connector on this host is loopback (it enters by nginx_tunnel_socket); another host is its inventory
+        address, on the network of its own interface with that address or, failing its facts, of this host's
+        interface whose network holds it (the LAN both share)."""
         groups = self.task_vars.get("groups") or {}
         connectors = groups.get(self.CONNECTORS_GROUP)
         if not connectors:
             return None
+        hostvars = self.task_vars.get("hostvars") or {}
+        own_networks = fact_networks(self.task_vars.get("ansible_facts") or {})
         addresses = []
         for host in connectors:
             if host == self.task_vars.get("inventory_hostname"):
-                addresses += [ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")]
+                addresses += [connector_interface("127.0.0.1"), connector_interface("::1")]
                 continue
             try:
-                addresses.append(ipaddress.ip_address(str(self._templar.template(
-                    (self.task_vars.get("hostvars") or {}).get(host, {}).get("ansible_host", host)))))
+                address = ipaddress.ip_address(str(self._templar.template(hostvars.get(host, {}).get("ansible_host",
+                                                                                                     host))))
             except ValueError:
                 return None
+            networks = fact_networks(hostvars.get(host, {}).get("ansible_facts") or {})
+            network = networks.get(address) or next(
+                (net for net in own_networks.values() if net.version == address.version and address in net), None)
+            addresses.append(connector_interface(address, network))
         return addresses
 
     def check(self, args, problems, result):

@@ -58,17 +58,8 @@ def role_variable(key):
 
 
 def check_users(users, problems, name=config_key):
-    where_users = name("users")
-    if not isinstance(users, list):
-        problems.add(where_users, "must be a list of mappings")
-        return
     seen = set()
-    for index, user in enumerate(users):
-        where = name("users[%d]" % index)
-        if not isinstance(user, dict):
-            problems.add(where, "must be a mapping")
-            continue
-        problems.unknown_keys(where, user, USER_KEYS)
+    for _index, where, user in problems.entries(name("users"), users, USER_KEYS, "must be a list of mappings"):
         username = user.get("username")
         if not isinstance(username, str) or not USERNAME_RE.match(username):
             problems.add(where + ".username", "%s is not lower-case letters, digits, '.', '_' or '-'" % show(username))

@@ -93,10 +93,30 @@ def _upstream_errors(name, url, errors):
         errors.append("%s: %r has an invalid port" % (name, url))
 
 
+def connector_interface(address, network=None):
+    """A connector as its address on the network it reaches nginx from (``ipaddress.ip_interface``); without the
+    network (no facts), the address alone (/32, /128): then only the address is known to be a connector."""
+    address = ipaddress.ip_address(str(address))
+    if network is None:
+        return ipaddress.ip_interface(address)
+    return ipaddress.ip_interface("%s/%d" % (address, ipaddress.ip_network(str(network), strict=False).prefixlen))
+
+
+def _describe_connector(connector):
+    if connector.network.prefixlen == connector.max_prefixlen:
+        return "%s (its network unknown: no facts gathered for it)" % connector.ip
+    return "%s in %s" % (connector.ip, connector.network)
+
+
 def _trusted_proxy_errors(values, connectors, errors):
     """nginx believes the client address these proxies send (nginx_real_ip_header): a range wider than the
     connectors' lets anyone in it claim any address, and so pass an ip_ranges bypass or dodge an address ban.
-    ``connectors`` is the connectors' addresses when all are known (else None): each range must hold one."""
+    ``connectors`` is the connectors when all are known (else None), each an address or ``connector_interface``:
+    each range must hold one and lie within the network that connector uses (its address alone when the network is
+    not known), so 192.168.0.0/16 is refused for a Pi at 192.168.1.20 in 192.168.1.0/24."""
+    connectors = None if connectors is None else [
+        c if isinstance(c, (ipaddress.IPv4Interface, ipaddress.IPv6Interface)) else connector_interface(c)
+        for c in connectors]
     for value in values if isinstance(values, list) else []:
         try:
             network = parse_cidr(str(value))
@@ -110,10 +130,18 @@ def _trusted_proxy_errors(values, connectors, errors):
             errors.append("nginx_trusted_proxies: %r holds public addresses, which anyone there could use to claim any "
                           "client address; connectors reach nginx over loopback or the clinic's network: list their "
                           "addresses" % (value,))
-        elif connectors is not None and not any(
-                address.version == network.version and address in network for address in connectors):
-            errors.append("nginx_trusted_proxies: %r holds none of the clinic's connectors (%s); list their addresses"
-                          % (value, ", ".join(str(a) for a in connectors) or "none"))
+        elif connectors is not None:
+            inside = [c for c in connectors if c.version == network.version and c.ip in network]
+            if not inside:
+                errors.append("nginx_trusted_proxies: %r holds none of the clinic's connectors (%s); list their "
+                              "addresses" % (value, ", ".join(str(c.ip) for c in connectors) or "none"))
+            elif not any(network.subnet_of(c.network) for c in inside):
+                narrower = sorted(set(str(c.network) for c in inside))
+                errors.append("nginx_trusted_proxies: %r is wider than the network%s the clinic's connectors in it use "
+                              "(%s): any other host in it could claim any client address; give %s instead"
+                              % (value, "s" if len(narrower) > 1 else "",
+                                 "; ".join(_describe_connector(c) for c in inside), " and ".join(
+                                     "'%s'" % n for n in narrower)))
 
 
 def _acme_errors(v, errors):
@@ -261,6 +289,8 @@ def nginx_input_errors(v, connectors=None):
 
     _cidr_errors("nginx_integration_sources", v.get("nginx_integration_sources"), errors)
     _cidr_errors("nginx_trusted_proxies", v.get("nginx_trusted_proxies"), errors)
+    _cidr_errors("nginx_firewall_https_sources", v.get("nginx_firewall_https_sources", []), errors)
+    _cidr_errors("nginx_firewall_http_sources", v.get("nginx_firewall_http_sources", []), errors)
     _trusted_proxy_errors(v.get("nginx_trusted_proxies"), connectors, errors)
     _local_proxy_errors(v.get("nginx_trusted_proxies"), errors)
     tunnel = v.get("nginx_tunnel_socket")

@@ -18,6 +18,34 @@ CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$|^24:00$")
 CLOUDFLARED = "cloudflared"
 
 
+# A hold pattern: a Debian package name, or a shell-style pattern of one.
+HOLD_PATTERN = re.compile(r"^[A-Za-z0-9.+*?\[\]-]+$")
+
+
+def patch_input_errors(values):
+    """The patch role's rules beyond its argument spec (run by the patch_validate action, roles/patch/tasks/
+    validate.yml): every problem in the role variables ``values``, each naming the variable and the value."""
+    errors = window_errors(values.get("patch_maintenance_window"))
+    holds = values.get("patch_hold_packages", [])
+    if not isinstance(holds, list):
+        errors.append("patch_hold_packages: %r is not a list of package-name patterns" % (holds,))
+    else:
+        for index, pattern in enumerate(holds):
+            if not isinstance(pattern, str) or not HOLD_PATTERN.match(pattern):
+                errors.append("patch_hold_packages[%d]: %r is not a package-name pattern (letters, digits, . + - and "
+                              "* ? [ ])" % (index, pattern))
+    for name, least, what in (("patch_reboot_timeout", 60, "at least 60 seconds"),
+                              ("patch_health_settle_seconds", 0, "0 or more seconds")):
+        value = values.get(name, least)
+        try:
+            number = int(str(value).strip())
+        except ValueError:
+            number = None
+        if isinstance(value, bool) or number is None or number < least:
+            errors.append("%s: %r is not %s" % (name, value, what))
+    return errors
+
+
 def plan(pending, scope, hold, cloudflared_version):
     """Split pending updates (from _clinic_health.parse_apt_simulation) into what to install and what to leave.
 

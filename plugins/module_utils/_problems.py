@@ -264,6 +264,23 @@ class Problems(object):
                 ", ".join(sorted(allowed))))
         return unknown
 
+    def entries(self, where, value, allowed, not_a_list="must be a list", not_a_mapping="must be a mapping"):
+        """``[(index, path, entry)]`` of the mappings in a structured variable's list (peers, accounts,
+        interfaces), each path ``where[index]``; records a value that is not a list, an entry that is not a mapping
+        and each entry's unknown keys (with the closest allowed one)."""
+        if not isinstance(value, list):
+            self.add(where, not_a_list)
+            return []
+        found = []
+        for index, entry in enumerate(value):
+            path = "%s[%d]" % (where, index)
+            if not isinstance(entry, dict):
+                self.add(path, not_a_mapping)
+                continue
+            self.unknown_keys(path, entry, allowed)
+            found.append((index, path, entry))
+        return found
+
     def unknown_variables(self, names, known, prefix, role):
         """Variables named ``<prefix>...`` that the role does not know: a typo would otherwise be ignored silently.
 

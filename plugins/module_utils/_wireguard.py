@@ -116,15 +116,9 @@ def _destinations(raw, where, errors):
     result = []
     if raw is None:
         return result
-    if not isinstance(raw, list):
-        errors.add(where, "must be a list of mappings with address, port and protocol")
-        return result
-    for index, item in enumerate(raw):
-        here = "%s[%d]" % (where, index)
-        if not isinstance(item, dict):
-            errors.add(here, "must be a mapping with address, port and protocol")
-            continue
-        errors.unknown_keys(here, item, DESTINATION_KEYS)
+    for _index, here, item in errors.entries(where, raw, DESTINATION_KEYS,
+                                             "must be a list of mappings with address, port and protocol",
+                                             "must be a mapping with address, port and protocol"):
         network = _ipv4_network(item.get("address", ""))
         if network is None:
             errors.add(here + ".address", "%r is not an IPv4 address or CIDR" % (item.get("address"),))
@@ -141,18 +135,10 @@ def _destinations(raw, where, errors):
 
 def _interfaces(raw, params, errors):
     result = []
-    if not isinstance(raw, list):
-        errors.add("wireguard_interfaces", "must be a list")
-        return result
-    if not raw:
+    if raw == []:
         errors.add("wireguard_interfaces", "must list at least one interface on a WireGuard server")
     names, ports = {}, {}
-    for index, item in enumerate(raw):
-        where = "wireguard_interfaces[%d]" % index
-        if not isinstance(item, dict):
-            errors.add(where, "must be a mapping")
-            continue
-        errors.unknown_keys(where, item, INTERFACE_KEYS)
+    for index, where, item in errors.entries("wireguard_interfaces", raw, INTERFACE_KEYS):
         name = item.get("name")
         if not isinstance(name, str) or not IFNAME.match(name):
             errors.add(where + ".name", "%r is not an interface name (1-15 of letters, digits, _=+.-)" % (name,))
@@ -232,18 +218,10 @@ def _interfaces(raw, params, errors):
 
 
 def _peers(raw, interfaces, params, today, errors):
-    if not isinstance(raw, list):
-        errors.add("wireguard_peers", "must be a list")
-        return []
     by_name = dict((i["name"], i) for i in interfaces if i["name"])
     names, addresses, keys = {}, {}, {}
     peers = []
-    for index, item in enumerate(raw):
-        where = "wireguard_peers[%d]" % index
-        if not isinstance(item, dict):
-            errors.add(where, "must be a mapping")
-            continue
-        errors.unknown_keys(where, item, PEER_KEYS)
+    for index, where, item in errors.entries("wireguard_peers", raw, PEER_KEYS):
         name = item.get("name")
         if not isinstance(name, str) or not PEER_NAME.match(name):
             errors.add(where + ".name", "%r is not a peer name (1-40 of letters, digits, ._- starting with a letter or"

@@ -34,11 +34,14 @@ VARIABLE_NAMES_ARG = {"type": "list", "elements": "str", "default": []}
 
 
 def _set_fact_names(tasks):
-    """Names the role's own tasks set with set_fact (its published facts), found in nested blocks too."""
+    """Names the role's own tasks set with set_fact (its published facts) or register (the patch role's
+    patch_health, which its own play reads), found in nested blocks too."""
     names = set()
     for task in tasks if isinstance(tasks, list) else []:
         if not isinstance(task, dict):
             continue
+        if isinstance(task.get("register"), str):
+            names.add(task["register"])
         for key in ("set_fact", "ansible.builtin.set_fact"):
             if isinstance(task.get(key), dict):
                 names.update(k for k in task[key] if k != "cacheable")
@@ -66,7 +69,7 @@ def boolean_problems(role, values, problems):
 
 def role_variable_names(role, root=COLLECTION_ROOT):
     """Every variable the role knows: the options of all its entry points in meta/argument_specs.yml (which a unit
-    test holds equal to defaults/main.yml) and the facts its own tasks publish for other roles."""
+    test holds equal to defaults/main.yml) and the facts and results its own tasks set (set_fact, register)."""
     role_dir = os.path.join(root, "roles", role)
     with open(os.path.join(role_dir, "meta", "argument_specs.yml")) as handle:
         specs = (yaml.safe_load(handle) or {}).get("argument_specs") or {}

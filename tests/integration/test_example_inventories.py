@@ -96,8 +96,10 @@ def resolve_playbook():
     gateway = f"{COLLECTION}.gateway_validate"
     nginx = f"{COLLECTION}.nginx_validate"
     tasks = {role: role_task(role, "validate.yml", f"{COLLECTION}.{role}_validate") for role in ROLES}
+    # What nginx's firewall entry point publishes (nginx_firewall_needs), as its set_fact task templates it.
+    nginx_needs = role_task("nginx", "firewall.yml", "ansible.builtin.set_fact")
     task_vars = {}
-    for task in tasks.values():
+    for task in [*tasks.values(), nginx_needs]:
         task_vars.update(task.get("vars") or {})
     task_vars.update({
         "__check_host": {"ansible_host": "{{ ansible_host | default(inventory_hostname) }}"},
@@ -105,10 +107,11 @@ def resolve_playbook():
         "__check_wireguard": tasks["wireguard"][wireguard],
         "__check_nginx": tasks["nginx"][nginx],
         "__check_gateway": tasks["gateway"][gateway],
+        "__check_nginx_needs": nginx_needs["ansible.builtin.set_fact"]["nginx_firewall_needs"],
     })
     # Each part only for the hosts whose play in site.yml runs that role (the others are never templated).
     parts = {"host": "all", "firewall": "clinic", "wireguard": "wireguard_servers", "nginx": "front_door",
-             "gateway": "front_door"}
+             "nginx_needs": "front_door", "gateway": "front_door"}
     shown = ", ".join(f"'{part}': (__check_{part} if inventory_hostname in groups['{group}'] | default([]) else none)"
                       for part, group in parts.items())
     return [{
@@ -243,6 +246,8 @@ class Checked:
                 if model is not None:
                     self.wireguard[host] = model
                     facts = wireguard_facts(model)
+            if "nginx_needs" in parts:
+                facts["nginx_firewall_needs"] = parts["nginx_needs"]
             if "firewall" in parts:
                 self.check_firewall(host, parts["firewall"], facts, wireguard_failed="wireguard" in parts
                                     and host not in self.wireguard)
@@ -309,8 +314,9 @@ class Checked:
                     continue  # not the front door this server routes to, or its address is a name
                 port = self.hosts[host]["nginx"]["values"]["nginx_https_port"]
                 if host in self.firewall and not admits(self.firewall[host], address, port):
-                    self.error(host, "wiring", [f"firewall_services: nothing admits {address} ({server}, which "
-                                                f"masquerades its WireGuard peers) to TCP port {port}"])
+                    self.error(host, "wiring", [f"nginx_firewall_https_sources, firewall_services: nothing admits "
+                                                f"{address} ({server}, which masquerades its WireGuard peers) to TCP "
+                                                f"port {port}"])
                 for index, cidr in enumerate(self.hosts[host]["nginx"]["values"]["nginx_trusted_proxies"]):
                     network = ipaddress.ip_network(cidr, strict=False)
                     if address in network or any(network.overlaps(s) for s in subnets):
@@ -460,10 +466,10 @@ def peer_address_used_twice(inventory):
 
 def front_door_closed_to_the_pi(inventory):
     def change(data):
-        for service in data["firewall_services"]:
-            service["sources"] = ["{{ clinic_workstations }}"]
-    _edit(inventory / "group_vars" / "front_door" / "firewall.yml", change)
-    return "oscar: wiring: firewall_services: nothing admits 192.0.2.10 (vpn-pi, which masquerades its WireGuard peers)"
+        data["nginx_firewall_https_sources"] = ["{{ clinic_workstations }}"]
+    _edit(inventory / "group_vars" / "all" / "nginx.yml", change)
+    return ("oscar: wiring: nginx_firewall_https_sources, firewall_services: nothing admits 192.0.2.10 (vpn-pi, which "
+            "masquerades its WireGuard peers)")
 
 
 def bypass_for_the_clinic_lan(inventory):

@@ -51,6 +51,16 @@ REFUSED = {
                                      "nginx_trusted_proxies: '0.0.0.0/0' trusts every address on the internet"),
         "public_trusted_proxy": ({"nginx_trusted_proxies": ["8.8.8.0/24"]},
                                  "nginx_trusted_proxies: '8.8.8.0/24' holds public addresses"),
+        # The clinic's connector is the Pi at 192.168.1.20 (CONNECTORS): a private range far wider than it lets
+        # any other host there claim any client address. No facts are gathered here, so only its address is known.
+        "trusted_proxy_wider_than_the_connectors": ({"nginx_trusted_proxies": ["192.168.0.0/16"]},
+                                                    "nginx_trusted_proxies: '192.168.0.0/16' is wider than the network "
+                                                    "the clinic's connectors in it use (192.168.1.20 (its network "
+                                                    "unknown: no facts gathered for it)): any other host in it could "
+                                                    "claim any client address; give '192.168.1.20/32' instead"),
+        "trusted_proxy_without_a_connector": ({"nginx_trusted_proxies": ["10.20.0.0/16"]},
+                                              "nginx_trusted_proxies: '10.20.0.0/16' holds none of the clinic's "
+                                              "connectors (192.168.1.20)"),
         "trusted_proxy_host_bits": ({"nginx_trusted_proxies": ["127.0.0.1/8"]},
                                     "nginx_trusted_proxies: '127.0.0.1/8' is not a valid CIDR (did you mean "
                                     "127.0.0.0/8?)"),
@@ -62,9 +72,18 @@ REFUSED = {
         "misspelt_switch": ({"firewall_egress_enable": True},
                             "firewall_egress_enable: is not a variable of the firewall role (did you mean "
                             "firewall_egress_enabled?)"),
+        # The collection's message, not Ansible's generic "Unsupported parameters": the spec leaves the entries' keys
+        # to the role's check (roles/firewall/meta/argument_specs.yml says why).
         "misspelt_rule_key": ({"firewall_services": [{"name": "https", "port": 443, "source": ["10.0.0.0/8"]}]},
-                              # Ansible's argument check (the spec's sub-options) is first; it lists the keys.
-                              "firewall_services.source. Supported parameters include: name, port, protocol, sources"),
+                              "firewall_services[0]: unknown key(s) source (did you mean sources?); allowed: name, "
+                              "port, protocol, sources"),
+        "misspelt_egress_rule_key": (
+            {"firewall_egress_rules": [{"name": "smtp", "port": 587, "protocl": "tcp",
+                                        "destinations": ["203.0.113.25/32"]}]},
+            "firewall_egress_rules[0]: unknown key(s) protocl (did you mean protocol?)"),
+        "misspelt_forward_rule_key": (
+            {"firewall_forward_rules": [{"name": "wg", "iifname": "wg0", "destination": ["192.168.1.20/32"]}]},
+            "firewall_forward_rules[0]: unknown key(s) destination (did you mean destinations?)"),
         "string_boolean_misread": ({"firewall_allow_ping": "t"}, "firewall_allow_ping: 't' is not read as true or "
                                    "false"),
         "service_cidr_host_bits": ({"firewall_services": [{"name": "https", "port": 443,
@@ -85,6 +104,10 @@ REFUSED = {
             "access_policy.policies[1].include.users[0]: 'drsmiht' (policy 'doctors') is neither an account in "
             "gateway_users nor a user in access_policy.users, so the policy never matches it (did you mean "
             "drsmith?)"),
+        # Two names for one thing, set apart: nobody could sign in (issue 13 made the first follow the second).
+        "host_name_apart_from_nginx": (dict(GATEWAY, nginx_server_names=["oscar-lan.clinic.test"]),
+                                       "gateway_public_host: 'emr.clinic.test' is not nginx_server_names[0] "
+                                       "('oscar-lan.clinic.test')"),
         "user_enabled_as_string": (dict(GATEWAY, gateway_users=[dict(USERS[0], enabled="no"), *USERS[1:]]),
                                    "gateway_users[0].enabled: 'no' is not true or false"),
         "unknown_policy_key": (
@@ -119,19 +142,26 @@ REFUSED = {
 }
 
 
+# Other hosts of the clinic a role's check looks at, by group: the nginx check learns the connectors' addresses from
+# the cloudflared_connectors group. They are never connected to (the play runs on the mistakes' hosts only).
+CONNECTORS = {"cloudflared_connectors": {"hosts": {"pi": {"ansible_host": "192.168.1.20"}}}}
+OTHER_HOSTS = {"nginx": CONNECTORS}
+
+
 def run_play(tmp_path, role, hosts, tasks_from=None, extra=()):
     """One check-mode run of ``role`` on this machine, one inventory host (connection local) per mapping of
-    ``hosts``; returns {host: [(task name, result), ...]} in task order."""
-    inventory = {"all": {"hosts": {name: dict(variables, ansible_connection="local",
-                                              ansible_python_interpreter=sys.executable)
-                                   for name, variables in hosts.items()}}}
+    ``hosts`` (with the role's OTHER_HOSTS in the inventory too); returns {host: [(task name, result), ...]} in task
+    order."""
+    inventory = {"all": {"children": dict(OTHER_HOSTS.get(role, {}), mistakes={"hosts": {
+        name: dict(variables, ansible_connection="local", ansible_python_interpreter=sys.executable)
+        for name, variables in hosts.items()}})}}
     (tmp_path / "hosts.yml").write_text(json.dumps(inventory))
     if tasks_from:
         tasks = ("  tasks:\n    - name: The role's check only\n      ansible.builtin.include_role:\n"
                  f"        name: oscar_emr.remote_access.{role}\n        tasks_from: {tasks_from}\n")
     else:
         tasks = f"  roles:\n    - role: oscar_emr.remote_access.{role}\n"
-    (tmp_path / "play.yml").write_text(f"- name: Apply a mistake\n  hosts: all\n  gather_facts: false\n{tasks}")
+    (tmp_path / "play.yml").write_text(f"- name: Apply a mistake\n  hosts: mistakes\n  gather_facts: false\n{tasks}")
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
                ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
     proc = subprocess.run(["ansible-playbook", "-i", str(tmp_path / "hosts.yml"), "--check", str(tmp_path / "play.yml"),

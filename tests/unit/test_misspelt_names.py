@@ -24,7 +24,7 @@ def typos(name, prefix):
 
 
 def test_every_role_with_a_check_is_covered():
-    assert set(ROLES) == {"cloudflared", "firewall", "gateway", "nginx", "wireguard"}
+    assert set(ROLES) == {"cloudflared", "firewall", "gateway", "nginx", "patch", "wireguard"}
     assert ("gateway", "gateway_users") in CASES and ("firewall", "firewall_egress_enabled") in CASES
 
 
@@ -39,3 +39,18 @@ def test_a_one_letter_misspelling_is_refused_naming_the_variable_meant(role, nam
         assert problems.errors, typo
         assert problems.errors[0].startswith("%s: is not a variable of the %s role (did you mean %s?)"
                                              % (typo, role, name)), problems.errors
+
+
+def test_a_structured_variables_entries_are_checked_in_one_place():
+    """Problems.entries: the list, each entry a mapping, each key known (with the closest one), for the WireGuard
+    interfaces, peers and destinations and the gateway's accounts alike."""
+    problems = Problems()
+    found = problems.entries("wireguard_peers", [{"name": "a"}, "b", {"name": "c", "adress": "10.0.0.2"}],
+                             ("name", "address"))
+    assert [(index, path) for index, path, _entry in found] == [(0, "wireguard_peers[0]"), (2, "wireguard_peers[2]")]
+    assert problems.errors == [
+        "wireguard_peers[1]: must be a mapping",
+        "wireguard_peers[2]: unknown keys adress (did you mean address?) (allowed: address, name)"]
+    problems = Problems()
+    assert problems.entries("gateway_users", {"name": "a"}, ("name",), "must be a list of mappings") == []
+    assert problems.errors == ["gateway_users: must be a list of mappings"]

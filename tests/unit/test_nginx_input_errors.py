@@ -138,6 +138,39 @@ def test_with_the_connectors_known_a_range_must_hold_one_of_them():
     assert nginx_input_errors(good(nginx_trusted_proxies=["192.168.0.0/16"])) == []
 
 
+@pytest.mark.parametrize("trusted,connectors,expected", [
+    # Issue 20: private, holds the Pi, but the Pi's LAN is 192.168.1.0/24: the rest of 192.168.0.0/16 could lie.
+    (["192.168.0.0/16"], ["192.168.1.20/24"],
+     "nginx_trusted_proxies: '192.168.0.0/16' is wider than the network the clinic's connectors in it use "
+     "(192.168.1.20 in 192.168.1.0/24): any other host in it could claim any client address; give '192.168.1.0/24' "
+     "instead"),
+    # Without facts only the address is known to be a connector.
+    (["192.168.1.0/24"], ["192.168.1.20/32"],
+     "nginx_trusted_proxies: '192.168.1.0/24' is wider than the network the clinic's connectors in it use "
+     "(192.168.1.20 (its network unknown: no facts gathered for it)): any other host in it could claim any client "
+     "address; give '192.168.1.20/32' instead"),
+    (["10.0.0.0/8"], ["10.1.2.3/24", "10.9.9.9/16"], "give '10.1.2.0/24' and '10.9.0.0/16' instead"),
+    (["fd00::/8"], ["fd00:1::5/64"], "give 'fd00:1::/64' instead"),
+])
+def test_a_trusted_proxy_range_wider_than_the_connectors_network_is_refused(trusted, connectors, expected):
+    import ipaddress
+    errors = nginx_input_errors(good(nginx_trusted_proxies=trusted),
+                                [ipaddress.ip_interface(c) for c in connectors])
+    assert len(errors) == 1 and expected in errors[0], errors
+
+
+@pytest.mark.parametrize("trusted,connectors", [
+    (["192.168.1.0/24"], ["192.168.1.20/24"]),
+    (["192.168.1.20/32"], ["192.168.1.20/24"]),
+    (["192.168.1.16/28"], ["192.168.1.20/24"]),
+    (["192.168.1.20/32", "10.1.2.0/24"], ["192.168.1.20/32", "10.1.2.3/24"]),
+])
+def test_a_trusted_proxy_range_within_the_connectors_network_is_accepted(trusted, connectors):
+    import ipaddress
+    interfaces = [ipaddress.ip_interface(c) for c in connectors]
+    assert nginx_input_errors(good(nginx_trusted_proxies=trusted), interfaces) == []
+
+
 def acme(**overrides):
     """A complete acme-mode setting (the token value is a stand-in: it must never appear in a message)."""
     values = good(

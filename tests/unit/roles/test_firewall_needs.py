@@ -64,6 +64,37 @@ def test_the_gateway_needs_https_out_in_cloudflare_mode_only():
     ]
 
 
+def test_the_front_doors_ports_are_nginxs_to_publish():
+    """The firewall knows the front door's ports only from what nginx publishes: its own port variables and who may
+    reach them; [] publishes no rule."""
+    needs = published(run_entry_point("nginx", "firewall", "nginx_firewall_needs", {
+        "nginx_https_port": 8443, "nginx_firewall_https_sources": ["192.168.1.20/32", "192.168.2.0/24"],
+        "nginx_firewall_http_sources": []}), "nginx_firewall_needs")
+    assert needs == {"services": [{"name": "https-front-door", "port": 8443, "protocol": "tcp",
+                                   "sources": ["192.168.1.20/32", "192.168.2.0/24"]}]}
+    model, _warnings = firewall.build_model({"management_sources": ["192.0.2.10/32"],
+                                             "role_needs": {"nginx_firewall_needs": needs}})
+    assert [(s["name"], s["port"], sorted(s["ipv4"])) for s in model["services"]] == [
+        ("https-front-door", "8443", ["192.168.1.20/32", "192.168.2.0/24"])]
+
+
+def test_a_bad_source_is_refused_naming_nginxs_variable():
+    proc = run_entry_point("nginx", "firewall", "nginx_firewall_needs",
+                           {"nginx_firewall_http_sources": ["192.168.1.5/24"]})
+    assert proc.returncode != 0
+    assert ("nginx_firewall_http_sources: '192.168.1.5/24' is not a valid CIDR (did you mean 192.168.1.0/24?)"
+            in proc.stdout)
+
+
+def test_the_example_inventories_leave_the_front_doors_ports_to_nginx():
+    """The inventories once listed 443 and 80 in firewall_services, kept equal to nginx_https_port and nginx_http_port
+    by hand."""
+    for path in sorted(ROOT.glob("inventories/*/group_vars/**/*.yml")):
+        for service in (yaml.safe_load(path.read_text()) or {}).get("firewall_services") or []:
+            assert service.get("name") not in ("https-front-door", "http-redirect"), path
+            assert service.get("port") not in (80, 443, "80", "443"), path
+
+
 def test_the_firewall_role_asks_the_providers_of_the_hosts_groups(tmp_path):
     """The firewall's own first task and its check's role_needs argument, run by real Ansible for a host in
     front_door only: the gateway's entry point runs, the others are skipped and count as publishing nothing."""
@@ -90,6 +121,18 @@ def test_the_firewall_role_asks_the_providers_of_the_hosts_groups(tmp_path):
     assert role_needs == {
         "wireguard_firewall_needs": {},
         "cloudflared_firewall_needs": {},
+        "nginx_firewall_needs": {"services": []},
         "gateway_firewall_needs": {"egress_rules": [{"name": "gateway-access-keys", "port": 443, "protocol": "tcp",
                                                      "destinations": ["0.0.0.0/0", "::/0"]}]},
     }
+
+
+def test_the_wireguard_forward_rules_follow_nginxs_https_port():
+    """wireguard_oscar_port was 443 in the inventory beside nginx_https_port: one port, written once (nginx's)."""
+    import jinja2
+    defaults = ROOT / "roles" / "wireguard" / "defaults" / "main.yml"
+    default = yaml.safe_load(defaults.read_text())["wireguard_oscar_port"]
+    env = jinja2.Environment()
+    assert env.from_string(default).render(nginx_https_port=8443) == "8443"
+    nginx_default = yaml.safe_load((ROOT / "roles" / "nginx" / "defaults" / "main.yml").read_text())["nginx_https_port"]
+    assert env.from_string(default).render() == str(nginx_default)

@@ -154,35 +154,20 @@ class Regulation:
     def banned(self, keys, now=None):
         now = time.time() if now is None else now
         for key in keys:
-            row = self.store.one("SELECT until FROM bans WHERE key = ?", (key,))
-            if row and row["until"] > now:
+            until = self.store.ban_until(key)
+            if until is not None and until > now:
                 return key
         return None
 
     def fail(self, keys, now=None):
         """Record a failure; returns the keys newly banned (for the audit log)."""
         now = time.time() if now is None else now
-        newly = []
-        with self.store.transaction() as conn:
-            conn.execute("DELETE FROM login_failures WHERE time < ?", (now - max(self.find_seconds, 86400),))
-            for key in keys:
-                conn.execute("INSERT INTO login_failures (key, time) VALUES (?, ?)", (key, now))
-                count = conn.execute("SELECT COUNT(*) FROM login_failures WHERE key = ? AND time >= ?",
-                                     (key, now - self.find_seconds)).fetchone()[0]
-                if count >= self.threshold(key):
-                    row = conn.execute("SELECT level, until FROM bans WHERE key = ?", (key,)).fetchone()
-                    if row and row["until"] > now:
-                        continue
-                    level = (row["level"] + 1) if row else 0
-                    seconds = min(self.ban_seconds * (2 ** min(level, 20)), self.ban_max_seconds)
-                    conn.execute("INSERT OR REPLACE INTO bans (key, until, level) VALUES (?, ?, ?)",
-                                 (key, now + seconds, level))
-                    conn.execute("DELETE FROM login_failures WHERE key = ?", (key,))
-                    newly.append((key, seconds))
-        return newly
+        return self.store.record_login_failures(
+            keys, now, self.find_seconds, now - max(self.find_seconds, 86400), self.threshold,
+            lambda level: min(self.ban_seconds * (2 ** min(level, 20)), self.ban_max_seconds))
 
     def succeed(self, username):
-        self.store.execute("DELETE FROM login_failures WHERE key = ?", ("user:" + username.lower(),))
+        self.store.forget_login_failures("user:" + username.lower())
 
     def clear(self, key):
         self.store.clear_login_key(key)

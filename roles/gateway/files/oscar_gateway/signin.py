@@ -38,10 +38,20 @@ class SignIn:
             return None
         return row
 
-    def _pad(self, started):
-        remaining = self.cfg["login"]["min_response_seconds"] - (time.monotonic() - started)
-        if remaining > 0:
-            time.sleep(remaining)
+    def _form_post(self, request, nonce, form, handle):
+        """A sign-in form's POST (``form``: login or mfa): its CSRF token first, then ``handle()``; the answer takes
+        at least ``login.min_response_seconds`` whatever happened, so its timing tells nothing."""
+        if request.method != "POST":
+            raise web.HttpError(405)
+        started = time.monotonic()
+        try:
+            if not self.ui.csrf.check(request, form):
+                return self.ui.csrf_failed(request, nonce, form)
+            return handle()
+        finally:
+            remaining = self.cfg["login"]["min_response_seconds"] - (time.monotonic() - started)
+            if remaining > 0:
+                time.sleep(remaining)
 
     def _lockouts(self, keys, username, ip):
         for key, seconds in self.regulation.fail(keys):
@@ -59,15 +69,7 @@ class SignIn:
             csrf, headers = self.ui.csrf.issue(request, "login")
             body = pages.login_form(action, csrf, next_path)
             return 200, self.ui.page("Sign in", body, nonce), headers
-        if request.method != "POST":
-            raise web.HttpError(405)
-        started = time.monotonic()
-        try:
-            if not self.ui.csrf.check(request, "login"):
-                return self.ui.csrf_failed(request, nonce, "login")
-            return self._login_post(request, nonce)
-        finally:
-            self._pad(started)
+        return self._form_post(request, nonce, "login", lambda: self._login_post(request, nonce))
 
     def _login_post(self, request, nonce):
         form = request.form()
@@ -139,15 +141,7 @@ class SignIn:
         if request.method == "GET":
             csrf, headers = self.ui.csrf.issue(request, "mfa")
             return 200, self.ui.page("Two-step sign-in", pages.mfa_form(request.path, csrf, ""), nonce), headers
-        if request.method != "POST":
-            raise web.HttpError(405)
-        started = time.monotonic()
-        try:
-            if not self.ui.csrf.check(request, "mfa"):
-                return self.ui.csrf_failed(request, nonce, "mfa")
-            return self._mfa_post(request, nonce, pending)
-        finally:
-            self._pad(started)
+        return self._form_post(request, nonce, "mfa", lambda: self._mfa_post(request, nonce, pending))
 
     def _mfa_post(self, request, nonce, pending):
         ip = request.client_ip() or ""

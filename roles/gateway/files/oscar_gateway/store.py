@@ -357,7 +357,40 @@ class Store:
     def clear_login_key(self, key):
         """Lift the ban on ``key`` (``user:NAME`` or ``ip:ADDRESS``) and forget its failures."""
         self.execute("DELETE FROM bans WHERE key = ?", (key,))
+        self.forget_login_failures(key)
+
+    def forget_login_failures(self, key):
+        """Forget ``key``'s failed logins (a successful login clears the user's count); a ban stays."""
         self.execute("DELETE FROM login_failures WHERE key = ?", (key,))
+
+    def ban_until(self, key):
+        """When ``key``'s ban ends (a time, possibly past), or None when it was never banned."""
+        row = self.one("SELECT until FROM bans WHERE key = ?", (key,))
+        return row["until"] if row else None
+
+    def record_login_failures(self, keys, now, find_seconds, forget_before, threshold, ban_seconds):
+        """Record one failed login for each of ``keys`` in one transaction. A key with ``threshold(key)`` failures
+        since ``now - find_seconds`` that is not banned already is banned for ``ban_seconds(level)`` (``level``
+        counts its earlier bans, from 0) and its failures are forgotten; failures before ``forget_before`` go.
+        Returns ``[(key, seconds)]`` of the keys newly banned."""
+        newly = []
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM login_failures WHERE time < ?", (forget_before,))
+            for key in keys:
+                conn.execute("INSERT INTO login_failures (key, time) VALUES (?, ?)", (key, now))
+                count = conn.execute("SELECT COUNT(*) FROM login_failures WHERE key = ? AND time >= ?",
+                                     (key, now - find_seconds)).fetchone()[0]
+                if count >= threshold(key):
+                    row = conn.execute("SELECT level, until FROM bans WHERE key = ?", (key,)).fetchone()
+                    if row and row["until"] > now:
+                        continue
+                    level = (row["level"] + 1) if row else 0
+                    seconds = ban_seconds(level)
+                    conn.execute("INSERT OR REPLACE INTO bans (key, until, level) VALUES (?, ?, ?)",
+                                 (key, now + seconds, level))
+                    conn.execute("DELETE FROM login_failures WHERE key = ?", (key,))
+                    newly.append((key, seconds))
+        return newly
 
     # -- sign-ins between password and second factor -------------------------------------------
 

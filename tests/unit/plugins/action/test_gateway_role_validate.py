@@ -263,3 +263,25 @@ def test_a_deny_after_an_allow_that_already_matches_its_people_and_paths_is_name
     policy["policies"].reverse()
     policy["policies"][1]["include"] = {"emails": ["locum@elsewhere.test"]}
     assert not any("can never apply" in w for w in run(changed(access_policy=policy)).get("warnings", []))
+
+
+def run_beside_nginx(config, server_names):
+    task = MagicMock()
+    task.args = {"config": config}
+    task.async_val = 0
+    task.check_mode = False
+    task.action = "oscar_emr.remote_access.gateway_validate"
+    templar = MagicMock()
+    templar.template.side_effect = lambda value: value
+    plugin = ActionModule(task, MagicMock(), MagicMock(), loader=None, templar=templar, shared_loader_obj=None)
+    return plugin.run(task_vars={"nginx_server_names": server_names})
+
+
+def test_the_gateways_host_name_is_nginxs_canonical_name():
+    """Issue 13: gateway_public_host and nginx_server_names[0] were two variables kept equal by hand; the first
+    follows the second now, and an inventory that sets them apart is refused before any change."""
+    result = run_beside_nginx(changed(public_host="emr.clinic.test"), ["oscar-lan.clinic.test", "emr.clinic.test"])
+    assert result["failed"]
+    assert ("gateway_public_host: 'emr.clinic.test' is not nginx_server_names[0] ('oscar-lan.clinic.test'), the name "
+            "the front door sends everyone to" in result["msg"])
+    assert not run_beside_nginx(changed(public_host="emr.clinic.test"), ["EMR.clinic.test", "oscar-lan"]).get("failed")

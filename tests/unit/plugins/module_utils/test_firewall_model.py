@@ -344,6 +344,18 @@ def test_essentials_choices_match_the_model():
     assert sorted(spec["firewall_egress_essentials"]["choices"]) == sorted(fm.EGRESS_ESSENTIALS)
 
 
+@pytest.mark.parametrize("variable,keys", [("firewall_services", fm.SERVICE_KEYS),
+                                           ("firewall_egress_rules", fm.EGRESS_KEYS),
+                                           ("firewall_forward_rules", fm.FORWARD_KEYS)])
+def test_the_entries_keys_are_the_models_alone(variable, keys):
+    """Issue 20: with sub-options in the spec, Ansible's argument check refused a misspelt key first, with a generic
+    'Unsupported parameters'; the model is the one place for the keys, and the spec's description names each."""
+    spec = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
+    assert "options" not in spec[variable]
+    description = " ".join(spec[variable]["description"])
+    assert all("C(%s)" % key in description for key in keys), description
+
+
 # --- rendering: what the template makes of a model is valid nftables ----------------------------------------
 
 

@@ -127,3 +127,21 @@ def test_snapshot_gates_only_on_gating_checks(tmp_path):
     assert set(result["failed"]) == {"unit a.service", "tomcat"}
     assert result["units"]["a.service"] == {"active": "failed", "load": "loaded", "restarts": 5}
     assert ["systemctl", "show", "-p", "Id,LoadState,ActiveState,NRestarts", "a.service"] in calls
+
+
+def test_the_roles_rules_name_the_variable_and_the_value():
+    """The patch role's check (patch_validate, issue 13's one idiom), once three asserts with one joined message."""
+    from ansible_collections.oscar_emr.remote_access.plugins.module_utils._patch_plan import patch_input_errors
+
+    good = {"patch_maintenance_window": {"timezone": "", "windows": []},
+            "patch_hold_packages": ["tomcat*", "mariadb-*"], "patch_reboot_timeout": 900,
+            "patch_health_settle_seconds": "60"}
+    assert patch_input_errors(good) == []
+    errors = patch_input_errors(dict(good, patch_hold_packages=["tomcat*", "bad name;rm"], patch_reboot_timeout=30,
+                                     patch_health_settle_seconds=-1, patch_maintenance_window=[]))
+    assert errors == [
+        "patch_maintenance_window: [] is not a mapping with timezone and windows",
+        "patch_hold_packages[1]: 'bad name;rm' is not a package-name pattern (letters, digits, . + - and * ? [ ])",
+        "patch_reboot_timeout: 30 is not at least 60 seconds",
+        "patch_health_settle_seconds: -1 is not 0 or more seconds",
+    ]
