@@ -330,6 +330,35 @@ def _peers(raw, interfaces, params, today, errors):
     return peers
 
 
+def revoked_keys(previous, peers):
+    """The public keys an interface's record keeps as revoked: those it already kept, those of peers it recorded as
+    revoked (disabled), and those of the peers revoked now. A key, once in this list, never goes live again."""
+    keys = set((previous or {}).get("revoked_keys") or [])
+    for entry in list((previous or {}).get("peers") or []) + list(peers):
+        if isinstance(entry, dict) and entry.get("status") == "disabled" and entry.get("public_key"):
+            keys.add(entry["public_key"])
+    return sorted(keys)
+
+
+def _revoked_key_problems(peers, params, errors):
+    """A revoked key never comes back. A device with its own key that is enabled again with the key it had when it
+    was revoked is refused; a generated peer enabled again gets a new key (returned: the names to re-issue)."""
+    revoked = set(params.get("revoked_keys") or [])
+    recorded = params.get("recorded_keys") or {}
+    renew = []
+    for peer in peers:
+        if peer["status"] == "disabled":
+            continue
+        if peer["public_key"] is not None and peer["public_key"] in revoked:
+            errors.add("wireguard_peers[%d].public_key" % peer["index"],
+                       "is a revoked key (%s was revoked with it), and a revoked key never comes back: have the device"
+                       " make a new key pair and put its new public key here (peer_action=enable -e peer_public_key=..."
+                       " with playbooks/wireguard_peers.yml)" % peer["name"])
+        elif peer["generate"] and recorded.get(peer["name"]) in revoked:
+            renew.append(peer["name"])
+    return renew
+
+
 def _rule_name(*parts):
     """A firewall rule name (1-63 of letters, digits, ._-) from its parts; long ones end in a short hash."""
     name = "-".join(parts)
@@ -446,6 +475,7 @@ def build_model(params, today=None):
                         errors.add("wireguard_peers[%d].destinations[%d].address" % (peer["index"], number),
                                    "in local mode peers can only reach ports of this host (%s)" % oscar)
     known = dict((p["name"], p) for p in peers if p["name"])
+    renew = _revoked_key_problems(peers, params, errors)
     reissue = params.get("reissue") or []
     if not isinstance(reissue, list):
         errors.add("wireguard_reissue", "must be a list of peer names")
@@ -457,6 +487,10 @@ def build_model(params, today=None):
         elif not peer["generate"]:
             errors.add("wireguard_reissue[%d]" % position, "%r has its own public_key: only peers whose keys this role"
                        " generates can be re-issued; ask the device for a new public key instead" % (name,))
+        elif peer["status"] == "disabled":
+            errors.add("wireguard_reissue[%d]" % position, "%r is revoked (enabled: false), so a new key would go"
+                       " nowhere; enable it instead (peer_action=enable with playbooks/wireguard_peers.yml), which"
+                       " issues it a new key" % (name,))
     for interface in interfaces:
         if interface["endpoint"] is None and any(p["generate"] for p in interface["peers"]):
             errors.add("wireguard_endpoint", "is empty, but interface %s has peers whose client configuration this role"
@@ -479,7 +513,7 @@ def build_model(params, today=None):
             peer["allowed_ips"] = ["%s/32" % peer["address"]]
             peer["client_allowed_ips"] = client_allowed
             peer["client_address"] = "%s/32" % peer["address"]
-            peer["reissue"] = peer["name"] in reissue
+            peer["reissue"] = peer["name"] in reissue or peer["name"] in renew
             peers_out.append(peer)
         model_interfaces.append({
             "name": interface["name"], "address": interface["address"], "network": str(interface["network"]),

@@ -83,6 +83,17 @@ options:
         dates are not judged this way.
     type: list
     elements: str
+  revoked_keys:
+    description:
+      - Public keys the server recorded as revoked (M(oscar_emr.remote_access.wireguard_info)). An enabled peer with its
+        own key that is one of them is refused; a generated peer whose recorded key is one of them is re-issued.
+    type: list
+    elements: str
+    default: []
+  recorded_keys:
+    description: The recorded public key of each generated peer, by peer name.
+    type: dict
+    default: {}
   host_addresses:
     description: This host's IPv4 addresses, to catch overlaps and a wrong O(mode).
     type: list
@@ -159,6 +170,8 @@ def main():
             host_addresses=dict(type="list", elements="str", default=[]),
             today=dict(type="str", default=""),
             recorded_peers=dict(type="list", elements="str"),
+            revoked_keys=dict(type="list", elements="str", default=[], no_log=False),
+            recorded_keys=dict(type="dict", default={}, no_log=False),
         ),
         supports_check_mode=True,
     )

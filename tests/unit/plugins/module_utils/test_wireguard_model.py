@@ -367,3 +367,38 @@ def test_check_peers_reports_only_peer_and_interface_problems():
     peers = [{"name": "a", "address": "10.90.1.10"}, {"name": "b", "address": "10.90.1.10"}]
     errors = wg.check_peers(interfaces, peers)
     assert len(errors) == 1 and errors[0].startswith("wireguard_peers[1].address")
+
+
+# A revoked key never comes back (issue 15) ---------------------------------------------------------------------------
+
+def test_an_own_key_peer_enabled_again_with_its_revoked_key_is_refused_naming_it():
+    errors = errors_of(revoked_keys=[KEY_A])
+    assert len(errors) == 1 and errors[0].startswith("wireguard_peers[1].public_key: is a revoked key (phone")
+    assert "peer_public_key" in errors[0]
+    # Still revoked: nothing to refuse. With a new key: enabled.
+    revoked = params()["peers"][:1] + [dict(params()["peers"][1], enabled=False)]
+    assert wg.build_model(params(peers=revoked, revoked_keys=[KEY_A]), today=TODAY)
+    renewed = params()["peers"][:1] + [dict(params()["peers"][1], public_key=KEY_B)]
+    assert wg.build_model(params(peers=renewed, revoked_keys=[KEY_A]), today=TODAY)
+
+
+def test_a_generated_peer_enabled_again_is_reissued_and_an_active_one_is_not():
+    model = wg.build_model(params(revoked_keys=[KEY_B], recorded_keys={"laptop": KEY_B}), today=TODAY)
+    assert model["interfaces"][0]["peers"][0]["reissue"] is True
+    kept = wg.build_model(params(revoked_keys=[KEY_A + "x"], recorded_keys={"laptop": KEY_B}), today=TODAY)
+    assert kept["interfaces"][0]["peers"][0]["reissue"] is False
+
+
+def test_reissue_of_a_revoked_peer_is_refused_saying_to_enable_it():
+    peers = [dict(params()["peers"][0], enabled=False)]
+    errors = errors_of(peers=peers, reissue=["laptop"])
+    assert len(errors) == 1 and errors[0].startswith("wireguard_reissue[0]: 'laptop' is revoked")
+    assert "peer_action=enable" in errors[0]
+
+
+def test_the_revoked_keys_record_only_grows():
+    previous = {"revoked_keys": [KEY_A], "peers": [{"name": "x", "status": "disabled", "public_key": KEY_B}]}
+    assert wg.revoked_keys(previous, []) == sorted([KEY_A, KEY_B])
+    assert wg.revoked_keys({}, [{"name": "y", "status": "disabled", "public_key": KEY_A},
+                                {"name": "z", "status": "active", "public_key": KEY_B}]) == [KEY_A]
+    assert wg.revoked_keys(None, [{"name": "n", "status": "disabled", "public_key": None}]) == []
