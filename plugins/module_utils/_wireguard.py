@@ -374,10 +374,15 @@ def _firewall(interfaces, params):
     oscar = params.get("oscar_network")
     port = params.get("oscar_port")
     lan = params.get("lan_interface") or None
-    services, forward, masquerade = [], [], []
+    services, forward, masquerade, confined = [], [], [], []
     for interface in interfaces:
         services.append({"name": _rule_name("wireguard", interface["name"]), "port": interface["listen_port"],
                          "protocol": "udp", "sources": list(interface["listen_sources"])})
+        # Whatever arrives on the tunnel for this host itself reaches only the services listed here (in local mode the
+        # front door and the peers' destinations); ping only where the clinic allows it (wireguard_allow_ping).
+        tunnel_services = []
+        confined.append({"name": interface["name"], "allow_ping": params.get("allow_ping") is True,
+                         "services": tunnel_services})
         active = [p for p in interface["peers"] if p["status"] == "active"]
         if not active:
             continue
@@ -400,10 +405,11 @@ def _firewall(interfaces, params):
             else:
                 services.append({"name": name, "port": destination["port"], "protocol": destination["protocol"],
                                  "sources": rule_sources})
+                tunnel_services.append(name)
         if mode == "gateway" and params.get("masquerade"):
             masquerade.append({"interface": interface["name"], "source": str(interface["network"]), "oifname": lan})
     return {"services": services, "forward_rules": forward, "masquerade": masquerade,
-            "forward_enabled": mode == "gateway"}
+            "forward_enabled": mode == "gateway", "confined_interfaces": confined}
 
 
 def build_model(params, today=None):
@@ -420,6 +426,8 @@ def build_model(params, today=None):
     oscar_port = _int(params.get("oscar_port", 443), 1, 65535)
     if oscar_port is None:
         errors.add("wireguard_oscar_port", "%r is not a port (1-65535)" % (params.get("oscar_port"),))
+    if not _is_bool(params.get("allow_ping", False)):
+        errors.add("wireguard_allow_ping", "%r is not true or false" % (params.get("allow_ping"),))
     lan = params.get("lan_interface") or ""
     if lan and not IFNAME.match(lan):
         errors.add("wireguard_lan_interface", "%r is not an interface name" % (lan,))

@@ -71,6 +71,10 @@ options:
     description: Whether peers' traffic to the clinic network leaves with this host's address (gateway mode).
     type: bool
     default: true
+  allow_ping:
+    description: Whether peers may ping this host's tunnel addresses; otherwise they reach only their services, no ICMP.
+    type: bool
+    default: false
   reissue:
     description: Names of peers whose generated keys are replaced on this run.
     type: list
@@ -135,7 +139,9 @@ model:
       type: list
       elements: dict
     firewall:
-      description: C(services), C(forward_rules), C(forward_enabled) in the firewall role's format, and C(masquerade).
+      description:
+        - C(services), C(forward_rules), C(forward_enabled) and C(confined_interfaces) (the tunnels, whose traffic to
+          this host reaches only the listed services) in the firewall role's format, and C(masquerade).
       type: dict
     generated_peers:
       description: Names of peers whose keys the role generates.
@@ -166,6 +172,7 @@ def main():
             endpoint=dict(type="str", default=""),
             lan_interface=dict(type="str", default=""),
             masquerade=dict(type="bool", default=True),
+            allow_ping=dict(type="bool", default=False),
             reissue=dict(type="list", elements="raw", default=[]),
             host_addresses=dict(type="list", elements="str", default=[]),
             today=dict(type="str", default=""),

@@ -402,3 +402,33 @@ def test_the_revoked_keys_record_only_grows():
     assert wg.revoked_keys({}, [{"name": "y", "status": "disabled", "public_key": KEY_A},
                                 {"name": "z", "status": "active", "public_key": KEY_B}]) == [KEY_A]
     assert wg.revoked_keys(None, [{"name": "n", "status": "disabled", "public_key": None}]) == []
+
+
+# Peers reach the front door and nothing else on this host, ICMP included (issue 15) ----------------------------------
+
+def test_every_tunnel_is_confined_to_the_peers_services_without_ping_by_default():
+    gateway = wg.build_model(params(), today=TODAY)["firewall"]
+    assert gateway["confined_interfaces"] == [{"name": "wg0", "allow_ping": False, "services": []}]
+    local = wg.build_model(params(mode="local", host_addresses=["192.168.1.20"]), today=TODAY)["firewall"]
+    assert local["confined_interfaces"] == [{"name": "wg0", "allow_ping": False, "services": ["wg-wg0-front-door"]}]
+    assert "wg-wg0-front-door" in [s["name"] for s in local["services"]]
+    # An interface without active peers is confined too: nothing of this host is reached through it.
+    idle = wg.build_model(params(peers=[]), today=TODAY)["firewall"]
+    assert idle["confined_interfaces"] == [{"name": "wg0", "allow_ping": False, "services": []}]
+
+
+def test_the_clinic_may_allow_ping_and_a_non_boolean_is_named():
+    allowed = wg.build_model(params(allow_ping=True), today=TODAY)["firewall"]
+    assert allowed["confined_interfaces"][0]["allow_ping"] is True
+    one_error("wireguard_allow_ping", allow_ping="yes")
+
+
+def test_the_firewall_model_accepts_what_the_wireguard_model_publishes():
+    from ansible_collections.oscar_emr.remote_access.plugins.module_utils import _firewall_model as fm
+
+    published = wg.build_model(params(mode="local", host_addresses=["192.168.1.20"]), today=TODAY)["firewall"]
+    needs = {key: published[key] for key in ("services", "forward_rules", "forward_enabled", "confined_interfaces")}
+    model, _warnings = fm.build_model({"management_sources": ["192.168.1.0/24"],
+                                       "role_needs": {"wireguard_firewall_needs": needs}})
+    assert model["confined_interfaces"] == [{"name": "wg0", "allow_ping": False, "rules": [
+        {"match": "tcp dport 443 ip saddr 10.90.1.10/31", "comment": "wg-wg0-front-door"}]}]
