@@ -383,6 +383,7 @@ def main():
             "generated": bool(peer.get("generate", False)), "preshared_key": has_psk,
             "enabled": peer.get("enabled", True),
             "expires": peer.get("expires"), "status": status, "destinations": peer.get("destinations", []),
+            "kind": peer.get("kind", "staff"),
         })
     revoked = revoked_keys(previous, records)
     for index, peer in enumerate(params["peers"]):

@@ -87,6 +87,12 @@ options:
     description: Extra destinations (replaces the list), each with C(address), C(port) and C(protocol).
     type: list
     elements: dict
+  kind:
+    description:
+      - V(staff) (the default when the entry has none) reaches the front door; V(management), the IT provider's control
+        node, reaches SSH of the clinic's hosts and nothing else (see the role's README).
+    type: str
+    choices: [staff, management]
 """
 
 EXAMPLES = r"""
@@ -146,7 +152,7 @@ HEADER = (
     "# WireGuard peers of this clinic, for the role oscar_emr.remote_access.wireguard (see its README).\n"
     "# Edit by hand or with playbooks/wireguard_peers.yml, which rewrites this file and keeps no other comments.\n"
 )
-FIELDS = ("owner", "interface", "address", "public_key", "expires", "enabled", "destinations")
+FIELDS = ("owner", "interface", "address", "public_key", "expires", "enabled", "destinations", "kind")
 
 
 if HAS_YAML:
@@ -184,6 +190,7 @@ def main():
             expires=dict(type="str"),
             enabled=dict(type="bool"),
             destinations=dict(type="list", elements="dict"),
+            kind=dict(type="str", choices=["staff", "management"]),
         ),
         supports_check_mode=True,
     )

@@ -71,6 +71,12 @@ options:
     description: Whether peers' traffic to the clinic network leaves with this host's address (gateway mode).
     type: bool
     default: true
+  ssh_port:
+    description:
+      - The TCP port of sshd on the clinic's hosts, the one port management peers (C(kind=management)) reach; staff
+        peers given it (or 22) as a destination are refused.
+    type: raw
+    default: 22
   allow_ping:
     description: Whether peers may ping this host's tunnel addresses; otherwise they reach only their services, no ICMP.
     type: bool
@@ -173,6 +179,7 @@ def main():
             lan_interface=dict(type="str", default=""),
             masquerade=dict(type="bool", default=True),
             allow_ping=dict(type="bool", default=False),
+            ssh_port=dict(type="raw", default=22),
             reissue=dict(type="list", elements="raw", default=[]),
             host_addresses=dict(type="list", elements="str", default=[]),
             today=dict(type="str", default=""),

@@ -316,6 +316,21 @@ def test_peer_list_refuses_an_invalid_result_and_keeps_other_variables(tmp_path,
     assert yaml.safe_load(path.read_text())["other_setting"] == 1
 
 
+def test_the_peer_list_takes_a_management_peer_and_refuses_ssh_for_staff(tmp_path, capsys):
+    path = tmp_path / "wireguard_peers.yml"
+    args = {"path": str(path), "interfaces": INTERFACES}
+    added = run(wireguard_peer, dict(args, name="provider", kind="management", public_key=KEY_A), capsys)
+    assert added["changed"] and added["peer"]["kind"] == "management"
+    before = path.read_text()
+    refused = run(wireguard_peer, dict(args, name="it", destinations=[
+        {"address": "192.0.2.30", "port": 22, "protocol": "tcp"}]), capsys)
+    assert refused["failed"] and "wireguard_peers[1].destinations[0].port" in refused["msg"]
+    assert path.read_text() == before
+    reach = run(wireguard_peer, dict(args, name="provider", destinations=[
+        {"address": "192.0.2.30", "port": 443, "protocol": "tcp"}]), capsys)
+    assert reach["failed"] and "wireguard_peers[0].destinations: a management peer" in reach["msg"]
+
+
 # wireguard_validate ------------------------------------------------------------------------------------------------
 
 def test_validate_fails_naming_the_variables(capsys):
