@@ -376,9 +376,9 @@ def test_an_own_key_peer_enabled_again_with_its_revoked_key_is_refused_naming_it
     assert len(errors) == 1 and errors[0].startswith("wireguard_peers[1].public_key: is a revoked key (phone")
     assert "peer_public_key" in errors[0]
     # Still revoked: nothing to refuse. With a new key: enabled.
-    revoked = params()["peers"][:1] + [dict(params()["peers"][1], enabled=False)]
+    revoked = [*params()["peers"][:1], dict(params()["peers"][1], enabled=False)]
     assert wg.build_model(params(peers=revoked, revoked_keys=[KEY_A]), today=TODAY)
-    renewed = params()["peers"][:1] + [dict(params()["peers"][1], public_key=KEY_B)]
+    renewed = [*params()["peers"][:1], dict(params()["peers"][1], public_key=KEY_B)]
     assert wg.build_model(params(peers=renewed, revoked_keys=[KEY_A]), today=TODAY)
 
 
