@@ -434,7 +434,7 @@ def test_the_firewall_model_accepts_what_the_wireguard_model_publishes():
         {"match": "tcp dport 443 ip saddr 10.90.1.10/31", "comment": "wg-wg0-front-door"}]}]
 
 
-# The management peer kind (issue 15): the provider's control node reaches SSH of the clinic's hosts, nothing else ------
+# The management peer kind (issue 15): the provider's control node reaches SSH of the clinic's hosts, nothing else ----
 
 MANAGED = [{"name": "laptop", "address": "10.90.1.10"},
            {"name": "provider", "kind": "management", "address": "10.90.1.20", "public_key": KEY_B}]
