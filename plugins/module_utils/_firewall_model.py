@@ -298,7 +298,7 @@ def _services(params, c):
             continue
         v4, v6 = _collapse(networks)
         services.append({
-            "name": name, "protocol": protocol, "low": ports[0], "high": ports[1],
+            "path": path, "name": name, "protocol": protocol, "low": ports[0], "high": ports[1],
             "port": port_expr(*ports), "networks": networks, "ipv4": v4, "ipv6": v6,
         })
     return services
@@ -527,6 +527,24 @@ def reaches_ssh(model, address, port):
     return False
 
 
+def _refuse_ssh_from_everyone(mgmt_networks, services, mgmt_ports, c):
+    """SSH open to the whole Internet is what this collection exists to avoid: 0.0.0.0/0 or ::/0 as a source of the
+    management rule, or of a service whose ports cover SSH, is refused (a management path gives a narrow source)."""
+    hint = ("SSH must not be open to everyone: list the management path's sources (the provider's address, the "
+            "WireGuard management peer's tunnel address, the clinic LAN); see the README, 'How your control node "
+            "reaches the clinic'")
+    for index, network in enumerate(mgmt_networks or []):
+        if network.prefixlen == 0:
+            c.add("%s[%d]" % (_var("management_sources"), index), "%r: %s" % (str(network), hint))
+    for service in services:
+        if service["protocol"] != "tcp" or not any(service["low"] <= p <= service["high"] for p in mgmt_ports):
+            continue
+        for index, network in enumerate(service["networks"]):
+            if network.prefixlen == 0:
+                c.add("%s.sources[%d]" % (service["path"], index), "%r opens TCP %s, which covers SSH: %s"
+                      % (str(network), service["port"], hint))
+
+
 def build_model(params, controller=None):
     """Validate the role's variables and return the rule model.
 
@@ -560,6 +578,8 @@ def build_model(params, controller=None):
     if params.get("forward_rules") and not forward_enabled:
         c.warnings.append("%s lists rules but %s is false: this role adds no forward chain, so forwarding "
                           "is not filtered by it" % (_var("forward_rules"), _var("forward_enabled")))
+
+    _refuse_ssh_from_everyone(mgmt_networks, services, mgmt_ports, c)
 
     if c.errors:
         raise FirewallConfigError(c.errors)

@@ -547,3 +547,28 @@ def test_bad_confined_interfaces_name_the_fact(entry, where, message):
     errors = errors_of(data)
     path = "wireguard_firewall_needs.confined_interfaces[0]" + where
     assert any(e.startswith(path + ":") and message in e for e in errors), errors
+
+
+# --- SSH never open to everyone (issue 15) ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("data, where", [
+    (params(management_sources=["192.0.2.10/32", "0.0.0.0/0"]), "firewall_management_sources[1]"),
+    (params(management_sources=["::/0"]), "firewall_management_sources[0]"),
+    (params(services=[{"name": "all", "port": "1-1024", "sources": ["10.0.0.0/8", "0.0.0.0/0"]}]),
+     "firewall_services[0].sources[1]"),
+    (params(management_ports=[2222], services=[{"name": "ssh2", "port": 2222, "sources": ["::/0"]}]),
+     "firewall_services[0].sources[0]"),
+    (params(role_needs={"some_firewall_needs": {"services": [{"name": "ssh", "port": 22, "sources": ["0.0.0.0/0"]}]}}),
+     "some_firewall_needs.services[0].sources[0]"),
+])
+def test_ssh_from_everyone_is_refused_naming_the_variable(data, where):
+    errors = errors_of(data)
+    assert any(e.startswith(where + ":") and "SSH must not be open to everyone" in e for e in errors), errors
+
+
+def test_everyone_on_other_ports_and_narrow_ssh_sources_are_fine():
+    model, _warnings = fm.build_model(params(management_sources=["10.74.2.10/32", "192.168.1.0/24"],
+                                             services=[{"name": "https", "port": 443, "sources": ["0.0.0.0/0"]},
+                                                       {"name": "wg", "port": 51820, "protocol": "udp",
+                                                        "sources": ["0.0.0.0/0", "::/0"]}]))
+    assert model["management"]["ipv4"] == ["10.74.2.10/32", "192.168.1.0/24"]
