@@ -21,6 +21,7 @@ CASES = {
     "firewall": ("firewall_servcies", "firewall_services"),
     "wireguard": ("wireguard_peer", "wireguard_peers"),
     "cloudflared": ("cloudflared_tunnel_tokn", "cloudflared_tunnel_token"),
+    "management_ssh": ("management_ssh_listen_address", "management_ssh_listen_addresses"),
 }
 
 
