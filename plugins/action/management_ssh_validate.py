@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Controller-side check of the management_ssh role's variables (documentation: plugins/modules/management_ssh_validate.py;
-rules: plugins/module_utils/_management_ssh.py)."""
+"""Controller-side check of the management_ssh role's variables (documentation:
+plugins/modules/management_ssh_validate.py; rules: plugins/module_utils/_management_ssh.py)."""
 
 from __future__ import absolute_import, division, print_function
 
