@@ -18,8 +18,8 @@ description:
     controller. A peer list without keys (C(<conf_dir>/<name>.peers.json)) records every peer with its status for
     C(oscar_emr.remote_access.wireguard_info).
   - The record also keeps, for good, the public key of every peer ever revoked (C(status=disabled)) on the interface.
-    A peer that is active with one of those keys is refused, whatever the inventory says: a revoked key never goes
-    live again (re-issue a generated peer; a device with its own key makes a new pair).
+    A peer that is active with one of those keys is refused, whatever the inventory says, so a revoked key never
+    goes live again (re-issue a generated peer; a device with its own key makes a new pair).
   - When the interface is up, applies the difference live. Peers, keys and the listen port go through
     C(wg syncconf), which leaves unchanged peers and their sessions alone. What C(wg syncconf) does not cover is
     applied with C(ip) too; the interface address, the MTU, and routes for peers' allowed IPs outside the interface's
