@@ -10,16 +10,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible.module_utils.common.text.converters import to_text
-
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._management_ssh import (
     ManagementSshError,
     build_model,
     connected_to,
 )
 from ansible_collections.oscar_emr.remote_access.plugins.plugin_utils._role_validate import RoleValidateAction
-
-SSH_CONNECTIONS = ("ssh", "paramiko", "paramiko_ssh", "libssh")
 
 ARGUMENT_SPEC = {
     "listen_addresses": {"type": "list", "elements": "raw", "default": []},
@@ -34,17 +30,10 @@ class ActionModule(RoleValidateAction):
     ROLE = "management_ssh"
     ARGUMENT_SPEC = ARGUMENT_SPEC
 
-    def _server_address(self):
-        """The address Ansible reached the host on ($SSH_CONNECTION, read without become), or None when not SSH."""
-        name = getattr(self._connection, "_load_name", None) or getattr(self._play_context, "connection", None) or ""
-        if to_text(name).rsplit(".", 1)[-1] not in SSH_CONNECTIONS:
-            return None
-        probe = self._low_level_execute_command("printenv SSH_CONNECTION", sudoable=False)
-        return connected_to(to_text(probe.get("stdout", "")).strip())
-
     def check(self, args, problems, result):
+        # The address Ansible reached the host on: sshd must keep listening there (or consent was given).
         try:
-            model = build_model(args, self._server_address())
+            model = build_model(args, connected_to(self.ssh_connection()))
         except ManagementSshError as exc:
             problems.errors.extend(exc.errors)
             return
