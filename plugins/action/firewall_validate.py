@@ -10,17 +10,15 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible.module_utils.common.text.converters import to_text
-
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._firewall_model import (
     FirewallConfigError,
     build_model,
     parse_ssh_connection,
 )
-from ansible_collections.oscar_emr.remote_access.plugins.plugin_utils._role_validate import RoleValidateAction
-
-# Connection plugins (last part of their name) whose sessions have $SSH_CONNECTION on the host.
-SSH_CONNECTIONS = ("ssh", "paramiko", "paramiko_ssh", "libssh")
+from ansible_collections.oscar_emr.remote_access.plugins.plugin_utils._role_validate import (
+    SSH_CONNECTIONS,
+    RoleValidateAction,
+)
 
 ARGUMENT_SPEC = {
     "services": {"type": "list", "elements": "raw", "default": []},
@@ -44,18 +42,12 @@ class ActionModule(RoleValidateAction):
     ROLE = "firewall"
     ARGUMENT_SPEC = ARGUMENT_SPEC
 
-    def _connection_name(self):
-        name = getattr(self._connection, "_load_name", None) or getattr(self._play_context, "connection", None) or ""
-        return to_text(name).rsplit(".", 1)[-1]
-
     def _controller(self):
         """Return ((ip_address, ssh_port) or None, a sentence saying how it was found)."""
-        name = self._connection_name()
-        if name not in SSH_CONNECTIONS:
-            return None, "the connection (%s) is not SSH, so no controller address applies" % (name or "unknown")
-        # A read-only probe without become: $SSH_CONNECTION is what the host sees of this session.
-        probe = self._low_level_execute_command("printenv SSH_CONNECTION", sudoable=False)
-        raw = to_text(probe.get("stdout", "")).strip()
+        raw = self.ssh_connection()
+        if raw is None:
+            return None, "the connection (%s) is not SSH, so no controller address applies" % (
+                self.connection_name() or "unknown")
         parsed = parse_ssh_connection(raw)
         if parsed is None:
             return None, "connected over SSH but $SSH_CONNECTION on the host was %r" % raw
@@ -72,7 +64,7 @@ class ActionModule(RoleValidateAction):
         except FirewallConfigError as exc:
             problems.errors.extend(exc.errors)
             return
-        if controller is None and self._connection_name() in SSH_CONNECTIONS:
+        if controller is None and self.connection_name() in SSH_CONNECTIONS:
             warnings.append("could not tell the controller's address (%s): only checked that someone can reach "
                             "SSH" % how)
         problems.warnings.extend(warnings)

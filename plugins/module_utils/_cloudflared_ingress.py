@@ -45,6 +45,8 @@ TOKEN_FILE_MIN_VERSION = (2025, 4, 0)
 
 # Schemes cloudflared documents for URL services; http/https/ws/wss are proxied as HTTP, the others as TCP.
 KNOWN_SCHEMES = ("http", "https", "ws", "wss", "tcp", "ssh", "rdp", "smb")
+# Where a tunnel's SSH host name leads: sshd on the connector's host, which listens on loopback (management_ssh role).
+SSH_SERVICE = "ssh://localhost:22"
 # cloudflared's special services (ingress/ingress.go): only these two spellings; "helloworld" is not one.
 HELLO_WORLD = ("hello_world", "hello-world")
 # Strings cloudflared's YAML decoder (gopkg.in/yaml.v2) reads into a boolean field, quoted or not (YAML 1.1):
@@ -784,7 +786,8 @@ def ca_pool_path(settings):
 
 
 def build_ingress(settings):
-    """The ingress rules for a locally managed tunnel: OSCAR first, then the extra rules, then the catch-all."""
+    """The ingress rules for a locally managed tunnel: OSCAR first, then SSH (the provider's management path, when
+    cloudflared_ssh_hostname is set), then the extra rules, then the catch-all."""
     oscar = {"hostname": settings.get("oscar_hostname"), "service": settings.get("origin_service")}
     origin = {}
     if _origin_scheme(settings.get("origin_service")) in ("https", "wss") or (
@@ -809,7 +812,9 @@ def build_ingress(settings):
             ordered.update((key, value) for key, value in rule.items() if key not in ordered)
             rule = ordered
         extra.append(rule)
-    return [oscar, *extra, {"service": CATCH_ALL_SERVICE}]
+    ssh = [{"hostname": settings["ssh_hostname"], "service": settings.get("ssh_service") or SSH_SERVICE}] \
+        if settings.get("ssh_hostname") else []
+    return [oscar, *ssh, *extra, {"service": CATCH_ALL_SERVICE}]
 
 
 def build_config(settings):
@@ -860,13 +865,16 @@ def egress_rules(settings, destinations):
     return rules
 
 
-def _rule_origin(index, total):
+def _rule_origin(index, total, ssh=False):
     """Which role variable produced generated rule #index+1."""
     if index == 0:
         return "%s/%s (rule #1, OSCAR)" % (_var("oscar_hostname"), _var("origin_service"))
+    if ssh and index == 1:
+        return "%s/%s (rule #2, SSH)" % (_var("ssh_hostname"), _var("ssh_service"))
     if index == total - 1:
         return "the catch-all rule #%d the role adds" % (index + 1)
-    return "%s[%d] (rule #%d)" % (_var("ingress_extra_rules"), index - 1, index + 1)
+    first = 2 if ssh else 1
+    return "%s[%d] (rule #%d)" % (_var("ingress_extra_rules"), index - first, index + 1)
 
 
 def _no_tls_verify(cfg):
@@ -976,6 +984,17 @@ def settings_problems(settings):
     if team and not re.match(r"^[A-Za-z0-9][A-Za-z0-9-]*$", str(team)):
         add("access_team_name", "%r is not a team name (the <team> of <team>.cloudflareaccess.com)" % (team,))
 
+    ssh_hostname = settings.get("ssh_hostname")
+    if ssh_hostname and mode != "local":
+        add("ssh_hostname", "needs cloudflared_tunnel_mode 'local': a remotely managed tunnel's ingress lives in "
+            "Cloudflare, so add the SSH rule there")
+    elif ssh_hostname and str(ssh_hostname).lower() == str(settings.get("oscar_hostname") or "").lower():
+        add("ssh_hostname", "%r is also cloudflared_oscar_hostname: SSH needs a name of its own" % (ssh_hostname,))
+    ssh_service = settings.get("ssh_service") or SSH_SERVICE
+    if ssh_hostname and (not _is_str(ssh_service) or not ssh_service.startswith("ssh://")):
+        add("ssh_service", "%r is not an ssh:// address (sshd as this host reaches it, ssh://localhost:22)"
+            % (ssh_service,))
+
     if mode == "local":
         if not settings.get("oscar_hostname"):
             add("oscar_hostname", "is required with cloudflared_tunnel_mode 'local' (the name staff use to reach "
@@ -1002,7 +1021,7 @@ def settings_problems(settings):
                 where, text = [*message.split(": ", 1), ""][:2]
                 match = re.match(r"^rule #(\d+)(.*)$", where)
                 if match:
-                    origin = _rule_origin(int(match.group(1)) - 1, len(rules))
+                    origin = _rule_origin(int(match.group(1)) - 1, len(rules), bool(settings.get("ssh_hostname")))
                     problems.append("%s%s: %s" % (origin, match.group(2), text))
                 elif where.startswith("originRequest"):
                     problems.append("%s%s: %s" % (_var("origin_request_defaults"), where[len("originRequest"):], text))

@@ -70,6 +70,11 @@ DEFAULT_EGRESS_ESSENTIALS = ("dns", "ntp", "apt", "dhcp")
 # the same name; a true forward_enabled turns the forward chain on.
 NEED_LISTS = ("services", "egress_rules", "forward_rules")
 NEED_FLAGS = ("forward_enabled",)
+# Published only (no firewall_ variable): interfaces whose inbound traffic reaches the named services of the ruleset
+# and nothing else, ping included unless allowed (a WireGuard server's tunnels: peers must not reach the host's SSH
+# or anything else the LAN may reach).
+NEED_ONLY = ("confined_interfaces",)
+CONFINED_KEYS = ("name", "services", "allow_ping")
 
 
 class FirewallConfigError(Exception):
@@ -229,11 +234,11 @@ def _role_needs(params, c):
         if need is None:
             continue
         if not isinstance(need, dict):
-            c.add(fact, "%r is not a mapping (keys: %s)" % (need, ", ".join(NEED_LISTS + NEED_FLAGS)))
+            c.add(fact, "%r is not a mapping (keys: %s)" % (need, ", ".join(NEED_LISTS + NEED_FLAGS + NEED_ONLY)))
             continue
-        for key in sorted(set(need) - set(NEED_LISTS + NEED_FLAGS)):
+        for key in sorted(set(need) - set(NEED_LISTS + NEED_FLAGS + NEED_ONLY)):
             c.add("%s.%s" % (fact, key), "is not something the firewall role adds (known: %s)"
-                  % ", ".join(NEED_LISTS + NEED_FLAGS))
+                  % ", ".join(NEED_LISTS + NEED_FLAGS + NEED_ONLY))
         good.append((fact, need))
     return good
 
@@ -293,7 +298,7 @@ def _services(params, c):
             continue
         v4, v6 = _collapse(networks)
         services.append({
-            "name": name, "protocol": protocol, "low": ports[0], "high": ports[1],
+            "path": path, "name": name, "protocol": protocol, "low": ports[0], "high": ports[1],
             "port": port_expr(*ports), "networks": networks, "ipv4": v4, "ipv6": v6,
         })
     return services
@@ -431,6 +436,45 @@ def _forward(params, c):
     return rules
 
 
+def _confined(params, services, trusted, c):
+    """Published confined interfaces: [{"name", "allow_ping", "rules": [input rules of the named services]}]."""
+    by_name = dict((service["name"], service) for service in services)
+    result, seen = [], {}
+    for fact, need in params.get("_role_needs", ()):
+        for path, item in _list_of_dicts(need.get("confined_interfaces"), "%s.confined_interfaces" % fact, c):
+            _check_keys(item, CONFINED_KEYS, path, c)
+            name = item.get("name")
+            if not isinstance(name, str) or not IFNAME_RE.match(name) or name.endswith("*"):
+                c.add(path + ".name", "%r is not an interface name" % (name,))
+                continue
+            if name in seen:
+                c.add(path + ".name", "%r is also %s" % (name, seen[name]))
+                continue
+            seen[name] = path
+            if name in trusted:
+                c.add(path + ".name", "%r is in %s, which accepts everything from it; it cannot be confined"
+                      % (name, _var("trusted_interfaces")))
+            allow_ping = item.get("allow_ping", False)
+            if not isinstance(allow_ping, bool):
+                c.add(path + ".allow_ping", "%r is not a boolean" % (allow_ping,))
+                allow_ping = False
+            names = item.get("services") or []
+            if not isinstance(names, list):
+                c.add(path + ".services", "%r is not a list of service names" % (names,))
+                names = []
+            rules = []
+            for index, service_name in enumerate(names):
+                service = by_name.get(service_name)
+                if service is None:
+                    c.add("%s.services[%d]" % (path, index), "%r is not the name of a service of this ruleset"
+                          % (service_name,))
+                    continue
+                match = "%s dport %s" % (service["protocol"], service["port"])
+                rules.extend(_family_rules(match, service["ipv4"], service["ipv6"], "saddr", service["name"]))
+            result.append({"name": name, "allow_ping": allow_ping, "rules": rules})
+    return result
+
+
 def _bool(params, key, c, default=False):
     value = params.get(key, default)
     if value is None:
@@ -483,6 +527,24 @@ def reaches_ssh(model, address, port):
     return False
 
 
+def _refuse_ssh_from_everyone(mgmt_networks, services, mgmt_ports, c):
+    """SSH open to the whole Internet is what this collection exists to avoid: 0.0.0.0/0 or ::/0 as a source of the
+    management rule, or of a service whose ports cover SSH, is refused (a management path gives a narrow source)."""
+    hint = ("SSH must not be open to everyone: list the management path's sources (the provider's address, the "
+            "WireGuard management peer's tunnel address, the clinic LAN); see the README, 'How your control node "
+            "reaches the clinic'")
+    for index, network in enumerate(mgmt_networks or []):
+        if network.prefixlen == 0:
+            c.add("%s[%d]" % (_var("management_sources"), index), "%r: %s" % (str(network), hint))
+    for service in services:
+        if service["protocol"] != "tcp" or not any(service["low"] <= p <= service["high"] for p in mgmt_ports):
+            continue
+        for index, network in enumerate(service["networks"]):
+            if network.prefixlen == 0:
+                c.add("%s.sources[%d]" % (service["path"], index), "%r opens TCP %s, which covers SSH: %s"
+                      % (str(network), service["port"], hint))
+
+
 def build_model(params, controller=None):
     """Validate the role's variables and return the rule model.
 
@@ -503,6 +565,7 @@ def build_model(params, controller=None):
     forward_enabled = _bool(params, "forward_enabled", c, False) or _needed_flag(params, "forward_enabled", c)
     egress_rules = _egress(params, c)
     forward_rules = _forward(params, c)
+    confined = _confined(params, services, trusted, c)
 
     timeout = params.get("rollback_timeout", 90)
     low, high = ROLLBACK_TIMEOUT_RANGE
@@ -515,6 +578,8 @@ def build_model(params, controller=None):
     if params.get("forward_rules") and not forward_enabled:
         c.warnings.append("%s lists rules but %s is false: this role adds no forward chain, so forwarding "
                           "is not filtered by it" % (_var("forward_rules"), _var("forward_enabled")))
+
+    _refuse_ssh_from_everyone(mgmt_networks, services, mgmt_ports, c)
 
     if c.errors:
         raise FirewallConfigError(c.errors)
@@ -556,6 +621,7 @@ def build_model(params, controller=None):
 
     result = {
         "trusted_interfaces": trusted,
+        "confined_interfaces": confined,
         "allow_ping": allow_ping,
         "allow_dhcpv6_client": allow_dhcpv6,
         "management": {"ports": mgmt_ports, "ipv4": mgmt_v4, "ipv6": mgmt_v6},

@@ -35,7 +35,10 @@ PROTOCOLS = ("tcp", "udp")
 INTERFACE_KEYS = frozenset(("name", "address", "listen_port", "mtu", "endpoint", "dns", "persistent_keepalive",
                             "destinations", "listen_sources"))
 PEER_KEYS = frozenset(("name", "interface", "owner", "address", "public_key", "preshared_key", "enabled", "expires",
-                       "destinations"))
+                       "destinations", "kind"))
+# staff: the front door (and its destinations); management: the provider's control node, SSH of the clinic's hosts only.
+KINDS = ("staff", "management")
+SSH_PORT = 22
 DESTINATION_KEYS = frozenset(("address", "port", "protocol", "name"))
 NAT_TABLE = "oscar_wireguard_nat"
 
@@ -110,6 +113,21 @@ def _endpoint(value):
         if port is None:
             return None
     return host, port
+
+
+def _ssh_ports(params):
+    """The ports that count as SSH: 22 and wireguard_management_ssh_port (checked in build_model)."""
+    port = _int(params.get("ssh_port", SSH_PORT), 1, 65535)
+    return set([SSH_PORT] + ([port] if port else []))
+
+
+def _refuse_ssh(destinations, where, params, errors):
+    """A staff peer (or an interface's staff peers) given SSH: refused, naming the port."""
+    for number, destination in enumerate(destinations):
+        if destination["protocol"] == "tcp" and destination["port"] in _ssh_ports(params):
+            errors.add("%s[%d].port" % (where, number), "%d is SSH, which only a management peer reaches: put the"
+                       " provider's control node in wireguard_peers with kind: management (it reaches SSH of the"
+                       " clinic's hosts and nothing else) instead" % destination["port"])
 
 
 def _destinations(raw, where, errors):
@@ -201,6 +219,7 @@ def _interfaces(raw, params, errors):
                 except ValueError:
                     errors.add("%s.listen_sources[%d]" % (where, position), "%r is not a CIDR" % (source,))
         destinations = _destinations(item.get("destinations"), where + ".destinations", errors)
+        _refuse_ssh(destinations, where + ".destinations", params, errors)
         result.append({
             "index": index, "name": name, "address": str(address) if address else None,
             "network": address.network if address else None, "server_ip": address.ip if address else None,
@@ -284,6 +303,17 @@ def _peers(raw, interfaces, params, today, errors):
             errors.add(where + ".owner", "must be one line of text")
             owner = ""
         destinations = _destinations(item.get("destinations"), where + ".destinations", errors)
+        kind = item.get("kind", "staff")
+        if kind not in KINDS:
+            errors.add(where + ".kind", "%r is not one of %s" % (kind, ", ".join(KINDS)))
+            kind = "staff"
+        if kind == "management" and item.get("destinations"):
+            errors.add(where + ".destinations", "a management peer (kind: management) reaches SSH of the clinic's"
+                       " hosts and nothing else: leave out destinations (the front door and other services are for"
+                       " staff peers)")
+            destinations = []
+        elif kind == "staff":
+            _refuse_ssh(destinations, where + ".destinations", params, errors)
         enabled = item.get("enabled", True) is True
         if not enabled:
             status = "disabled"
@@ -303,9 +333,38 @@ def _peers(raw, interfaces, params, today, errors):
             "address": str(address) if address else None, "public_key": public_key,
             "generate": public_key is None, "preshared_key": item.get("preshared_key", True) is True,
             "enabled": enabled, "expires": expires.isoformat() if expires else None, "status": status,
-            "destinations": destinations, "_interface": interface,
+            "destinations": destinations, "kind": kind, "_interface": interface,
         })
     return peers
+
+
+def revoked_keys(previous, peers):
+    """The public keys an interface's record keeps as revoked: those it already kept, those of peers it recorded as
+    revoked (disabled), and those of the peers revoked now. A key, once in this list, never goes live again."""
+    keys = set((previous or {}).get("revoked_keys") or [])
+    for entry in list((previous or {}).get("peers") or []) + list(peers):
+        if isinstance(entry, dict) and entry.get("status") == "disabled" and entry.get("public_key"):
+            keys.add(entry["public_key"])
+    return sorted(keys)
+
+
+def _revoked_key_problems(peers, params, errors):
+    """A revoked key never comes back. A device with its own key that is enabled again with the key it had when it
+    was revoked is refused; a generated peer enabled again gets a new key (returned: the names to re-issue)."""
+    revoked = set(params.get("revoked_keys") or [])
+    recorded = params.get("recorded_keys") or {}
+    renew = []
+    for peer in peers:
+        if peer["status"] == "disabled":
+            continue
+        if peer["public_key"] is not None and peer["public_key"] in revoked:
+            errors.add("wireguard_peers[%d].public_key" % peer["index"],
+                       "is a revoked key (%s was revoked with it), and a revoked key never comes back: have the device"
+                       " make a new key pair and put its new public key here (peer_action=enable -e peer_public_key=..."
+                       " with playbooks/wireguard_peers.yml)" % peer["name"])
+        elif peer["generate"] and recorded.get(peer["name"]) in revoked:
+            renew.append(peer["name"])
+    return renew
 
 
 def _rule_name(*parts):
@@ -323,11 +382,32 @@ def _firewall(interfaces, params):
     oscar = params.get("oscar_network")
     port = params.get("oscar_port")
     lan = params.get("lan_interface") or None
-    services, forward, masquerade = [], [], []
+    services, forward, masquerade, confined = [], [], [], []
     for interface in interfaces:
         services.append({"name": _rule_name("wireguard", interface["name"]), "port": interface["listen_port"],
                          "protocol": "udp", "sources": list(interface["listen_sources"])})
-        active = [p for p in interface["peers"] if p["status"] == "active"]
+        # Whatever arrives on the tunnel for this host itself reaches only the services listed here (in local mode the
+        # front door and the peers' destinations); ping only where the clinic allows it (wireguard_allow_ping).
+        tunnel_services = []
+        confined.append({"name": interface["name"], "allow_ping": params.get("allow_ping") is True,
+                         "services": tunnel_services})
+        active = [p for p in interface["peers"] if p["status"] == "active" and p["kind"] == "staff"]
+        managers = [p for p in interface["peers"] if p["status"] == "active" and p["kind"] == "management"]
+        if managers:
+            # The provider's control node: SSH of this host (through its tunnel address, an input service) and, in
+            # gateway mode, of the OSCAR host (forwarded); nothing else, the front door included.
+            name = _rule_name("wg", interface["name"], "management-ssh")
+            manager_sources = ["%s/32" % p["address"] for p in managers]
+            services.append({"name": name, "port": params["ssh_port"], "protocol": "tcp", "sources": manager_sources})
+            tunnel_services.append(name)
+            if mode == "gateway":
+                rule = {"name": name, "iifname": interface["name"], "sources": manager_sources,
+                        "destinations": [str(oscar)], "protocol": "tcp", "port": params["ssh_port"]}
+                if lan:
+                    rule["oifname"] = lan
+                forward.append(rule)
+        if (active or managers) and mode == "gateway" and params.get("masquerade"):
+            masquerade.append({"interface": interface["name"], "source": str(interface["network"]), "oifname": lan})
         if not active:
             continue
         sources = ["%s/32" % p["address"] for p in active]
@@ -349,10 +429,9 @@ def _firewall(interfaces, params):
             else:
                 services.append({"name": name, "port": destination["port"], "protocol": destination["protocol"],
                                  "sources": rule_sources})
-        if mode == "gateway" and params.get("masquerade"):
-            masquerade.append({"interface": interface["name"], "source": str(interface["network"]), "oifname": lan})
+                tunnel_services.append(name)
     return {"services": services, "forward_rules": forward, "masquerade": masquerade,
-            "forward_enabled": mode == "gateway"}
+            "forward_enabled": mode == "gateway", "confined_interfaces": confined}
 
 
 def build_model(params, today=None):
@@ -369,6 +448,13 @@ def build_model(params, today=None):
     oscar_port = _int(params.get("oscar_port", 443), 1, 65535)
     if oscar_port is None:
         errors.add("wireguard_oscar_port", "%r is not a port (1-65535)" % (params.get("oscar_port"),))
+    ssh_port = _int(params.get("ssh_port", SSH_PORT), 1, 65535)
+    if ssh_port is None:
+        errors.add("wireguard_management_ssh_port", "%r is not a port (1-65535)" % (params.get("ssh_port"),))
+    elif ssh_port == oscar_port:
+        errors.add("wireguard_management_ssh_port", "%d is also wireguard_oscar_port, the front door's port" % ssh_port)
+    if not _is_bool(params.get("allow_ping", False)):
+        errors.add("wireguard_allow_ping", "%r is not true or false" % (params.get("allow_ping"),))
     lan = params.get("lan_interface") or ""
     if lan and not IFNAME.match(lan):
         errors.add("wireguard_lan_interface", "%r is not an interface name" % (lan,))
@@ -424,6 +510,7 @@ def build_model(params, today=None):
                         errors.add("wireguard_peers[%d].destinations[%d].address" % (peer["index"], number),
                                    "in local mode peers can only reach ports of this host (%s)" % oscar)
     known = dict((p["name"], p) for p in peers if p["name"])
+    renew = _revoked_key_problems(peers, params, errors)
     reissue = params.get("reissue") or []
     if not isinstance(reissue, list):
         errors.add("wireguard_reissue", "must be a list of peer names")
@@ -435,6 +522,10 @@ def build_model(params, today=None):
         elif not peer["generate"]:
             errors.add("wireguard_reissue[%d]" % position, "%r has its own public_key: only peers whose keys this role"
                        " generates can be re-issued; ask the device for a new public key instead" % (name,))
+        elif peer["status"] == "disabled":
+            errors.add("wireguard_reissue[%d]" % position, "%r is revoked (enabled: false), so a new key would go"
+                       " nowhere; enable it instead (peer_action=enable with playbooks/wireguard_peers.yml), which"
+                       " issues it a new key" % (name,))
     for interface in interfaces:
         if interface["endpoint"] is None and any(p["generate"] for p in interface["peers"]):
             errors.add("wireguard_endpoint", "is empty, but interface %s has peers whose client configuration this role"
@@ -443,21 +534,26 @@ def build_model(params, today=None):
     if errors.errors:
         raise ValidationError(errors.errors)
 
-    params = dict(params, mode=mode, oscar_network="%s/32" % oscar, oscar_port=oscar_port, lan_interface=lan)
+    params = dict(params, mode=mode, oscar_network="%s/32" % oscar, oscar_port=oscar_port, lan_interface=lan,
+                  ssh_port=ssh_port)
     model_interfaces = []
     for interface in interfaces:
         peers_out = []
         for peer in interface["peers"]:
-            client_allowed = ["%s/32" % oscar]
-            for destination in interface["destinations"] + peer["destinations"]:
-                if destination["address"] not in client_allowed:
-                    client_allowed.append(destination["address"])
+            if peer["kind"] == "management":
+                # SSH of this host through its tunnel address, and of the OSCAR host behind a gateway.
+                client_allowed = ["%s/32" % interface["server_ip"]] + (["%s/32" % oscar] if mode == "gateway" else [])
+            else:
+                client_allowed = ["%s/32" % oscar]
+                for destination in interface["destinations"] + peer["destinations"]:
+                    if destination["address"] not in client_allowed:
+                        client_allowed.append(destination["address"])
             peer = dict(peer)
             peer.pop("index")
             peer["allowed_ips"] = ["%s/32" % peer["address"]]
             peer["client_allowed_ips"] = client_allowed
             peer["client_address"] = "%s/32" % peer["address"]
-            peer["reissue"] = peer["name"] in reissue
+            peer["reissue"] = peer["name"] in reissue or peer["name"] in renew
             peers_out.append(peer)
         model_interfaces.append({
             "name": interface["name"], "address": interface["address"], "network": str(interface["network"]),

@@ -23,6 +23,8 @@ description:
     and no entry of O(services) opens a port of O(management_ports). When Ansible connects over SSH, the action reads
     E(SSH_CONNECTION) on the host, without become, and also refuses a ruleset that does not let that client
     address reach that SSH port. O(allow_management_lockout=true) turns both refusals into warnings.
+  - Refuses SSH open to everyone, always, that is C(0.0.0.0/0) or C(::/0) in O(management_sources), or as a source
+    of a TCP service whose ports cover one of O(management_ports).
   - Runs on the controller and changes nothing, so bad input fails before anything changes on the host.
   - "Every error names the role variable (C(firewall_) followed by the option name) and the offending value, for
     example C(firewall_services[1].sources[0]: '10.0.0.300/24' is not a valid CIDR). All errors are reported at once."

@@ -107,6 +107,10 @@ interfaces:
     listen_port:
       description: The listen port (live when up, else recorded).
       type: int
+    revoked_keys:
+      description: Public keys of peers revoked on this interface, kept for good so that none of them goes live again.
+      type: list
+      elements: str
     peers:
       description:
         - Recorded peers (name, owner, address, public_key, status, expires, generated, preshared_key) with live
@@ -140,6 +144,7 @@ from ansible_collections.oscar_emr.remote_access.plugins.module_utils._wireguard
     PEER_NAME,
     kernel_has_wireguard,
     parse_dump,
+    revoked_keys,
     userspace_plan,
 )
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._wireguard_crypto import is_key  # noqa: E402
@@ -198,6 +203,7 @@ def main():
             "listen_port": (dump or {}).get("listen_port") or record.get("listen_port"),
             "address": record.get("address"),
             "peers": peers,
+            "revoked_keys": revoked_keys(record, []),
         }
     secrets = {}
     for wanted in module.params["preshared_keys"]:

@@ -17,6 +17,9 @@ description:
     reading the private key and the preshared keys from their files on the host, so no key passes through the
     controller. A peer list without keys (C(<conf_dir>/<name>.peers.json)) records every peer with its status for
     C(oscar_emr.remote_access.wireguard_info).
+  - The record also keeps, for good, the public key of every peer ever revoked (C(status=disabled)) on the interface.
+    A peer that is active with one of those keys is refused, whatever the inventory says, so a revoked key never
+    goes live again (re-issue a generated peer; a device with its own key makes a new pair).
   - When the interface is up, applies the difference live. Peers, keys and the listen port go through
     C(wg syncconf), which leaves unchanged peers and their sessions alone. What C(wg syncconf) does not cover is
     applied with C(ip) too; the interface address, the MTU, and routes for peers' allowed IPs outside the interface's
@@ -180,6 +183,7 @@ from ansible_collections.oscar_emr.remote_access.plugins.module_utils._wireguard
     parse_dump,
     render_server_config,
     render_setconf,
+    revoked_keys,
     routes_needed,
 )
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._wireguard_crypto import (  # noqa: E402
@@ -357,6 +361,12 @@ def main():
                     os.unlink(path)
         module.exit_json(**result)
 
+    try:
+        previous = json.loads(read_text(record) or "{}")
+    except ValueError:
+        previous = {}
+    if not isinstance(previous, dict):
+        previous = {}
     private = read_key(module, params["private_key_path"], "the private key")
     active = []
     records = []
@@ -373,9 +383,19 @@ def main():
             "generated": bool(peer.get("generate", False)), "preshared_key": has_psk,
             "enabled": peer.get("enabled", True),
             "expires": peer.get("expires"), "status": status, "destinations": peer.get("destinations", []),
+            "kind": peer.get("kind", "staff"),
         })
-        if status != "active":
+    revoked = revoked_keys(previous, records)
+    for index, peer in enumerate(params["peers"]):
+        record_ = records[index]
+        name_, key, has_psk = record_["name"], record_["public_key"], record_["preshared_key"]
+        if record_["status"] != "active":
             continue
+        if key in revoked:
+            # The last guard: whatever the inventory says, a key once revoked is never configured again.
+            module.fail_json(msg="peer %s is active with a public key that was revoked on this interface; a revoked key"
+                             " never comes back: re-issue the peer (a generated one) or give the device's new public"
+                             " key" % name_)
         if not key:
             if check:
                 missing_secret = True
@@ -415,7 +435,7 @@ def main():
     interface = {"address": params["address"], "listen_port": params["listen_port"], "mtu": params["mtu"]}
     metadata = {
         "interface": name, "address": params["address"], "listen_port": params["listen_port"],
-        "public_key": result.get("public_key"), "peers": records,
+        "public_key": result.get("public_key"), "peers": records, "revoked_keys": revoked,
     }
     metadata_text = json.dumps(metadata, indent=2, sort_keys=True) + "\n"
 

@@ -20,6 +20,9 @@ description:
   - O(state=present) adds the peer or changes the given fields of an existing one (a new peer without O(address)
     gets the first free address of its interface's subnet). O(state=revoked) keeps the entry with C(enabled=false).
     O(state=absent) removes the entry.
+  - A revoked key never comes back. O(enabled=true) on a revoked peer whose keys the role generates enables it, and
+    the P(oscar_emr.remote_access.wireguard#role) role then issues it a new key pair (RV(new_key)). A revoked peer with
+    its own key is only enabled with a new O(public_key); with its old one the module fails and writes nothing.
   - The resulting list is checked as the P(oscar_emr.remote_access.wireguard#role) role checks it (addresses inside
     the subnet and unique, key format, unique names) before the file is written.
 author:
@@ -76,12 +79,20 @@ options:
     description: Expiry date C(YYYY-MM-DD); an empty string removes the expiry.
     type: str
   enabled:
-    description: Set the peer's C(enabled) flag (O(state=present)); V(true) re-enables a revoked peer.
+    description:
+      - Set the peer's C(enabled) flag (O(state=present)); V(true) re-enables a revoked peer, with a new key (see
+        above).
     type: bool
   destinations:
     description: Extra destinations (replaces the list), each with C(address), C(port) and C(protocol).
     type: list
     elements: dict
+  kind:
+    description:
+      - V(staff) (the default when the entry has none) reaches the front door; V(management), the IT provider's control
+        node, reaches SSH of the clinic's hosts and nothing else (see the role's README).
+    type: str
+    choices: [staff, management]
 """
 
 EXAMPLES = r"""
@@ -115,6 +126,10 @@ peer:
   description: The peer's entry after the change (null when removed).
   returned: always
   type: dict
+new_key:
+  description: Whether a revoked peer with generated keys was enabled, so that the role issues it a new key pair.
+  returned: always
+  type: bool
 """
 
 import copy  # noqa: E402
@@ -137,7 +152,7 @@ HEADER = (
     "# WireGuard peers of this clinic, for the role oscar_emr.remote_access.wireguard (see its README).\n"
     "# Edit by hand or with playbooks/wireguard_peers.yml, which rewrites this file and keeps no other comments.\n"
 )
-FIELDS = ("owner", "interface", "address", "public_key", "expires", "enabled", "destinations")
+FIELDS = ("owner", "interface", "address", "public_key", "expires", "enabled", "destinations", "kind")
 
 
 if HAS_YAML:
@@ -175,6 +190,7 @@ def main():
             expires=dict(type="str"),
             enabled=dict(type="bool"),
             destinations=dict(type="list", elements="dict"),
+            kind=dict(type="str", choices=["staff", "management"]),
         ),
         supports_check_mode=True,
     )
@@ -201,6 +217,7 @@ def main():
     before_peers = copy.deepcopy(peers)
     index = next((i for i, peer in enumerate(peers) if isinstance(peer, dict) and peer.get("name") == p["name"]), None)
     before = copy.deepcopy(peers[index]) if index is not None else None
+    result_note = None
 
     if p["state"] == "absent":
         if index is not None:
@@ -215,7 +232,21 @@ def main():
             if field == "expires" and value == "":
                 entry.pop("expires", None)
                 continue
+            if field == "enabled" and value is True and entry.get("enabled", True) is True:
+                continue  # enabled is the default: an entry without the key stays without it
             entry[field] = value
+        renewed = before is not None and before.get("enabled", True) is False and entry.get("enabled", True) is True
+        if renewed and before.get("public_key"):
+            # A revoked key never comes back (the role refuses it too, from the server's record of revoked keys).
+            if entry.get("public_key") == before["public_key"]:
+                module.fail_json(msg="%s was revoked and has its own key: that key must never come back, so it cannot"
+                                 " be enabled with it. Have the device make a new key pair and give its new public"
+                                 " key (public_key; -e peer_public_key=... with playbooks/wireguard_peers.yml)"
+                                 % p["name"])
+        elif renewed:
+            # A generated peer: the role sees its recorded key among the revoked ones and issues a new key pair.
+            result_note = ("%s was revoked: enabling it issues a new key pair and configuration (its old key stays"
+                           " revoked)" % p["name"])
         if p["state"] == "revoked":
             entry["enabled"] = False
         if before is None:
@@ -238,7 +269,9 @@ def main():
 
     changed = peers != before_peers
     data[p["variable"]] = peers
-    result = dict(changed=changed, peers=peers, peer=after)
+    result = dict(changed=changed, peers=peers, peer=after, new_key=bool(result_note))
+    if result_note:
+        result["msg"] = result_note
     if changed:
         result["diff"] = dict(before=entry_text(before), after=entry_text(after),
                               before_header="%s: %s" % (path, p["name"]), after_header="%s: %s" % (path, p["name"]))

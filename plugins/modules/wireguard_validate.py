@@ -71,6 +71,16 @@ options:
     description: Whether peers' traffic to the clinic network leaves with this host's address (gateway mode).
     type: bool
     default: true
+  ssh_port:
+    description:
+      - The TCP port of sshd on the clinic's hosts, the one port management peers (C(kind=management)) reach; staff
+        peers given it (or 22) as a destination are refused.
+    type: raw
+    default: 22
+  allow_ping:
+    description: Whether peers may ping this host's tunnel addresses; otherwise they reach only their services, no ICMP.
+    type: bool
+    default: false
   reissue:
     description: Names of peers whose generated keys are replaced on this run.
     type: list
@@ -83,6 +93,17 @@ options:
         dates are not judged this way.
     type: list
     elements: str
+  revoked_keys:
+    description:
+      - Public keys the server recorded as revoked (M(oscar_emr.remote_access.wireguard_info)). An enabled peer with its
+        own key that is one of them is refused; a generated peer whose recorded key is one of them is re-issued.
+    type: list
+    elements: str
+    default: []
+  recorded_keys:
+    description: The recorded public key of each generated peer, by peer name.
+    type: dict
+    default: {}
   host_addresses:
     description: This host's IPv4 addresses, to catch overlaps and a wrong O(mode).
     type: list
@@ -124,7 +145,9 @@ model:
       type: list
       elements: dict
     firewall:
-      description: C(services), C(forward_rules), C(forward_enabled) in the firewall role's format, and C(masquerade).
+      description:
+        - C(services), C(forward_rules), C(forward_enabled) and C(confined_interfaces) (the tunnels, whose traffic to
+          this host reaches only the listed services) in the firewall role's format, and C(masquerade).
       type: dict
     generated_peers:
       description: Names of peers whose keys the role generates.
@@ -155,10 +178,14 @@ def main():
             endpoint=dict(type="str", default=""),
             lan_interface=dict(type="str", default=""),
             masquerade=dict(type="bool", default=True),
+            allow_ping=dict(type="bool", default=False),
+            ssh_port=dict(type="raw", default=22),
             reissue=dict(type="list", elements="raw", default=[]),
             host_addresses=dict(type="list", elements="str", default=[]),
             today=dict(type="str", default=""),
             recorded_peers=dict(type="list", elements="str"),
+            revoked_keys=dict(type="list", elements="str", default=[], no_log=False),
+            recorded_keys=dict(type="dict", default={}, no_log=False),
         ),
         supports_check_mode=True,
     )

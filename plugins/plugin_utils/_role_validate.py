@@ -17,6 +17,7 @@ import os
 import yaml
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._problems import (
@@ -29,6 +30,8 @@ from ansible_collections.oscar_emr.remote_access.plugins.module_utils._problems 
 # cloudflared_oscar_hostname, ...): checked by every role's check under their own name, so that a mistake there is not
 # reported as one in a variable the user never set.
 CLINIC_VARIABLES = {"clinic_oscar_hostname": parse_hostname}
+# Connection plugins (last part of their name) whose sessions have $SSH_CONNECTION on the host.
+SSH_CONNECTIONS = ("ssh", "paramiko", "paramiko_ssh", "libssh")
 COLLECTION_ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 VARIABLE_NAMES_ARG = {"type": "list", "elements": "str", "default": []}
 
@@ -101,6 +104,19 @@ class RoleValidateAction(ActionBase):
 
     def check(self, args, problems, result):
         raise NotImplementedError
+
+    def connection_name(self):
+        """The connection plugin's short name (ssh, local, podman, ...)."""
+        name = getattr(self._connection, "_load_name", None) or getattr(self._play_context, "connection", None) or ""
+        return to_text(name).rsplit(".", 1)[-1]
+
+    def ssh_connection(self):
+        """$SSH_CONNECTION as the host sees this session (a read-only probe without become), or None when the
+        connection is not SSH. Roles whose change could cut Ansible's own SSH path check against it."""
+        if self.connection_name() not in SSH_CONNECTIONS:
+            return None
+        probe = self._low_level_execute_command("printenv SSH_CONNECTION", sudoable=False)
+        return to_text(probe.get("stdout", "")).strip()
 
     def run(self, tmp=None, task_vars=None):
         result = super(RoleValidateAction, self).run(tmp, task_vars)

@@ -91,6 +91,9 @@ REFUSED = {
                                    "192.168.1.5/24"),
         "port_out_of_range": ({"firewall_services": [{"name": "https", "port": 70000, "sources": ["10.0.0.0/8"]}]},
                               "firewall_services[0].port"),
+        # Issue 15: SSH open to the Internet, the very thing a management path avoids.
+        "ssh_from_everyone": ({"firewall_management_sources": ["192.0.2.10/32", "0.0.0.0/0"]},
+                              "firewall_management_sources[1]: '0.0.0.0/0': SSH must not be open to everyone"),
     },
     "gateway": {
         "misspelt_user_list": (dict(GATEWAY, gateway_user=USERS),
@@ -133,6 +136,20 @@ REFUSED = {
         "peer_enabled_as_string": (dict(WIREGUARD, wireguard_peers=[
             {"name": "newlaptop", "address": "10.90.1.10", "enabled": "no"}]),
             "wireguard_peers[0].enabled: 'no' is not true or false"),
+        # Issue 15: a management peer given the staff kind's reach, a staff peer given SSH.
+        "management_peer_with_staff_reach": (dict(WIREGUARD, wireguard_peers=[
+            {"name": "provider", "kind": "management", "address": "10.90.1.20",
+             "destinations": [{"address": "192.168.1.20", "port": 443}]}]),
+            "wireguard_peers[0].destinations: a management peer (kind: management) reaches SSH"),
+        "staff_peer_with_ssh": (dict(WIREGUARD, wireguard_peers=[
+            {"name": "it", "address": "10.90.1.21", "destinations": [{"address": "192.168.1.20", "port": 22}]}]),
+            "wireguard_peers[0].destinations[0].port: 22 is SSH, which only a management peer reaches"),
+    },
+    "management_ssh": {
+        "listen_everywhere": ({"management_ssh_listen_addresses": ["0.0.0.0"]},
+                              "management_ssh_listen_addresses[0]: '0.0.0.0' listens on every address"),
+        "root_allowed": ({"management_ssh_listen_addresses": ["127.0.0.1"], "management_ssh_allow_users": ["root"]},
+                         "management_ssh_allow_users[0]: 'root' is not a user name that may log in"),
     },
     "patch": {
         "string_boolean_misread": ({"patch_reboot": "y"}, "patch_reboot: 'y' is not read as true or false"),

@@ -142,9 +142,11 @@ def test_masquerading_table_of_its_own_and_filtering_in_the_firewall_roles_forwa
     front_door = 'iifname "wg0" oifname "eth0" tcp dport 443 ip saddr 10.74.1.10 ip daddr 192.0.2.30 accept'
     assert front_door in " ".join(rules)
     assert not any("10.74.1.11" in rule or "10.74.1.12" in rule for rule in rules)
+    # wg-it holds only the management peer: SSH of the OSCAR host, no front door.
     assert any('iifname "wg-it"' in rule and "tcp dport 22 ip saddr 10.74.2.10 ip daddr 192.0.2.30" in rule
                for rule in rules)
-    assert len(rules) == 3
+    assert not any('iifname "wg-it"' in rule and "dport 443" in rule for rule in rules)
+    assert len(rules) == 2
 
 
 def test_expired_and_revoked_peers_are_gone_from_the_live_interface(pi):
@@ -243,7 +245,8 @@ def test_client_files_on_the_controller_are_private_and_split_tunnel(pi):
     own = (CLIENTS / "it-laptop.conf").read_text()
     assert not conf_value(own, "PrivateKey") and "# PrivateKey = (the device's own key" in own
     assert conf_value(own, "DNS") == ["192.0.2.1"] and conf_value(own, "Endpoint") == [PI_PUBLIC + ":51821"]
-    assert conf_value(own, "AllowedIPs") == [OSCAR_LAN + "/32"]
+    # A management peer's configuration routes SSH targets only: the server's tunnel address and the OSCAR host.
+    assert conf_value(own, "AllowedIPs") == ["10.74.2.1/32, %s/32" % OSCAR_LAN]
 
 
 def test_the_peers_playbook_lists_status_and_handshakes():
@@ -253,3 +256,91 @@ def test_the_peers_playbook_lists_status_and_handshakes():
     assert "temp 10.74.1.12 disabled, no handshake" in listing
     peers = (STATE / "wireguard_peers.yml").read_text()
     assert "enabled: false" in peers
+
+
+# Issue 15: what peers reach of the server itself, and the management peer ------------------------------------------
+
+# One ICMP echo request from the host it runs on; prints "reply" or "none" after 3 seconds. A ping socket (SOCK_DGRAM):
+# the containers have no CAP_NET_RAW, and podman sets net.ipv4.ping_group_range to "0 0" for root; the kernel fills in
+# the identifier and the checksum and hands back only the replies to this socket.
+PING = r"""
+import socket, sys, time
+target = sys.argv[1]
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP); sock.settimeout(0.5)
+sock.sendto(bytes([8, 0, 0, 0, 0, 0, 0, 1]) + b"oscar-test", (target, 0)); deadline = time.time() + 3
+while time.time() < deadline:
+    try:
+        data, source = sock.recvfrom(2048)
+    except socket.timeout:
+        continue
+    if source[0] == target and data[0] == 0:
+        print("reply"); sys.exit(0)
+print("none")
+"""
+
+
+def ping(host, target):
+    return host.check_output("python3 -c %s %s", PING, target)
+
+
+@pytest.fixture(scope="module")
+def management():
+    """The IT provider's control node: it-laptop's configuration (management peer of wg-it, issued by the role) on
+    the temp device, with its own key (prepare.yml). Table = off: the device's other tunnel keeps its routes; the
+    tests route what they probe."""
+    device = container(TEMP)
+    issued = (CLIENTS / "it-laptop.conf").read_text()
+    conf = issued.replace("# PrivateKey = (the device's own key; it never left the device)",
+                          "PostUp = wg set %i private-key /etc/wireguard/management.key\nTable = off")
+    # No resolvconf on the test devices: the interface's DNS line (a client setting) is left out.
+    conf = "\n".join(line for line in conf.splitlines() if not line.startswith("DNS =")) + "\n"
+    assert "PostUp" in conf
+    device.check_output("printf '%%s' %s > /etc/wireguard/wgm.conf && chmod 600 /etc/wireguard/wgm.conf", conf)
+    device.check_output("wg-quick up wgm")
+    server = device.check_output("wg show wgm peers")
+    # Route (and let through the device's own tunnel) every address probed: the server must be what refuses.
+    device.check_output("wg set wgm peer %s allowed-ips 10.74.0.0/16,192.0.2.0/24", server)
+    targets = ["10.74.2.1/32", "10.74.1.1/32", OSCAR_LAN + "/32", LAN_HOST + "/32", PI_LAN + "/32"]
+    for target in targets:
+        device.check_output("ip route replace %s dev wgm", target)
+    try:
+        yield device
+    finally:
+        for target in targets:
+            device.run("ip route del %s dev wgm", target)
+        device.run("ip route replace %s/32 dev wgc", OSCAR_LAN)
+        device.run("wg-quick down wgm")
+
+
+def test_the_management_peer_reaches_ssh_of_the_server_and_the_oscar_host_and_nothing_else(management):
+    answers = probe(management, [["10.74.2.1", 22], [OSCAR_LAN, 22],
+                                 [OSCAR_LAN, 443], [OSCAR_LAN, 8443], [OSCAR_LAN, 8080],
+                                 [LAN_HOST, 22], [LAN_HOST, 80], ["10.74.2.1", 80], ["10.74.2.1", 443]])
+    assert answers.pop("10.74.2.1:22") == "open"
+    assert answers.pop("%s:22" % OSCAR_LAN) == "open"
+    # Not the front door (the staff kind's reach), not Tomcat, not another host's SSH, not the server's other ports
+    # (closed there: a refusal instead of a timeout would mean the firewall let the packet through).
+    assert all(answer == "TimeoutError" for answer in answers.values()), answers
+    assert ping(management, "10.74.2.1") == "none"
+
+
+def test_a_staff_peer_reaches_neither_ssh_nor_the_servers_tunnel_address_not_even_by_ping(pi, client):
+    """The laptop (staff) routes the server's tunnel address into its tunnel and tries SSH of the server and of the
+    OSCAR host, and ping: all dropped. The Pi's tunnel address answered ping from peers before (wireguard_allow_ping
+    is false here)."""
+    server = client.check_output("wg show wgc peers")
+    client.check_output("wg set wgc peer %s allowed-ips %s/32,10.74.1.1/32", server, OSCAR_LAN)
+    client.check_output("ip route replace 10.74.1.1/32 dev wgc")
+    try:
+        answers = probe(client, [["10.74.1.1", 22], [OSCAR_LAN, 22], [OSCAR_LAN, 443]])
+        echo = ping(client, "10.74.1.1")
+    finally:
+        client.run("ip route del 10.74.1.1/32 dev wgc")
+        client.run("wg set wgc peer %s allowed-ips %s/32", server, OSCAR_LAN)
+    assert answers == {"10.74.1.1:22": "TimeoutError", "%s:22" % OSCAR_LAN: "TimeoutError",
+                       "%s:443" % OSCAR_LAN: "open"}
+    assert echo == "none"
+    # The same probe gets an answer where the firewall allows ping (firewall_allow_ping: the Pi's public address).
+    assert ping(client, PI_PUBLIC) == "reply"
+    chain = pi.check_output("nft list chain inet oscar_remote_access input")
+    assert 'iifname "wg0" drop' in chain and 'iifname "wg-it" drop' in chain

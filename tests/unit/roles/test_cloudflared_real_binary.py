@@ -102,3 +102,65 @@ def test_the_role_reads_token_file_support_from_the_help_text_not_an_exit_status
     choose = next(task for task in tasks if task["name"] == "Choose how the service gets the tunnel token")
     assert "cloudflared_help_has_flag('token-file')" in choose["vars"]["__cloudflared_token_file"]
     assert "rc" not in json.dumps(choose)
+
+
+# Issue 15: the provider's SSH through the tunnel ------------------------------------------------------------------
+
+DOC = ROOT / "docs" / "management-path.md"
+
+
+def _cloudflare_snippets():
+    """The documented token file (sh) and group_vars snippet (yaml) of the Cloudflare section."""
+    text = DOC.read_text().split("## Cloudflare clinics", 1)[1]
+    blocks = {}
+    for part in text.split("```")[1::2]:
+        kind, _newline, body = part.partition("\n")
+        blocks.setdefault(kind.strip(), body)
+    return blocks["sh"], yaml.safe_load(blocks["yaml"])
+
+
+def test_the_ssh_host_name_passes_the_real_ingress_validate_and_routes_to_sshd(binaries, tmp_path):
+    settings = {"tunnel_mode": "local", "tunnel_credentials": {"TunnelID": "6ff42ae2-765d-4adf-8112-31c55c1551ef"},
+                "oscar_hostname": "emr.clinic.example", "origin_service": "https://127.0.0.1:443",
+                "ssh_hostname": "ssh.clinic.example", "metrics_address": "127.0.0.1:20241", "loglevel": "info",
+                "protocol": "auto"}
+    config = tmp_path / "config.yml"
+    config.write_text(yaml.safe_dump(model.build_config(settings)))
+    for version, binary in binaries.items():
+        checked = real_cloudflared.run([binary, "tunnel", "--config", config, "ingress", "validate"])
+        assert checked.returncode == 0 and checked.stdout.strip().endswith("OK"), (version, checked.stderr)
+        routed = real_cloudflared.run([binary, "tunnel", "--config", config, "ingress", "rule",
+                                       "https://ssh.clinic.example"])
+        assert routed.returncode == 0, (version, routed.stderr)
+        # cloudflared counts rules from 0: #1 is the second rule, the SSH one (OSCAR's is #0).
+        assert "Matched rule #1\n" in routed.stdout and "service: ssh://localhost:22" in routed.stdout, routed.stdout
+        oscar = real_cloudflared.run([binary, "tunnel", "--config", config, "ingress", "rule",
+                                      "https://emr.clinic.example"])
+        assert "Matched rule #0\n" in oscar.stdout and "ssh://" not in oscar.stdout, oscar.stdout
+
+
+def test_the_documented_proxycommand_uses_flags_the_real_cloudflared_has_and_keeps_the_token_off_the_command_line(
+        binaries):
+    token_file, group_vars = _cloudflare_snippets()
+    command = group_vars["ansible_ssh_common_args"]
+    proxy = command.split("ProxyCommand=", 1)[1]
+    assert "cloudflared access ssh" in proxy
+    names = [line.split("=", 1)[0] for line in token_file.splitlines() if line and not line.startswith("#")]
+    assert names == ["TUNNEL_SERVICE_TOKEN_ID", "TUNNEL_SERVICE_TOKEN_SECRET"]
+    # Neither the token nor a flag that would carry it is on the command line.
+    assert "--service-token" not in proxy and "--id" not in proxy and "--secret" not in proxy
+    used = [word for word in proxy.replace("'", " ").replace('"', " ").split() if word.startswith("--")]
+    assert used == ["--hostname"]
+    for version, binary in binaries.items():
+        helped = real_cloudflared.run([binary, "access", "ssh", "--help"])
+        assert helped.returncode == 0, (version, helped.stderr)
+        options = helped.stdout
+        for flag in used:
+            assert re_flag(flag, options), (version, flag)
+        for flag, variable in (("--service-token-id", names[0]), ("--service-token-secret", names[1])):
+            line = next((line for line in options.splitlines() if line.strip().startswith(flag + " ")), "")
+            assert "[$%s]" % variable in line, (version, flag, line)
+
+
+def re_flag(flag, help_text):
+    return any(line.strip().startswith(flag + " ") or (", " + flag + " ") in line for line in help_text.splitlines())

@@ -603,3 +603,34 @@ def test_no_tls_verify_in_any_spelling_cloudflared_reads_as_true_is_refused_loud
 def test_no_tls_verify_off_in_any_spelling_is_not_reported_as_turning_checks_off(word):
     found = problems(origin_request_defaults={"noTLSVerify": word})
     assert not any("is refused" in p for p in found), found
+
+
+# The IT provider's SSH through the tunnel (issue 15) -------------------------------------------------------------
+
+def test_an_ssh_host_name_is_rule_2_to_sshd_on_loopback():
+    rules = m.build_ingress(settings(ssh_hostname="ssh.clinic.example", ingress_extra_rules=[
+        {"hostname": "fax.clinic.example", "service": "https://192.168.1.30:8443"}]))
+    assert rules[1] == {"hostname": "ssh.clinic.example", "service": "ssh://localhost:22"}
+    assert [r.get("hostname") for r in rules] == ["emr.clinic.example", "ssh.clinic.example", "fax.clinic.example",
+                                                  None]
+    assert problems(ssh_hostname="ssh.clinic.example") == []
+    assert "ssh.clinic.example" not in str(m.build_ingress(settings()))
+
+
+@pytest.mark.parametrize("overrides, where", [
+    ({"ssh_hostname": "ssh.clinic.example", "tunnel_mode": "token", "tunnel_token": TOKEN, "tunnel_credentials": {}},
+     "cloudflared_ssh_hostname"),
+    ({"ssh_hostname": "EMR.clinic.example"}, "cloudflared_ssh_hostname"),
+    ({"ssh_hostname": "ssh.clinic.example", "ssh_service": "https://127.0.0.1:22"}, "cloudflared_ssh_service"),
+    ({"ssh_hostname": "ssh .clinic.example"}, "cloudflared_ssh_hostname/cloudflared_ssh_service (rule #2, SSH)"),
+])
+def test_a_bad_ssh_setting_is_named(overrides, where):
+    found = problems(**overrides)
+    assert any(p.startswith(where) for p in found), found
+
+
+def test_extra_rules_are_still_named_by_their_index_after_the_ssh_rule():
+    found = problems(ssh_hostname="ssh.clinic.example", ingress_extra_rules=[
+        {"hostname": "fax.clinic.example", "service": "https://192.168.1.30:8443"},
+        {"hostname": "bad.clinic.example", "service": "gopher://x"}])
+    assert any(p.startswith("cloudflared_ingress_extra_rules[1] (rule #4)") for p in found), found

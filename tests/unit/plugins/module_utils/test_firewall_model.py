@@ -412,8 +412,16 @@ def _nft_check_available():
 NO_MANAGEMENT = params(management_sources=[], allow_management_lockout=True, services=[])
 
 
+WG_LISTEN = {"name": "wireguard-wg0", "port": 51820, "protocol": "udp", "sources": ["0.0.0.0/0"]}
+WG_FRONT_DOOR = {"name": "wg-wg0-front-door", "port": 443, "protocol": "tcp", "sources": ["10.74.1.10/32"]}
+CONFINED = params(role_needs={"wireguard_firewall_needs": {
+    "services": [WG_LISTEN, WG_FRONT_DOOR],
+    "confined_interfaces": [{"name": "wg0", "services": ["wg-wg0-front-door"], "allow_ping": False},
+                            {"name": "wg-it", "services": [], "allow_ping": True}]}})
+
+
 @pytest.mark.skipif(not _nft_check_available(), reason="needs nft and unshare --net (root)")
-@pytest.mark.parametrize("data", [params(), FULL, NO_MANAGEMENT])
+@pytest.mark.parametrize("data", [params(), FULL, NO_MANAGEMENT, CONFINED])
 def test_rendered_ruleset_passes_nft_check(tmp_path, data):
     """nft -c in a private, empty network namespace: the host's own ruleset is neither read nor touched."""
     path = tmp_path / "ruleset.nft"
@@ -485,9 +493,9 @@ def test_a_published_fact_has_one_shape_for_every_role():
                                           "gateway_firewall_needs": ["443"]}))
     assert errors == [
         "gateway_firewall_needs: ['443'] is not a mapping (keys: services, egress_rules, forward_rules, "
-        "forward_enabled)",
+        "forward_enabled, confined_interfaces)",
         "nginx_firewall_needs.masquerade: is not something the firewall role adds (known: services, egress_rules, "
-        "forward_rules, forward_enabled)",
+        "forward_rules, forward_enabled, confined_interfaces)",
     ]
 
 
@@ -504,3 +512,75 @@ def test_without_role_needs_the_model_is_what_the_inventory_says():
     with_needs, _warnings = fm.build_model(params(role_needs=needs()))
     without, _unused = fm.build_model(params())
     assert with_needs == without
+
+
+# --- confined interfaces (issue 15): a tunnel's traffic to this host reaches its services only, ICMP included ----
+
+def input_chain(text):
+    lines = [line.strip() for line in text.split("chain input {")[1].splitlines()]
+    return [line for line in lines[:lines.index("}")] if line]
+
+
+def test_a_confined_interface_reaches_its_services_and_nothing_else_before_any_other_rule():
+    """Issue 15: the Pi's tunnel address answered ping from peers (and SSH from a tunnel address inside
+    firewall_management_sources was open to them)."""
+    model, _warnings = fm.build_model(dict(CONFINED, management_sources=["10.0.0.0/8"]))
+    chain = input_chain(render(model))
+    wg0 = [line for line in chain if line.startswith('iifname "wg0"')]
+    assert wg0 == ['iifname "wg0" tcp dport 443 ip saddr 10.74.1.10/32 accept comment "wg-wg0-front-door"',
+                   'iifname "wg0" drop comment "wg0: confined to the services above"']
+    assert 'iifname "wg-it" icmp type echo-request accept comment "wg-it: ping"' in chain
+    assert chain.index('iifname "wg-it" drop comment "wg-it: confined to the services above"') > \
+        chain.index('iifname "wg-it" icmp type echo-request accept comment "wg-it: ping"')
+    # Before the ping, ICMP error, management and service rules that would otherwise admit a peer.
+    first_general = min(i for i, line in enumerate(chain) if "icmp type" in line and "iifname" not in line)
+    assert all(chain.index(line) < first_general for line in wg0)
+    assert chain.index(wg0[-1]) < chain.index(next(line for line in chain if 'comment "management"' in line))
+    assert 'icmp type echo-request accept comment "ping"' in chain  # the LAN still may ping (firewall_allow_ping)
+    # Replies to connections this host opened still come back: the confinement comes after "ct state established".
+    assert chain.index("ct state established,related accept comment \"replies\"") < chain.index(wg0[0])
+
+
+def test_without_confined_interfaces_nothing_changes():
+    assert "confined" not in render(fm.build_model(params())[0])
+
+
+@pytest.mark.parametrize("entry, where, message", [
+    ({"name": "wg0", "services": ["nope"]}, ".services[0]", "'nope' is not the name of a service"),
+    ({"name": "wg 0", "services": []}, ".name", "is not an interface name"),
+    ({"name": "wg*", "services": []}, ".name", "is not an interface name"),
+    ({"name": "wg0", "services": [], "allow_ping": "yes"}, ".allow_ping", "is not a boolean"),
+    ({"name": "wg0", "services": [], "colour": 1}, "", "unknown key"),
+    ({"name": "podman0", "services": []}, ".name", "cannot be confined"),
+])
+def test_bad_confined_interfaces_name_the_fact(entry, where, message):
+    data = params(trusted_interfaces=["podman0"], role_needs={"wireguard_firewall_needs": {
+        "confined_interfaces": [entry]}})
+    errors = errors_of(data)
+    path = "wireguard_firewall_needs.confined_interfaces[0]" + where
+    assert any(e.startswith(path + ":") and message in e for e in errors), errors
+
+
+# --- SSH never open to everyone (issue 15) ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("data, where", [
+    (params(management_sources=["192.0.2.10/32", "0.0.0.0/0"]), "firewall_management_sources[1]"),
+    (params(management_sources=["::/0"]), "firewall_management_sources[0]"),
+    (params(services=[{"name": "all", "port": "1-1024", "sources": ["10.0.0.0/8", "0.0.0.0/0"]}]),
+     "firewall_services[0].sources[1]"),
+    (params(management_ports=[2222], services=[{"name": "ssh2", "port": 2222, "sources": ["::/0"]}]),
+     "firewall_services[0].sources[0]"),
+    (params(role_needs={"some_firewall_needs": {"services": [{"name": "ssh", "port": 22, "sources": ["0.0.0.0/0"]}]}}),
+     "some_firewall_needs.services[0].sources[0]"),
+])
+def test_ssh_from_everyone_is_refused_naming_the_variable(data, where):
+    errors = errors_of(data)
+    assert any(e.startswith(where + ":") and "SSH must not be open to everyone" in e for e in errors), errors
+
+
+def test_everyone_on_other_ports_and_narrow_ssh_sources_are_fine():
+    model, _warnings = fm.build_model(params(management_sources=["10.74.2.10/32", "192.168.1.0/24"],
+                                             services=[{"name": "https", "port": 443, "sources": ["0.0.0.0/0"]},
+                                                       {"name": "wg", "port": 51820, "protocol": "udp",
+                                                        "sources": ["0.0.0.0/0", "::/0"]}]))
+    assert model["management"]["ipv4"] == ["10.74.2.10/32", "192.168.1.0/24"]

@@ -250,7 +250,7 @@ def test_a_past_expiry_on_a_peer_never_issued_is_refused_naming_it():
 def test_gateway_forward_rules_admit_only_active_peers_to_the_front_door_and_their_destinations():
     interfaces = [{"name": "wg0", "address": "10.90.1.1/24", "listen_port": 51820},
                   {"name": "wg-it", "address": "10.90.2.1/24", "listen_port": 51821,
-                   "destinations": [{"address": "192.168.1.20", "port": 22}]}]
+                   "destinations": [{"address": "192.168.1.20", "port": 9100}]}]
     peers = [{"name": "laptop", "interface": "wg0", "address": "10.90.1.10"},
              {"name": "gone", "interface": "wg0", "address": "10.90.1.11", "enabled": False},
              {"name": "rdp", "interface": "wg0", "address": "10.90.1.12",
@@ -268,7 +268,7 @@ def test_gateway_forward_rules_admit_only_active_peers_to_the_front_door_and_the
         "protocol": "tcp", "port": 443}
     assert rules["wg-wg0-rdp-0"]["sources"] == ["10.90.1.12/32"]
     assert rules["wg-wg0-rdp-0"]["destinations"] == ["192.168.1.30/32"] and rules["wg-wg0-rdp-0"]["port"] == 3389
-    assert rules["wg-wg-it-dest0"]["sources"] == ["10.90.2.10/32"] and rules["wg-wg-it-dest0"]["port"] == 22
+    assert rules["wg-wg-it-dest0"]["sources"] == ["10.90.2.10/32"] and rules["wg-wg-it-dest0"]["port"] == 9100
     assert len(rules) == 4
     assert firewall["masquerade"] == [
         {"interface": "wg0", "source": "10.90.1.0/24", "oifname": "eth0"},
@@ -367,3 +367,139 @@ def test_check_peers_reports_only_peer_and_interface_problems():
     peers = [{"name": "a", "address": "10.90.1.10"}, {"name": "b", "address": "10.90.1.10"}]
     errors = wg.check_peers(interfaces, peers)
     assert len(errors) == 1 and errors[0].startswith("wireguard_peers[1].address")
+
+
+# A revoked key never comes back (issue 15) ---------------------------------------------------------------------------
+
+def test_an_own_key_peer_enabled_again_with_its_revoked_key_is_refused_naming_it():
+    errors = errors_of(revoked_keys=[KEY_A])
+    assert len(errors) == 1 and errors[0].startswith("wireguard_peers[1].public_key: is a revoked key (phone")
+    assert "peer_public_key" in errors[0]
+    # Still revoked: nothing to refuse. With a new key: enabled.
+    revoked = [*params()["peers"][:1], dict(params()["peers"][1], enabled=False)]
+    assert wg.build_model(params(peers=revoked, revoked_keys=[KEY_A]), today=TODAY)
+    renewed = [*params()["peers"][:1], dict(params()["peers"][1], public_key=KEY_B)]
+    assert wg.build_model(params(peers=renewed, revoked_keys=[KEY_A]), today=TODAY)
+
+
+def test_a_generated_peer_enabled_again_is_reissued_and_an_active_one_is_not():
+    model = wg.build_model(params(revoked_keys=[KEY_B], recorded_keys={"laptop": KEY_B}), today=TODAY)
+    assert model["interfaces"][0]["peers"][0]["reissue"] is True
+    kept = wg.build_model(params(revoked_keys=[KEY_A + "x"], recorded_keys={"laptop": KEY_B}), today=TODAY)
+    assert kept["interfaces"][0]["peers"][0]["reissue"] is False
+
+
+def test_reissue_of_a_revoked_peer_is_refused_saying_to_enable_it():
+    peers = [dict(params()["peers"][0], enabled=False)]
+    errors = errors_of(peers=peers, reissue=["laptop"])
+    assert len(errors) == 1 and errors[0].startswith("wireguard_reissue[0]: 'laptop' is revoked")
+    assert "peer_action=enable" in errors[0]
+
+
+def test_the_revoked_keys_record_only_grows():
+    previous = {"revoked_keys": [KEY_A], "peers": [{"name": "x", "status": "disabled", "public_key": KEY_B}]}
+    assert wg.revoked_keys(previous, []) == sorted([KEY_A, KEY_B])
+    assert wg.revoked_keys({}, [{"name": "y", "status": "disabled", "public_key": KEY_A},
+                                {"name": "z", "status": "active", "public_key": KEY_B}]) == [KEY_A]
+    assert wg.revoked_keys(None, [{"name": "n", "status": "disabled", "public_key": None}]) == []
+
+
+# Peers reach the front door and nothing else on this host, ICMP included (issue 15) ----------------------------------
+
+def test_every_tunnel_is_confined_to_the_peers_services_without_ping_by_default():
+    gateway = wg.build_model(params(), today=TODAY)["firewall"]
+    assert gateway["confined_interfaces"] == [{"name": "wg0", "allow_ping": False, "services": []}]
+    local = wg.build_model(params(mode="local", host_addresses=["192.168.1.20"]), today=TODAY)["firewall"]
+    assert local["confined_interfaces"] == [{"name": "wg0", "allow_ping": False, "services": ["wg-wg0-front-door"]}]
+    assert "wg-wg0-front-door" in [s["name"] for s in local["services"]]
+    # An interface without active peers is confined too: nothing of this host is reached through it.
+    idle = wg.build_model(params(peers=[]), today=TODAY)["firewall"]
+    assert idle["confined_interfaces"] == [{"name": "wg0", "allow_ping": False, "services": []}]
+
+
+def test_the_clinic_may_allow_ping_and_a_non_boolean_is_named():
+    allowed = wg.build_model(params(allow_ping=True), today=TODAY)["firewall"]
+    assert allowed["confined_interfaces"][0]["allow_ping"] is True
+    one_error("wireguard_allow_ping", allow_ping="yes")
+
+
+def test_the_firewall_model_accepts_what_the_wireguard_model_publishes():
+    from ansible_collections.oscar_emr.remote_access.plugins.module_utils import _firewall_model as fm
+
+    published = wg.build_model(params(mode="local", host_addresses=["192.168.1.20"]), today=TODAY)["firewall"]
+    needs = {key: published[key] for key in ("services", "forward_rules", "forward_enabled", "confined_interfaces")}
+    model, _warnings = fm.build_model({"management_sources": ["192.168.1.0/24"],
+                                       "role_needs": {"wireguard_firewall_needs": needs}})
+    assert model["confined_interfaces"] == [{"name": "wg0", "allow_ping": False, "rules": [
+        {"match": "tcp dport 443 ip saddr 10.90.1.10/31", "comment": "wg-wg0-front-door"}]}]
+
+
+# The management peer kind (issue 15): the provider's control node reaches SSH of the clinic's hosts, nothing else ----
+
+MANAGED = [{"name": "laptop", "address": "10.90.1.10"},
+           {"name": "provider", "kind": "management", "address": "10.90.1.20", "public_key": KEY_B}]
+
+
+def test_a_management_peer_reaches_ssh_of_the_server_and_the_oscar_host_only():
+    model = wg.build_model(params(peers=MANAGED), today=TODAY)
+    laptop, provider = model["interfaces"][0]["peers"]
+    assert provider["kind"] == "management" and laptop["kind"] == "staff"
+    assert provider["client_allowed_ips"] == ["10.90.1.1/32", "192.168.1.20/32"]
+    firewall = model["firewall"]
+    forward = {r["name"]: r for r in firewall["forward_rules"]}
+    assert forward["wg-wg0-management-ssh"] == {
+        "name": "wg-wg0-management-ssh", "iifname": "wg0", "oifname": "eth0", "sources": ["10.90.1.20/32"],
+        "destinations": ["192.168.1.20/32"], "protocol": "tcp", "port": 22}
+    # The front door is for staff only.
+    assert forward["wg-wg0-front-door"]["sources"] == ["10.90.1.10/32"]
+    assert len(forward) == 2
+    services = {s["name"]: s for s in firewall["services"]}
+    assert services["wg-wg0-management-ssh"] == {"name": "wg-wg0-management-ssh", "port": 22, "protocol": "tcp",
+                                                 "sources": ["10.90.1.20/32"]}
+    assert firewall["confined_interfaces"] == [{"name": "wg0", "allow_ping": False,
+                                                "services": ["wg-wg0-management-ssh"]}]
+
+
+def test_local_mode_management_reaches_this_hosts_ssh_and_the_ssh_port_follows_the_variable():
+    model = wg.build_model(params(mode="local", host_addresses=["192.168.1.20"], peers=MANAGED, ssh_port=2222),
+                           today=TODAY)
+    assert model["interfaces"][0]["peers"][1]["client_allowed_ips"] == ["10.90.1.1/32"]
+    services = {s["name"]: s for s in model["firewall"]["services"]}
+    assert services["wg-wg0-management-ssh"]["port"] == 2222
+    assert services["wg-wg0-front-door"]["sources"] == ["10.90.1.10/32"]
+    assert model["firewall"]["forward_rules"] == []
+
+
+def test_an_expired_or_revoked_management_peer_loses_ssh_and_the_staff_rules_stay():
+    peers = [MANAGED[0], dict(MANAGED[1], enabled=False)]
+    firewall = wg.build_model(params(peers=peers), today=TODAY)["firewall"]
+    assert [r["name"] for r in firewall["forward_rules"]] == ["wg-wg0-front-door"]
+    assert "wg-wg0-management-ssh" not in [s["name"] for s in firewall["services"]]
+
+
+@pytest.mark.parametrize("peer, where, words", [
+    # A management peer given the staff kind's reach (the front door, or anything else).
+    (dict(MANAGED[1], destinations=[{"address": "192.168.1.20", "port": 443}]), "wireguard_peers[1].destinations",
+     "a management peer (kind: management) reaches SSH"),
+    # A staff peer given SSH.
+    ({"name": "it", "address": "10.90.1.20", "destinations": [{"address": "192.168.1.20", "port": 22}]},
+     "wireguard_peers[1].destinations[0].port", "22 is SSH, which only a management peer reaches"),
+    ({"name": "it", "address": "10.90.1.20", "kind": "admin"}, "wireguard_peers[1].kind", "'admin' is not one of"),
+])
+def test_each_kind_keeps_to_its_reach_and_the_refusal_names_the_variable(peer, where, words):
+    errors = one_error(where, peers=[MANAGED[0], peer])
+    assert any(words in e for e in errors), errors
+
+
+def test_ssh_for_every_staff_peer_of_an_interface_is_refused_too():
+    interfaces = [{"name": "wg0", "address": "10.90.1.1/24", "listen_port": 51820,
+                   "destinations": [{"address": "192.168.1.30", "port": 2222}]}]
+    one_error("wireguard_interfaces[0].destinations[0].port", interfaces=interfaces, ssh_port=2222)
+    one_error("wireguard_management_ssh_port", ssh_port=443)
+    one_error("wireguard_management_ssh_port", ssh_port="ssh")
+
+
+def test_the_peer_list_editor_refuses_ssh_for_staff_too():
+    assert any("wireguard_peers[0].destinations[0].port" in e for e in wg.check_peers(
+        [{"name": "wg0", "address": "10.90.1.1/24", "listen_port": 51820}],
+        [{"name": "it", "address": "10.90.1.20", "destinations": [{"address": "192.168.1.20", "port": 22}]}]))

@@ -19,6 +19,8 @@ from ansible_collections.oscar_emr.remote_access.plugins.modules import (
 )
 
 KEY_A = "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="
+KEY_B = "cYS5t5AqbvC5mSOJlBjKspHGs7wwUCWqx3oChRI3TA4="
+KEY_C = "KEJ0ZjuSPKI/hq+iffrWvt6hynnC68DL/GTbOTZsHT4="
 INTERFACES = [{"name": "wg0", "address": "10.90.1.1/24", "listen_port": 51820}]
 
 
@@ -224,6 +226,59 @@ def test_info_reads_the_record_and_only_the_preshared_keys_asked_for(tmp_path, c
     assert run(wireguard_info, {"conf_dir": str(tmp_path), "preshared_keys": ["../etc"]}, capsys)["failed"]
 
 
+def test_a_revoked_key_is_recorded_for_good_and_never_configured_again(tmp_path, capsys):
+    """Issue 15: enabling a revoked peer put its old key back live."""
+    peers = [{"name": "phone", "public_key": KEY_A, "allowed_ips": ["10.90.1.11/32"]},
+             {"name": "laptop", "generate": True, "allowed_ips": ["10.90.1.10/32"]}]
+    keys = {"laptop": KEY_B}
+    run(wireguard_interface, interface_args(tmp_path, peers, public_keys=keys), capsys)
+    revoked = [dict(p, status="disabled", enabled=False) for p in peers]
+    run(wireguard_interface, interface_args(tmp_path, revoked, public_keys=keys), capsys)
+    record = json.loads((tmp_path / "wgtest0.peers.json").read_text())
+    assert record["revoked_keys"] == sorted([KEY_A, KEY_B])
+    assert KEY_A not in (tmp_path / "wgtest0.conf").read_text()
+    before = (tmp_path / "wgtest0.conf").read_text()
+    for back in ([peers[0]], [peers[1]]):
+        refused = run(wireguard_interface, interface_args(tmp_path, back, public_keys=keys), capsys)
+        assert refused["failed"] and "revoked" in refused["msg"], refused
+        assert (tmp_path / "wgtest0.conf").read_text() == before
+    # Removed from the list altogether and added again later: still refused (the record keeps the key).
+    run(wireguard_interface, interface_args(tmp_path, []), capsys)
+    assert json.loads((tmp_path / "wgtest0.peers.json").read_text())["revoked_keys"] == sorted([KEY_A, KEY_B])
+    assert run(wireguard_interface, interface_args(tmp_path, [peers[0]]), capsys)["failed"]
+    # With a new key the peer is back, and the info module reports the revoked keys to the role's check.
+    renewed = [dict(peers[0], public_key=KEY_C)]
+    assert run(wireguard_interface, interface_args(tmp_path, renewed), capsys)["changed"]
+    info = run(wireguard_info, {"conf_dir": str(tmp_path), "keys_dir": str(tmp_path / "keys")}, capsys)
+    assert info["interfaces"]["wgtest0"]["revoked_keys"] == sorted([KEY_A, KEY_B])
+
+
+def test_enabling_a_revoked_peer_through_the_peer_list_never_reuses_its_key(tmp_path, capsys):
+    """Issue 15: peer_action=add on a revoked peer reported success and did nothing; enable put the old key back."""
+    path = tmp_path / "wireguard_peers.yml"
+    args = {"path": str(path), "interfaces": INTERFACES}
+    run(wireguard_peer, dict(args, name="laptop"), capsys)
+    run(wireguard_peer, dict(args, name="phone", public_key=KEY_A), capsys)
+    for name in ("laptop", "phone"):
+        run(wireguard_peer, dict(args, name=name, state="revoked"), capsys)
+    # add (the playbook passes enabled: true for add and enable) on the revoked generated peer: enabled, new key.
+    added = run(wireguard_peer, dict(args, name="laptop", enabled=True), capsys)
+    assert added["changed"] and added["peer"]["enabled"] is True and added["new_key"] is True
+    assert "new key" in added["msg"]
+    # The own-key device: refused with its old key (nothing written), enabled with a new one.
+    before = path.read_text()
+    refused = run(wireguard_peer, dict(args, name="phone", enabled=True), capsys)
+    assert refused["failed"] and "peer_public_key" in refused["msg"] and path.read_text() == before
+    same = run(wireguard_peer, dict(args, name="phone", enabled=True, public_key=KEY_A), capsys)
+    assert same["failed"] and path.read_text() == before
+    renewed = run(wireguard_peer, dict(args, name="phone", enabled=True, public_key=KEY_C), capsys)
+    assert renewed["changed"] and renewed["peer"]["public_key"] == KEY_C and not renewed["new_key"]
+    # add on an active peer adds no enabled: true of its own.
+    assert not run(wireguard_peer, dict(args, name="laptop", enabled=True), capsys)["changed"]
+    fresh = run(wireguard_peer, dict(args, name="tablet", enabled=True), capsys)
+    assert "enabled" not in fresh["peer"] and not fresh["new_key"]
+
+
 # wireguard_peer ------------------------------------------------------------------------------------------------------
 
 def test_peer_list_add_revoke_remove(tmp_path, capsys):
@@ -240,7 +295,8 @@ def test_peer_list_add_revoke_remove(tmp_path, capsys):
     assert planned["changed"] and "enabled" not in yaml.safe_load(path.read_text())["wireguard_peers"][1]
     revoked = run(wireguard_peer, dict(args, name="phone", state="revoked"), capsys)
     assert revoked["peer"]["enabled"] is False and "enabled: false" in revoked["diff"]["after"]
-    enabled = run(wireguard_peer, dict(args, name="phone", enabled=True, expires=""), capsys)
+    # The phone has its own key: enabled again only with a new one (a revoked key never comes back).
+    enabled = run(wireguard_peer, dict(args, name="phone", enabled=True, expires="", public_key=KEY_C), capsys)
     assert enabled["peer"]["enabled"] is True and "expires" not in enabled["peer"]
     run(wireguard_peer, dict(args, name="laptop", state="absent"), capsys)
     assert [p["name"] for p in yaml.safe_load(path.read_text())["wireguard_peers"]] == ["phone"]
@@ -258,6 +314,21 @@ def test_peer_list_refuses_an_invalid_result_and_keeps_other_variables(tmp_path,
                capsys)["failed"]
     run(wireguard_peer, {"path": str(path), "interfaces": INTERFACES, "name": "phone"}, capsys)
     assert yaml.safe_load(path.read_text())["other_setting"] == 1
+
+
+def test_the_peer_list_takes_a_management_peer_and_refuses_ssh_for_staff(tmp_path, capsys):
+    path = tmp_path / "wireguard_peers.yml"
+    args = {"path": str(path), "interfaces": INTERFACES}
+    added = run(wireguard_peer, dict(args, name="provider", kind="management", public_key=KEY_A), capsys)
+    assert added["changed"] and added["peer"]["kind"] == "management"
+    before = path.read_text()
+    refused = run(wireguard_peer, dict(args, name="it", destinations=[
+        {"address": "192.0.2.30", "port": 22, "protocol": "tcp"}]), capsys)
+    assert refused["failed"] and "wireguard_peers[1].destinations[0].port" in refused["msg"]
+    assert path.read_text() == before
+    reach = run(wireguard_peer, dict(args, name="provider", destinations=[
+        {"address": "192.0.2.30", "port": 443, "protocol": "tcp"}]), capsys)
+    assert reach["failed"] and "wireguard_peers[0].destinations: a management peer" in reach["msg"]
 
 
 # wireguard_validate ------------------------------------------------------------------------------------------------
