@@ -112,6 +112,68 @@ def test_fleet_contains_failures_and_reports(bed, capsys):
     assert "alpha" in fleet_report.table(report)
 
 
+def test_relative_inventories_are_read(bed, monkeypatch):
+    """--inventories relative to the working directory, as the demo gives it: ansible-runner took such a path for an
+    inventory's text (a host named 'inventories/alpha/hosts.yml'), every play matched no hosts, and the run passed."""
+    monkeypatch.chdir(bed)
+    rc = fleet.main(["play.yml", "--inventories", "inventories", "--clinic", "alpha", "--out", "run",
+                     "--", "-e", f"out_dir={bed / 'out'}"])
+    report = json.loads((bed / "run" / "fleet-report.json").read_text())
+    assert (bed / "out" / "alpha.end").exists(), report
+    assert rc == 0 and report["clinics"][0]["hosts"][0]["host"] == "alpha-host"
+
+
+TWO_PLAYS = """\
+- name: Reach the clinic
+  hosts: clinic
+  gather_facts: false
+  tasks:
+    - name: Ping
+      ansible.builtin.ping:
+- name: Reach the connectors
+  hosts: connectors
+  gather_facts: false
+  tasks:
+    - name: Ping
+      ansible.builtin.ping:
+"""
+
+
+def test_a_run_that_did_nothing_fails(tmp_path):
+    """Ansible calls a run whose plays found no hosts successful; the runner does not."""
+    inventories = tmp_path / "inventories"
+    clinic(inventories, "declared", LOCAL)
+    # A group declared empty (a WireGuard-only clinic has no connectors): fine unless --require-hosts.
+    with (inventories / "declared" / "hosts.yml").open("a") as hosts:
+        hosts.write("    connectors:\n      hosts: {}\n")
+    # A host in no group: neither play's pattern names anything in this inventory.
+    (inventories / "ungrouped").mkdir()
+    (inventories / "ungrouped" / "hosts.yml").write_text(
+        "all:\n  hosts:\n    lonely:\n%s" % "".join(f"      {k}: {v}\n" for k, v in LOCAL.items()))
+    (tmp_path / "two.yml").write_text(TWO_PLAYS)
+
+    def run(name, *options):
+        out = tmp_path / name
+        rc = fleet.main([str(tmp_path / "two.yml"), "--inventories", str(inventories), "--out", str(out), *options])
+        return rc, {c["clinic"]: c for c in json.loads((out / "fleet-report.json").read_text())["clinics"]}
+
+    rc, clinics = run("default")
+    assert rc == 1
+    assert clinics["declared"]["result"] == "ok"
+    ungrouped = clinics["ungrouped"]
+    assert ungrouped["result"] == "failed"
+    assert ungrouped["errors"] == [
+        "play 'Reach the clinic' matched no hosts: the inventory has no group or host 'clinic'",
+        "play 'Reach the connectors' matched no hosts: the inventory has no group or host 'connectors'",
+        "no task ran on any host (did the inventory name the clinic's hosts?)"]
+
+    rc, clinics = run("strict", "--clinic", "declared", "--require-hosts", "--expect-change")
+    assert rc == 1
+    assert clinics["declared"]["errors"] == [
+        "play 'Reach the connectors' matched no hosts (pattern 'connectors')",
+        "nothing changed, and this run was expected to change the clinic (--expect-change)"]
+
+
 def test_no_clinics_is_exit_status_2(tmp_path):
     (tmp_path / "inventories").mkdir()
     assert fleet.main([str(tmp_path / "x.yml"), "--inventories", str(tmp_path / "inventories"),
