@@ -191,7 +191,10 @@ def synthetic_runs():
           "unreachable": [], "errors": [], "changed_tasks": [],
           "health": {"oscar": snapshot},
           "artifact_data": {"patch_hosts": {"oscar": {"outcome": "patched", "reboot": "pending"}},
-                            "patch_expiring": {"oscar": [{"name": "dr-bob", "expires": "2026-12-10", "days_left": 4}]}}}
+                            "patch_expiring": {"oscar": [{"name": "dr-bob", "expires": "2026-12-10", "days_left": 4}]},
+                            "patch_gateway_expiring": {"oscar": [
+                                {"name": "locum", "expires": "2026-12-12", "days_left": 6},
+                                {"name": "student", "expires": "2026-12-01", "days_left": -5}]}}}
     bad = {"clinic": "hillcrest", "status": "failed", "rc": 2, "seconds": 12.5, "hosts": ["oscar"], "changed": 0,
            "failed": 1, "unreachable": [], "errors": ["oscar: health: tomcat down"], "changed_tasks": [],
            "health": {"oscar": dict(snapshot, healthy=False, failed_checks=["tomcat"])},
@@ -212,6 +215,10 @@ def test_report_fields_and_restarts_since_last_run(tmp_path):
     assert host["cloudflared_age"] == {"days": 673, "supported": False}
     assert host["reboot_pending"] and host["tls_days_left"] == 9 and host["pending_security_updates"] == 1
     assert host["wireguard_peers_expiring"][0]["name"] == "dr-bob"
+    assert [a["name"] for a in host["gateway_accounts_expiring"]] == ["locum", "student"]
+    lakeside_row = next(line for line in fleet_report.table(report).splitlines() if line.startswith("lakeside"))
+    assert lakeside_row.endswith("peer dr-bob (2026-12-10, 4 d), account locum (2026-12-12, 6 d), "
+                                 "account student (2026-12-01, EXPIRED)")
     assert second["last_successful_patch"] == "2026-12-06T01:00:00+00:00"
     assert first["last_successful_patch"] is None
     assert json.loads(state.read_text())["lakeside"]["restarts"]["oscar"] == {"nginx.service": 3}
@@ -240,6 +247,9 @@ def test_report_page_in_a_real_browser(tmp_path):
             assert "unhealthy: left alone" in sections.nth(0).locator("h2").inner_text()
             cell = page.locator('section[data-clinic="lakeside"] tr[data-host="oscar"] td[data-field="cloudflared"]')
             assert "2025.2.1" in cell.inner_text() and "UNSUPPORTED" in cell.inner_text()
+            accounts = page.locator('section[data-clinic="lakeside"] tr[data-host="oscar"] '
+                                    'td[data-field="accounts expiring"]').inner_text()
+            assert accounts == "locum (2026-12-12, 6 d), student (2026-12-01, EXPIRED)"
             assert page.locator("#summary").inner_text().startswith("2 clinics, 1 failed")
             # A failed clinic is marked in red, visibly.
             color = sections.nth(0).locator("h2").evaluate("e => getComputedStyle(e).color")

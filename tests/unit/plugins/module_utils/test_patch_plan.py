@@ -127,3 +127,13 @@ def test_snapshot_gates_only_on_gating_checks(tmp_path):
     assert set(result["failed"]) == {"unit a.service", "tomcat"}
     assert result["units"]["a.service"] == {"active": "failed", "load": "loaded", "restarts": 5}
     assert ["systemctl", "show", "-p", "Id,LoadState,ActiveState,NRestarts", "a.service"] in calls
+
+
+def test_expiring_gateway_accounts_by_username():
+    """The same rule for gateway accounts (gateway_users, named by username) as for WireGuard peers."""
+    today = datetime.date(2026, 12, 6)
+    users = [{"username": "locum", "expires": "2026-12-12"}, {"username": "staff"},
+             {"username": "student", "expires": datetime.date(2026, 12, 1)}]
+    assert pp.expiring(users, 14, today, name_key="username") == [
+        {"name": "locum", "expires": "2026-12-12", "days_left": 6},
+        {"name": "student", "expires": "2026-12-01", "days_left": -5}]
