@@ -176,6 +176,13 @@ if ! podman exec demo-oscar systemctl is-active --quiet cloudflared.service; the
   exit 1
 fi
 podman exec demo-oscar systemctl status cloudflared.service --no-pager --lines=4 | sed 's/^/    /'
+# Stays up: started once, never restarted by systemd (a crash loop, as with an unreadable origin CA, counts up here).
+restarts="$(podman exec demo-oscar systemctl show -p NRestarts --value cloudflared.service)"
+echo "  restarts by systemd since it started: $restarts"
+if [ "$restarts" != 0 ]; then
+  echo "demo: cloudflared.service restarted $restarts times: it does not stay up (journalctl -u cloudflared)" >&2
+  exit 1
+fi
 echo "  its metrics (http://127.0.0.1:20241/metrics on demo-oscar), a few lines:"
 # podman exec -i: the script is this heredoc on stdin (without -i python3 read nothing and printed nothing). The
 # connector opens its metrics server a moment after it starts: ask until it answers, for at most 30 s, then fail.
