@@ -136,7 +136,8 @@ def did_nothing(events: list[dict], changed: int, require_hosts: bool, expect_ch
             plays.append(data)
         elif kind == "playbook_on_no_hosts_matched":
             play = plays[-1] if plays else data
-            name, pattern = play.get("name") or data.get("play", ""), play.get("pattern") or data.get("play_pattern", "")
+            name = play.get("name") or data.get("play", "")
+            pattern = play.get("pattern") or data.get("play_pattern", "")
             names = {p.strip() for p in re.split(r"[,:]", str(pattern)) if p.strip()}
             missing = sorted(n for n in names if n in unknown)
             if missing:

@@ -5,8 +5,8 @@ Per clinic: the result and duration, changed/failed task counts, and per host wh
 (module clinic_health) and the patch role's set_stats reported: versions (OS, nginx, cloudflared and its age
 against Cloudflare's one-year support window, WireGuard tools, gateway), pending security updates, reboot
 pending, days to TLS certificate expiry, WireGuard peers and gateway accounts expiring within 14 days (or expired),
-service restarts since the last run, the patch outcome; drift (what a check-mode site.yml would change, with --drift) and the last
-successful patch (kept in the state file between runs).
+service restarts since the last run, the patch outcome; drift (what a check-mode site.yml would change, with
+--drift) and the last successful patch (kept in the state file between runs).
 """
 
 from __future__ import annotations

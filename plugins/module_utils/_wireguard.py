@@ -26,7 +26,11 @@ import os
 import re
 
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._expiry import (
-    expired_when_new, is_expired, not_a_date, parse_date)
+    expired_when_new,
+    is_expired,
+    not_a_date,
+    parse_date,
+)
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._problems import Problems, is_hostname
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._wireguard_crypto import is_key
 
