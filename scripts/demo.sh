@@ -58,6 +58,8 @@ TESTBED_DISTS=bookworm bash scripts/testbed.sh
 export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_COLLECTIONS_PATH="$PWD/.build/collections"
 
 podman network exists "$NETWORK" || podman network create --subnet "$SUBNET" "$NETWORK" >/dev/null
+# A fresh clinic (a container just made) must be changed by site.yml: the fleet runner fails a run that changes nothing.
+fresh=
 for entry in "${HOSTS[@]}"; do
   # shellcheck disable=SC2086  # "name address": split into $1 $2 on purpose
   set -- $entry
@@ -70,6 +72,7 @@ for entry in "${HOSTS[@]}"; do
   if ! podman container exists "$name"; then
     podman run -d --name "$name" --hostname "$name" --network "$NETWORK" --ip "$address" --systemd=always \
       --cap-add NET_ADMIN --device /dev/net/tun "$@" "$IMAGE" /sbin/init >/dev/null
+    fresh=1
   elif [ "$(podman inspect -f '{{.State.Running}}' "$name")" != true ]; then
     podman start "$name" >/dev/null
   fi
@@ -102,12 +105,24 @@ cmp -s "$SHARED_CLOUDFLARED/$CLOUDFLARED_DEB" ".build/cloudflared-real/$CLOUDFLA
 podman exec demo-oscar sh -c 'command -v nft >/dev/null || { apt-get update -qq &&
   DEBIAN_FRONTEND=noninteractive apt-get install -qq -y --no-install-recommends nftables >/dev/null; }'
 podman exec -i demo-oscar bash -s <tests/real_cloudflared/isolate.sh
-echo "demo: applying playbooks/site.yml with $INVENTORY (log: .build/demo-site.log)"
-# The QR codes of client configurations are shown below, not written to the log (they hold private keys).
-ansible-playbook -i "$INVENTORY" playbooks/site.yml --diff -e wireguard_client_show_qr=false >.build/demo-site.log 2>&1 || {
+echo "demo: applying playbooks/site.yml with $INVENTORY through the fleet runner (log: .build/demo-site.log)"
+# The fleet runner (scripts/fleet.py, on ansible-runner) as a provider runs it, for this one clinic: its progress lines
+# (the play it is in, how many tasks it has started) while it runs, then the fleet report. --require-hosts: every
+# play of site.yml must find hosts in the demo clinic; --expect-change on fresh containers: a first run that changes
+# nothing did not apply the clinic. The QR codes of client configurations are shown below, not written to the log
+# (they hold private keys).
+clinic_name="$(basename "$INVENTORY_DIR")"
+rm -rf .build/demo-fleet
+fleet_rc=0
+.venv/bin/python scripts/fleet.py playbooks/site.yml --inventories "$(dirname "$INVENTORY_DIR")" --clinic "$clinic_name" \
+  --include-examples --out .build/demo-fleet --state .build/demo-fleet-state.json --progress-every 15 \
+  --require-hosts ${fresh:+--expect-change} -- --diff -e wireguard_client_show_qr=false || fleet_rc=$?
+cp .build/demo-fleet/"$clinic_name".log .build/demo-site.log 2>/dev/null || : >.build/demo-site.log
+if [ "$fleet_rc" != 0 ]; then
   tail -40 .build/demo-site.log
+  echo "demo: site.yml through the fleet runner FAILED (exit $fleet_rc): see the report above and .build/demo-fleet/" >&2
   exit 1
-}
+fi
 grep -A5 'PLAY RECAP' .build/demo-site.log
 
 if grep -q "^ *- name: $DEMO_PEER\$" "$PEERS_FILE"; then
@@ -154,24 +169,63 @@ echo "cloudflared on demo-oscar: the real connector (upstream's package $CLOUDFL
 echo "It CANNOT REACH CLOUDFLARE: the demo has no real tunnel, so the connector is pinned to a local edge that answers"
 echo "nothing (127.0.0.1:7844) and has no route off the machine. It stays up and retries; it is never ready (/ready 503)."
 echo "  podman exec demo-oscar systemctl status cloudflared.service"
+# Running, or the demo stops here: a connector that is not running is what this section exists to show. The real
+# connector is Type=notify and sends READY=1 only after its first edge connection, which the demo cannot have: it
+# stays "activating (start)", running and retrying (the role gives it no start timeout); "active" once connected.
+state="$(podman exec demo-oscar systemctl show -p ActiveState --value cloudflared.service)"
+if [ "$state" != active ] && [ "$state" != activating ]; then
+  podman exec demo-oscar systemctl status cloudflared.service --no-pager --lines=20 | sed 's/^/    /' || true
+  echo "demo: cloudflared.service is $state on demo-oscar, not running" >&2
+  exit 1
+fi
+# (systemctl status exits 3 for a unit that is not "active": the state was checked above.)
 podman exec demo-oscar systemctl status cloudflared.service --no-pager --lines=4 | sed 's/^/    /' || true
+# Stays up: started once, never restarted by systemd (a crash loop, as with an unreadable origin CA, counts up here).
+restarts="$(podman exec demo-oscar systemctl show -p NRestarts --value cloudflared.service)"
+echo "  restarts by systemd since it started: $restarts"
+if [ "$restarts" != 0 ]; then
+  echo "demo: cloudflared.service restarted $restarts times: it does not stay up (journalctl -u cloudflared)" >&2
+  exit 1
+fi
 echo "  its metrics (http://127.0.0.1:20241/metrics on demo-oscar), a few lines:"
-podman exec demo-oscar python3 - <<'PY' | sed 's/^/    /'
+# podman exec -i: the script is this heredoc on stdin (without -i python3 read nothing and printed nothing). The
+# connector opens its metrics server a moment after it starts: ask until it answers, for at most 30 s, then fail.
+podman exec -i demo-oscar python3 - <<'PY' | sed 's/^/    /'
+import sys
+import time
 import urllib.error
 import urllib.request
 
+URL = "http://127.0.0.1:20241"
+SHOWN = ("build_info", "cloudflared_tunnel_ha_connections", "cloudflared_tunnel_total_requests")
 opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-with opener.open("http://127.0.0.1:20241/metrics", timeout=5) as answer:
-    lines = answer.read().decode().splitlines()
-print("\n".join(line for line in lines if line.startswith(("build_info", "cloudflared_tunnel_ha_connections",
-                                                             "cloudflared_tunnel_total_requests"))))
+deadline = time.monotonic() + 30
+while True:
+    try:
+        with opener.open(URL + "/metrics", timeout=5) as answer:
+            lines = answer.read().decode().splitlines()
+        break
+    except OSError as error:  # URLError and connection refused: not listening yet
+        if time.monotonic() > deadline:
+            sys.exit("demo: cloudflared's %s/metrics did not answer within 30 s: %s" % (URL, error))
+        time.sleep(1)
+shown = [line for line in lines if line.startswith(SHOWN)]
+if not shown:
+    sys.exit("demo: cloudflared's /metrics answered without %s (%d lines)" % (", ".join(SHOWN), len(lines)))
+print("\n".join(shown))
 try:
-    opener.open("http://127.0.0.1:20241/ready", timeout=5)
+    with opener.open(URL + "/ready", timeout=5) as answer:
+        print("/ready: %d" % answer.status)
 except urllib.error.HTTPError as error:
     print("/ready: %d (no edge connection)" % error.code)
 PY
 echo "  packets its user sent off the machine (nftables counters, must be 0):"
-podman exec demo-oscar nft list chain inet test_isolation output | grep -o 'counter packets [0-9]*' | sed 's/^/    /'
+counters="$(podman exec demo-oscar nft list chain inet test_isolation output | grep -o 'counter packets [0-9]*')"
+echo "${counters//counter/    counter}"
+if [ -z "$counters" ] || echo "$counters" | grep -qv 'counter packets 0$'; then
+  echo "demo: the connector's user sent packets off demo-oscar (or the counters are missing)" >&2
+  exit 1
+fi
 
 oscar_ip="$(address_of demo-oscar)"
 pi_ip="$(address_of demo-pi)"

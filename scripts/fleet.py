@@ -11,6 +11,12 @@ Clinics are the directories under --inventories (default inventories/, $CLINIC_I
 this collection's example inventories (a .example-inventory file naming the directory itself) are skipped
 unless --include-examples ($CLINIC_INCLUDE_EXAMPLES=1); a clinic copied from one under its own name still runs.
 
+A run that did nothing is a failed run, not a quiet success: a clinic fails when no task ran on any of its hosts,
+when a play's host pattern names a group or host its inventory does not have (Ansible only warns and skips the
+play: a clinic half-applied), with --require-hosts when any play matched no hosts at all (a declared but empty group,
+such as cloudflared_connectors of a WireGuard-only clinic, is otherwise fine), and with --expect-change when the run
+changed nothing (a fresh clinic). The report says which play and why.
+
 After every run: <out>/fleet-report.json, <out>/fleet-report.html and a table on the terminal, failed clinics
 first (see fleet_report.py). Exit status: 0 every clinic succeeded, 1 one or more failed, 2 nothing to run.
 """
@@ -20,6 +26,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import re
 import shlex
 import signal
 import sys
@@ -108,6 +115,43 @@ def runner_env() -> dict[str, str]:
 
 
 RUN_MARKER = "OSCAR_FLEET_RUN"
+# Ansible's warning when a play's hosts pattern names nothing in the inventory (it then skips the play).
+UNMATCHED_PATTERN = re.compile(r"Could not match supplied host pattern, ignoring: (.+)$")
+TASK_RESULTS = ("runner_on_ok", "runner_on_failed", "runner_on_skipped", "runner_on_unreachable")
+
+
+def did_nothing(events: list[dict], changed: int, require_hosts: bool, expect_change: bool) -> list[str]:
+    """Why a run that Ansible calls successful did not do its job, from its events: plays whose pattern names no
+    group or host of the inventory (or, with require_hosts, plays that matched no hosts), no task run on any host,
+    nothing changed where a change was expected. An empty list when it did its job."""
+    unknown, problems, plays, tasks = set(), [], [], 0
+    for event in events:
+        kind, data = event.get("event"), event.get("event_data") or {}
+        if kind == "warning":
+            # The warning's text is the event's stdout (event_data only flags it).
+            match = UNMATCHED_PATTERN.search(str(event.get("stdout", "")).strip())
+            if match:
+                unknown.add(match.group(1).strip())
+        elif kind == "playbook_on_play_start":
+            plays.append(data)
+        elif kind == "playbook_on_no_hosts_matched":
+            play = plays[-1] if plays else data
+            name = play.get("name") or data.get("play", "")
+            pattern = play.get("pattern") or data.get("play_pattern", "")
+            names = {p.strip() for p in re.split(r"[,:]", str(pattern)) if p.strip()}
+            missing = sorted(n for n in names if n in unknown)
+            if missing:
+                problems.append(f"play '{name}' matched no hosts: the inventory has no group or host "
+                                f"{', '.join(repr(m) for m in missing)}")
+            elif require_hosts:
+                problems.append(f"play '{name}' matched no hosts (pattern '{pattern}')")
+        elif kind in TASK_RESULTS:
+            tasks += 1
+    if not tasks:
+        problems.append("no task ran on any host (did the inventory name the clinic's hosts?)")
+    elif expect_change and not changed:
+        problems.append("nothing changed, and this run was expected to change the clinic (--expect-change)")
+    return problems
 
 
 def kill_leftovers(marker: str) -> list[int]:
@@ -139,7 +183,10 @@ def run_one(clinic: Path, playbook: Path, args, extra: list[str], artifacts: Pat
         runner = ansible_runner.run(
             private_data_dir=private,
             playbook=str(playbook),
-            inventory=str(clinic / "hosts.yml"),
+            # Absolute: ansible-runner takes a relative path that is not under its private data directory for the
+            # inventory's text and writes it there as an INI file naming one host, "inventories/x/hosts.yml", so
+            # every play matched no hosts and the run "succeeded" having done nothing.
+            inventory=str((clinic / "hosts.yml").resolve()),
             artifact_dir=str(artifacts),
             ident=clinic.name + ("-drift" if check else ""),
             cmdline=shlex.join(cmdline) if cmdline else None,
@@ -172,18 +219,24 @@ def run_one(clinic: Path, playbook: Path, args, extra: list[str], artifacts: Pat
                 health[host] = res
             failed_msgs.append(f"{host}: {data.get('task')}: {str(res.get('msg', ''))[:300]}")
     hosts = {h for key in ("ok", "changed", "failures", "dark", "skipped") for h in (stats.get(key) or {})}
+    changed = sum((stats.get("changed") or {}).values())
+    problems = []
+    if runner.status == "successful":
+        problems = did_nothing(events, changed, getattr(args, "require_hosts", False),
+                               getattr(args, "expect_change", False) and not check)
     return {
         "clinic": clinic.name,
-        "status": runner.status,
+        # Ansible's verdict, unless the run did nothing: then it failed, and errors say why.
+        "status": "failed" if problems else runner.status,
         "rc": runner.rc,
         "seconds": round(time.time() - started, 1),
         "started": datetime.datetime.fromtimestamp(started, datetime.timezone.utc).isoformat(timespec="seconds"),
         "hosts": sorted(hosts),
-        "changed": sum((stats.get("changed") or {}).values()),
+        "changed": changed,
         "failed": sum((stats.get("failures") or {}).values()),
         "unreachable": sorted((stats.get("dark") or {}).keys()),
         "changed_tasks": changed_tasks,
-        "errors": failed_msgs,
+        "errors": problems + failed_msgs,
         "health": health,
         "artifact_data": stats.get("artifact_data") or {},
         "stdout": stdout_text,
@@ -215,6 +268,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds between progress lines while clinics run (default 30)")
     parser.add_argument("--drift", action="store_true",
                         help="also run playbooks/site.yml in check mode per clinic and report what it would change")
+    parser.add_argument("--require-hosts", action="store_true",
+                        help="a play that matches no hosts fails the clinic, even when its group is declared empty")
+    parser.add_argument("--expect-change", action="store_true",
+                        help="a run that changes nothing fails the clinic (a fresh clinic's first run)")
     parser.add_argument("extra", nargs="*",
                         help="after --: options for ansible-playbook (such as -e, --limit, --check)")
     argv = list(sys.argv[1:] if argv is None else argv)

@@ -4,9 +4,9 @@ terminal table, failed clinics first.
 Per clinic: the result and duration, changed/failed task counts, and per host what the health snapshot
 (module clinic_health) and the patch role's set_stats reported: versions (OS, nginx, cloudflared and its age
 against Cloudflare's one-year support window, WireGuard tools, gateway), pending security updates, reboot
-pending, days to TLS certificate expiry, WireGuard peers expiring within 14 days, service restarts since the
-last run, the patch outcome; drift (what a check-mode site.yml would change, with --drift) and the last
-successful patch (kept in the state file between runs).
+pending, days to TLS certificate expiry, WireGuard peers and gateway accounts expiring within 14 days (or expired),
+service restarts since the last run, the patch outcome; drift (what a check-mode site.yml would change, with
+--drift) and the last successful patch (kept in the state file between runs).
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ def build(runs: list[dict], playbook: str, state_path: Path | None = None,
         previous = state.get(run["clinic"], {})
         patch_hosts = (run.get("artifact_data") or {}).get("patch_hosts") or {}
         expiring = (run.get("artifact_data") or {}).get("patch_expiring") or {}
+        accounts_expiring = (run.get("artifact_data") or {}).get("patch_gateway_expiring") or {}
         hosts = []
         restarts_now = {}
         for host in sorted(set(run.get("hosts", [])) | set(run.get("health", {}))):
@@ -84,6 +85,7 @@ def build(runs: list[dict], playbook: str, state_path: Path | None = None,
                 "reboot_pending": bool(health.get("reboot_required")) or outcome.get("reboot") == "pending",
                 "tls_days_left": health.get("tls_days_left"),
                 "wireguard_peers_expiring": expiring.get(host, []),
+                "gateway_accounts_expiring": accounts_expiring.get(host, []),
                 "restarts_since_last_run": since,
                 "patch": outcome,
             })
@@ -102,7 +104,6 @@ def build(runs: list[dict], playbook: str, state_path: Path | None = None,
             "errors": run.get("errors", [])[:20],
             "drift": run.get("drift"),
             "last_successful_patch": last_success,
-            "gateway_accounts_expiring": "not modelled: gateway_users carry no expiry date",
             "hosts": hosts,
         })
         state[run["clinic"]] = {"last_successful_patch": last_success,
@@ -132,6 +133,12 @@ def _cell(value) -> str:
     return str(value)
 
 
+def _expiring(accounts: list[dict]) -> list[str]:
+    """'name (date, N d)', 'name (date, EXPIRED)' once the date has come."""
+    return [f"{a['name']} ({a['expires']}, {a['days_left']} d)" if a["days_left"] > 0 else
+            f"{a['name']} ({a['expires']}, EXPIRED)" for a in accounts]
+
+
 def host_line(host: dict) -> dict:
     versions = host["versions"]
     age = host["cloudflared_age"]
@@ -152,7 +159,8 @@ def host_line(host: dict) -> dict:
         "security updates": host["pending_security_updates"],
         "reboot pending": host["reboot_pending"],
         "tls days": host["tls_days_left"],
-        "peers expiring": host["wireguard_peers_expiring"],
+        "peers expiring": _expiring(host["wireguard_peers_expiring"]),
+        "accounts expiring": _expiring(host.get("gateway_accounts_expiring") or []),
         "restarts since last run": host["restarts_since_last_run"],
     }
 
@@ -162,23 +170,27 @@ CLINIC_COLUMNS = ("clinic", "result", "seconds", "changed", "failed", "drift", "
 
 def table(report: dict) -> str:
     rows = [("clinic", "result", "time", "changed", "failed", "host", "health", "patch", "cloudflared",
-             "sec. upd.", "reboot", "tls days")]
+             "sec. upd.", "reboot", "tls days", "expiring (14 d)")]
     for clinic in report["clinics"]:
         for index, host in enumerate(clinic["hosts"] or [{"host": "-", "versions": {}, "cloudflared_age": None,
                                                           "reachable": True, "healthy": None, "failed_checks": [],
                                                           "patch": {}, "pending_security_updates": None,
                                                           "reboot_pending": None, "tls_days_left": None,
                                                           "wireguard_peers_expiring": [],
+                                                          "gateway_accounts_expiring": [],
                                                           "restarts_since_last_run": {}}]):
             line = host_line(host)
             head = ((clinic["clinic"], clinic["result"], f"{clinic['seconds'] or 0:.0f}s", str(clinic["changed"]),
                      str(clinic["failed"])) if index == 0 else ("", "", "", "", ""))
             fields = ("host", "health", "patch", "cloudflared", "security updates", "reboot pending", "tls days")
-            rows.append(head + tuple(_cell(line[k]) for k in fields))
+            soon = [f"peer {n}" for n in line["peers expiring"]] + [f"account {n}" for n in line["accounts expiring"]]
+            rows.append(head + tuple(_cell(line[k]) for k in fields) + (_cell(soon),))
     widths = [min(40, max(len(r[i]) for r in rows)) for i in range(len(rows[0]))]
     out = []
     for row in rows:
-        out.append("  ".join(cell[:40].ljust(width) for cell, width in zip(row, widths)).rstrip())
+        # The last column (what expires soon) is never cut: a name half shown is no use.
+        cells = [cell[:40].ljust(width) for cell, width in zip(row[:-1], widths)] + [row[-1]]
+        out.append("  ".join(cells).rstrip())
     summary = report["summary"]
     out.append(f"{summary['clinics']} clinics, {summary['failed']} failed")
     return "\n".join(out)
@@ -228,7 +240,7 @@ def html_page(report: dict) -> str:
                              + "".join(f'<td data-field="{esc(k)}">{esc(_cell(line[k]))}</td>' for k in keys)
                              + "</tr>")
             parts.append("</table>")
-        parts.append(f"<p>gateway accounts expiring: {esc(clinic['gateway_accounts_expiring'])}</p></section>")
+        parts.append("</section>")
     parts.append("</body></html>")
     return "\n".join(parts)
 

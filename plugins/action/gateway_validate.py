@@ -21,6 +21,7 @@ ARGUMENT_SPEC = {
     "current_users": {"type": "list", "elements": "dict", "default": None},
     "disable_max_share": {"type": "float", "default": 0.25},
     "allow_mass_disable": {"type": "bool", "default": False},
+    "today": {"type": "str", "default": None},
 }
 
 

@@ -37,9 +37,10 @@ def patch_needrestart(output):
     return _patch_plan.parse_needrestart(output or "")
 
 
-def patch_expiring(peers, days=14):
-    """WireGuard peers whose expiry date is within ``days`` (for the fleet report)."""
-    return _patch_plan.expiring(peers, int(days))
+def patch_expiring(accounts, days=14, name_key="name"):
+    """WireGuard peers (or gateway accounts, with name_key 'username') whose expiry date is within ``days`` (for the
+    fleet report)."""
+    return _patch_plan.expiring(accounts, int(days), name_key=name_key)
 
 
 class FilterModule:

@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import datetime
 
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._access_policy import (
     IDP_SECRET_KEYS,
@@ -22,6 +23,7 @@ from ansible_collections.oscar_emr.remote_access.plugins.module_utils._access_po
     shadowed_deny_warnings,
     validate_access_policy,
 )
+from ansible_collections.oscar_emr.remote_access.plugins.module_utils._expiry import parse_date
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._gateway_config import check_config, role_variable
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._problems import did_you_mean, show
 
@@ -162,10 +164,17 @@ def gateway_problems(args, problems, server_names=None):
         if name_error:
             problems.errors.append(name_error)
     mass_disable(cfg, args, problems, args["users_variable"])
-    # The gateway's own schema, the one its loader runs on the host, naming the role variables.
+    # The gateway's own schema, the one its loader runs on the host, naming the role variables; with the accounts
+    # on the gateway now and the host's date, a new account that has already expired is refused (expires).
+    today = parse_date(args.get("today")) or datetime.date.today()
+    existing = [row.get("username") for row in args.get("current_users") or []]
     check_config(cfg, problems, lambda key: args["users_variable"] + key[5:] if key.startswith("users")
-                 else role_variable(key))
+                 else role_variable(key), today=today, existing=existing)
     if problems:
         return None, warnings
+    for user in cfg.get("users") or []:
+        # An unquoted YAML date reaches here as a date: the configuration file holds the ISO text.
+        if parse_date(user.get("expires")):
+            user["expires"] = parse_date(user["expires"]).isoformat()
     cfg["access_policy"] = redact_login_method_secrets(cfg["access_policy"])
     return cfg, warnings

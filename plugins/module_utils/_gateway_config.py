@@ -19,10 +19,11 @@ __metaclass__ = type
 
 import re
 
+from ._expiry import expired_when_new, is_expired, not_a_date
 from ._problems import IDENTIFIER_RE, Problems, is_hostname, is_int, parse_email, show
 
 MODES = ("cloudflare", "standalone")
-USER_KEYS = ("username", "display_name", "email", "role", "enabled", "password_hash")
+USER_KEYS = ("username", "display_name", "email", "role", "enabled", "password_hash", "expires")
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 TEAM_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.cloudflareaccess\.com$")
 # Cloudflare gives every Access application one AUD tag: 64 hexadecimal characters.
@@ -57,7 +58,9 @@ def role_variable(key):
     return ROLE_VARIABLES.get(key, key)
 
 
-def check_users(users, problems, name=config_key):
+def check_users(users, problems, name=config_key, today=None, existing=None):
+    """The users' problems. ``existing`` (the usernames already on the gateway, with ``today`` on its host; the role's
+    check reads both there) makes an account that is new and already expired an error: it could never sign in."""
     seen = set()
     for _index, where, user in problems.entries(name("users"), users, USER_KEYS, "must be a list of mappings"):
         username = user.get("username")
@@ -78,6 +81,12 @@ def check_users(users, problems, name=config_key):
                          "spaces)" % show(role))
         if "enabled" in user and not isinstance(user["enabled"], bool):
             problems.add(where + ".enabled", "%s is not true or false" % show(user["enabled"]))
+        expires = user.get("expires")
+        if not_a_date(expires):
+            problems.add(where + ".expires", not_a_date(expires))
+        elif existing is not None and today is not None and is_expired(expires, today) \
+                and user.get("username") not in existing:
+            problems.add(where + ".expires", expired_when_new(expires, today, "account", "is not on the gateway yet"))
         password_hash = user.get("password_hash")
         if password_hash is not None and (not isinstance(password_hash, str)
                                           or not password_hash.startswith("$argon2id$")):
@@ -89,9 +98,10 @@ def aud_tags(value):
     return [value] if isinstance(value, str) else value
 
 
-def check_config(cfg, problems=None, name=config_key):
+def check_config(cfg, problems=None, name=config_key, today=None, existing=None):
     """Record every problem of the gateway's configuration ``cfg`` (a mapping as the role writes it); returns
-    ``problems``."""
+    ``problems``. ``today`` and ``existing``: see check_users (the role's check; the gateway's loader gives neither, as
+    an account that expired since is simply expired)."""
     problems = Problems() if problems is None else problems
     if cfg.get("mode") not in MODES:
         problems.add(name("mode"), "%s is not 'standalone' or 'cloudflare'" % show(cfg.get("mode")))
@@ -120,5 +130,5 @@ def check_config(cfg, problems=None, name=config_key):
         problems.add(name("login.max_failures_per_address"), "%r is less than %s (%r); a shared address "
                      "(masquerading WireGuard gateway, office NAT) would be banned before the user"
                      % (per_address, name("login.max_failures"), per_user))
-    check_users(cfg.get("users", []), problems, name)
+    check_users(cfg.get("users", []), problems, name, today, existing)
     return problems

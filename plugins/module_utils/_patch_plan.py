@@ -12,6 +12,8 @@ import datetime
 import fnmatch
 import re
 
+from ansible_collections.oscar_emr.remote_access.plugins.module_utils import _expiry
+
 SCOPES = ("security", "all", "none")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$|^24:00$")
@@ -157,18 +159,7 @@ def parse_needrestart(output):
     return {"services": services, "kernel_reboot": kernel_status >= 2}
 
 
-def expiring(peers, days=14, today=None):
-    """Enabled WireGuard peers whose ``expires`` date (YYYY-MM-DD) falls within ``days`` from today (or passed)."""
-    today = today or datetime.date.today()
-    found = []
-    for peer in peers or []:
-        if not isinstance(peer, dict) or not peer.get("expires") or peer.get("enabled") is False:
-            continue
-        try:
-            date = datetime.date.fromisoformat(str(peer["expires"]))
-        except ValueError:
-            continue
-        left = (date - today).days
-        if left <= days:
-            found.append({"name": peer.get("name"), "expires": str(peer["expires"]), "days_left": left})
-    return found
+def expiring(accounts, days=14, today=None, name_key="name"):
+    """Enabled WireGuard peers (or gateway accounts, name_key "username") whose ``expires`` date falls within ``days``
+    from today (or passed): the rule is _expiry.py's, shared with the WireGuard model and the gateway."""
+    return _expiry.expiring(accounts, days, today, name_key)

@@ -25,6 +25,12 @@ import ipaddress
 import os
 import re
 
+from ansible_collections.oscar_emr.remote_access.plugins.module_utils._expiry import (
+    expired_when_new,
+    is_expired,
+    not_a_date,
+    parse_date,
+)
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._problems import Problems, is_hostname
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._wireguard_crypto import is_key
 
@@ -61,19 +67,6 @@ def _int(value, low, high):
         value = int(value.strip())
     if isinstance(value, int) and low <= value <= high:
         return value
-    return None
-
-
-def _date(value):
-    if isinstance(value, datetime.datetime):
-        return value.date()
-    if isinstance(value, datetime.date):
-        return value
-    if isinstance(value, str) and re.match(r"^\d{4}-\d{2}-\d{2}$", value.strip()):
-        try:
-            return datetime.datetime.strptime(value.strip(), "%Y-%m-%d").date()
-        except ValueError:
-            return None
     return None
 
 
@@ -291,11 +284,9 @@ def _peers(raw, interfaces, params, today, errors):
         for flag, default in (("preshared_key", True), ("enabled", True)):
             if not _is_bool(item.get(flag, default)):
                 errors.add("%s.%s" % (where, flag), "%r is not true or false" % (item.get(flag),))
-        expires = None
-        if item.get("expires") not in (None, ""):
-            expires = _date(item.get("expires"))
-            if expires is None:
-                errors.add(where + ".expires", "%r is not a date YYYY-MM-DD" % (item.get("expires"),))
+        expires = parse_date(item.get("expires"))
+        if not_a_date(item.get("expires")):
+            errors.add(where + ".expires", not_a_date(item.get("expires")))
         owner = item.get("owner", "")
         if owner is None:
             owner = ""
@@ -317,15 +308,13 @@ def _peers(raw, interfaces, params, today, errors):
         enabled = item.get("enabled", True) is True
         if not enabled:
             status = "disabled"
-        elif expires is not None and expires <= today:
+        elif is_expired(expires, today):
             status = "expired"
             recorded = params.get("recorded_peers")
             if recorded is not None and name not in recorded:
                 # Never issued: an expiry already past can only be a mistake (most likely the year), and the peer
                 # would be recorded as expired and never work, without a word.
-                errors.add(where + ".expires", "%r is not after today (%s on the host) and this peer was never issued, "
-                           "so it would never work; correct the date (the year?) or leave the peer out"
-                           % (item.get("expires"), today.isoformat()))
+                errors.add(where + ".expires", expired_when_new(item.get("expires"), today, "peer", "was never issued"))
         else:
             status = "active"
         peers.append({

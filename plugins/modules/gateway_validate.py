@@ -57,6 +57,12 @@ options:
     description: Consent to disable more accounts than O(disable_max_share) allows.
     type: bool
     default: false
+  today:
+    description:
+      - Today's date on the gateway's host (YYYY-MM-DD); unset, the controller's date.
+      - An account in O(config) that is not in O(current_users) (or any account, when there is no database yet) whose
+        C(expires) date is not after this day is refused, as it could never sign in.
+    type: str
 """
 
 EXAMPLES = r"""

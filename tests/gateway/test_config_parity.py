@@ -5,6 +5,7 @@ the gateway the configuration key. The first cases are the drifts issue 13 found
 (a role the access policy may name) was refused by the controller, and the two sides had different AUD-tag rules."""
 
 import copy
+import datetime
 from unittest.mock import MagicMock
 
 import pytest
@@ -49,6 +50,11 @@ CASES = [
     ("aud tag upper-case", {"cloudflare_aud": [AUD.upper()]}, False, "cloudflare.aud", "gateway_cloudflare_aud"),
     ("bad email", {"users": [user(email="desk@clinic")]}, False, "users[0].email", "gateway_users[0].email"),
     ("misspelt user key", {"users": [user(rol="physician")]}, False, "users[0]", "gateway_users[0]"),
+    ("expiry not a date", {"users": [user(expires="31/12/2030")]}, False, "users[0].expires",
+     "gateway_users[0].expires"),
+    # A new account's date must be after today on the controller: a year from now.
+    ("expiry a date", {"users": [user(expires=(datetime.date.today() + datetime.timedelta(days=365)).isoformat())]},
+     True, None, None),
     ("public host with scheme", {"public_host": "https://emr.clinic.test"}, False, "public_host",
      "gateway_public_host"),
     ("cache ttl too long", {"decision_cache": {"max_age_seconds": 61}}, False, "decision_cache.max_age_seconds",

@@ -1,6 +1,9 @@
 """Standalone mode: the gateway is the login (password + TOTP), sessions, regulation, CSRF, redirects,
 purpose justification and approvals."""
 
+import copy
+import datetime
+import json
 import re
 import time
 
@@ -10,6 +13,7 @@ from gwtest import (
     HOST,
     ORIGIN,
     PASSWORD,
+    USERS,
     Client,
     csrf_of,
     enroll_totp,
@@ -592,3 +596,40 @@ def test_denied_request_gives_no_access(gateway):
     approver.post("/_gateway/approvals", {"request_id": 1, "decision": "deny", "csrf": csrf_of(page)})
     assert requester.auth(path).status == 401
     assert events(gateway, "approval_denied")
+
+
+def test_expired_account_cannot_sign_in_and_its_sessions_end(tmp_path):
+    """gateway_users[].expires: the first day the account no longer works (the rule of plugins/module_utils/_expiry.py,
+    which WireGuard peers follow too). A session open when the day comes ends at its next request."""
+    today = datetime.date.today()
+    users = copy.deepcopy(USERS)
+    for user in users:
+        if user["username"] in ("drsmith", "reception"):
+            user["expires"] = (today + datetime.timedelta(days=1)).isoformat()
+    gateway = make_gateway(tmp_path, users=users)
+    set_password(gateway, "drsmith")
+    set_password(gateway, "reception")
+    client = Client(gateway)
+    login(client, gateway, "drsmith", enroll_totp(gateway, "drsmith"))
+    assert client.auth("/oscar/").status == 200
+    # The day comes (as the clock would move on, the stored date moves back): the next request ends the session.
+    gateway.store.execute("UPDATE users SET expires = ? WHERE username = 'drsmith'", (today.isoformat(),))
+    assert client.auth("/oscar/").status == 401
+    ended = events(gateway, "session_ended")[-1]
+    assert ended["username"] == "drsmith" and json.loads(ended["detail"])["reason"] == "account expired"
+    # And the account cannot sign in again, with the right password (audited as expired, shown as any failure).
+    again = Client(gateway)
+    response = again.post("/_gateway/login", {"username": "drsmith", "password": PASSWORD,
+                                              "csrf": start_login(again)})
+    assert "Sign-in failed" in response.text
+    failed = events(gateway, "login_failed")[-1]
+    assert failed["username"] == "drsmith" and json.loads(failed["detail"])["reason"] == "account expired"
+    # The inventory moving an account's date to today ends its sessions when the gateway loads it.
+    other = Client(gateway)
+    login(other, gateway, "reception", enroll_totp(gateway, "reception"))
+    for user in gateway.cfg["users"]:
+        if user["username"] == "reception":
+            user["expires"] = today.isoformat()
+    gateway.sync_users()
+    assert other.auth("/oscar/").status == 401
+    assert json.loads(events(gateway, "sessions_revoked")[-1]["detail"])["reason"] == "account expired"

@@ -112,6 +112,60 @@ def test_fleet_contains_failures_and_reports(bed, capsys):
     assert "alpha" in fleet_report.table(report)
 
 
+TWO_PLAYS = """\
+- name: Reach the clinic
+  hosts: clinic
+  gather_facts: false
+  tasks:
+    - name: Ping
+      ansible.builtin.ping:
+- name: Reach the connectors
+  hosts: connectors
+  gather_facts: false
+  tasks:
+    - name: Ping
+      ansible.builtin.ping:
+"""
+
+
+def test_a_run_that_did_nothing_fails(tmp_path, monkeypatch):
+    """Ansible calls a run whose plays found no hosts successful; the runner does not. Paths relative to the working
+    directory, as the demo gives them: ansible-runner took a relative inventory path for an inventory's text (a host
+    named 'inventories/x/hosts.yml'), so every play of every clinic matched no hosts and the run passed."""
+    monkeypatch.chdir(tmp_path)
+    inventories = tmp_path / "inventories"
+    clinic(inventories, "declared", LOCAL)
+    # A group declared empty (a WireGuard-only clinic has no connectors): fine unless --require-hosts.
+    with (inventories / "declared" / "hosts.yml").open("a") as hosts:
+        hosts.write("    connectors:\n      hosts: {}\n")
+    # A host in no group: neither play's pattern names anything in this inventory.
+    (inventories / "ungrouped").mkdir()
+    (inventories / "ungrouped" / "hosts.yml").write_text(
+        "all:\n  hosts:\n    lonely:\n%s" % "".join(f"      {k}: {v}\n" for k, v in LOCAL.items()))
+    (tmp_path / "two.yml").write_text(TWO_PLAYS)
+
+    def run(name, *options):
+        out = tmp_path / name
+        rc = fleet.main(["two.yml", "--inventories", "inventories", "--out", name, *options])
+        return rc, {c["clinic"]: c for c in json.loads((out / "fleet-report.json").read_text())["clinics"]}
+
+    rc, clinics = run("default")
+    assert rc == 1
+    assert clinics["declared"]["result"] == "ok" and clinics["declared"]["hosts"][0]["host"] == "declared-host"
+    ungrouped = clinics["ungrouped"]
+    assert ungrouped["result"] == "failed"
+    assert ungrouped["errors"] == [
+        "play 'Reach the clinic' matched no hosts: the inventory has no group or host 'clinic'",
+        "play 'Reach the connectors' matched no hosts: the inventory has no group or host 'connectors'",
+        "no task ran on any host (did the inventory name the clinic's hosts?)"]
+
+    rc, clinics = run("strict", "--clinic", "declared", "--require-hosts", "--expect-change")
+    assert rc == 1
+    assert clinics["declared"]["errors"] == [
+        "play 'Reach the connectors' matched no hosts (pattern 'connectors')",
+        "nothing changed, and this run was expected to change the clinic (--expect-change)"]
+
+
 def test_no_clinics_is_exit_status_2(tmp_path):
     (tmp_path / "inventories").mkdir()
     assert fleet.main([str(tmp_path / "x.yml"), "--inventories", str(tmp_path / "inventories"),
@@ -129,7 +183,10 @@ def synthetic_runs():
           "unreachable": [], "errors": [], "changed_tasks": [],
           "health": {"oscar": snapshot},
           "artifact_data": {"patch_hosts": {"oscar": {"outcome": "patched", "reboot": "pending"}},
-                            "patch_expiring": {"oscar": [{"name": "dr-bob", "expires": "2026-12-10", "days_left": 4}]}}}
+                            "patch_expiring": {"oscar": [{"name": "dr-bob", "expires": "2026-12-10", "days_left": 4}]},
+                            "patch_gateway_expiring": {"oscar": [
+                                {"name": "locum", "expires": "2026-12-12", "days_left": 6},
+                                {"name": "student", "expires": "2026-12-01", "days_left": -5}]}}}
     bad = {"clinic": "hillcrest", "status": "failed", "rc": 2, "seconds": 12.5, "hosts": ["oscar"], "changed": 0,
            "failed": 1, "unreachable": [], "errors": ["oscar: health: tomcat down"], "changed_tasks": [],
            "health": {"oscar": dict(snapshot, healthy=False, failed_checks=["tomcat"])},
@@ -150,6 +207,10 @@ def test_report_fields_and_restarts_since_last_run(tmp_path):
     assert host["cloudflared_age"] == {"days": 673, "supported": False}
     assert host["reboot_pending"] and host["tls_days_left"] == 9 and host["pending_security_updates"] == 1
     assert host["wireguard_peers_expiring"][0]["name"] == "dr-bob"
+    assert [a["name"] for a in host["gateway_accounts_expiring"]] == ["locum", "student"]
+    lakeside_row = next(line for line in fleet_report.table(report).splitlines() if line.startswith("lakeside"))
+    assert lakeside_row.endswith("peer dr-bob (2026-12-10, 4 d), account locum (2026-12-12, 6 d), "
+                                 "account student (2026-12-01, EXPIRED)")
     assert second["last_successful_patch"] == "2026-12-06T01:00:00+00:00"
     assert first["last_successful_patch"] is None
     assert json.loads(state.read_text())["lakeside"]["restarts"]["oscar"] == {"nginx.service": 3}
@@ -178,6 +239,9 @@ def test_report_page_in_a_real_browser(tmp_path):
             assert "unhealthy: left alone" in sections.nth(0).locator("h2").inner_text()
             cell = page.locator('section[data-clinic="lakeside"] tr[data-host="oscar"] td[data-field="cloudflared"]')
             assert "2025.2.1" in cell.inner_text() and "UNSUPPORTED" in cell.inner_text()
+            accounts = page.locator('section[data-clinic="lakeside"] tr[data-host="oscar"] '
+                                    'td[data-field="accounts expiring"]').inner_text()
+            assert accounts == "locum (2026-12-12, 6 d), student (2026-12-01, EXPIRED)"
             assert page.locator("#summary").inner_text().startswith("2 clinics, 1 failed")
             # A failed clinic is marked in red, visibly.
             color = sections.nth(0).locator("h2").evaluate("e => getComputedStyle(e).color")

@@ -2,10 +2,10 @@
 schema the role's controller check runs too.
 
 On a host, the gateway role copies ``plugins/module_utils/_access_policy/`` (the model and the decision, not the
-Cloudflare translation), ``_oscar_paths.py``, ``_gateway_config.py`` and ``_problems.py`` into this package, so
-``oscar_gateway._access_policy`` imports directly. In the repository (tests), the same files are loaded from the
-collection's ``plugins/module_utils``, so the gateway always validates policies and normalizes paths with exactly
-the code nginx and the inventory use. Nothing here is copied or re-implemented.
+Cloudflare translation), ``_oscar_paths.py``, ``_gateway_config.py``, ``_expiry.py`` and ``_problems.py`` into this
+package, so ``oscar_gateway._access_policy`` imports directly. In the repository (tests), the same files are loaded
+from the collection's ``plugins/module_utils``, so the gateway always validates policies and normalizes paths with
+exactly the code nginx and the inventory use. Nothing here is copied or re-implemented.
 """
 
 import importlib
@@ -49,3 +49,7 @@ def oscar_paths_module():
 
 def gateway_config_module():
     return _load("_gateway_config")
+
+
+def expiry_module():
+    return _load("_expiry")

@@ -116,7 +116,14 @@ def _normal_users(users):
         "role": user.get("role", ""),
         "enabled": user.get("enabled", True),
         "password_hash": user.get("password_hash"),
+        # ISO date (the schema checked it is one) or None.
+        "expires": _expiry_date(user.get("expires")),
     } for user in users]
+
+
+def _expiry_date(value):
+    date = _shared.expiry_module().parse_date(value)
+    return date.isoformat() if date else None
 
 
 def _is_loopback_url(url):

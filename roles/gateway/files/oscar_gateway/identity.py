@@ -5,6 +5,7 @@ import json
 import time
 
 from . import _shared, cfaccess, security, web
+from .store import account_expired
 
 _ap = _shared.access_policy_module()
 
@@ -80,6 +81,8 @@ class Identities:
             reason = "inactive"
         elif self.mode == "standalone" and (not row["enabled"] or row["admin_disabled"]):
             reason = "user disabled"
+        elif self.mode == "standalone" and account_expired(row["account_expires"]):
+            reason = "account expired"
         if reason:
             if self.store.end_session(row["id_hash"], reason):
                 self.store.audit("session_ended", username=row["username"], ip=ip, method=method, path=path,

@@ -12,6 +12,7 @@ import time
 import segno
 
 from . import pages, security, web
+from .store import account_expired, account_usable
 
 
 class SignIn:
@@ -81,14 +82,15 @@ class SignIn:
         banned = self.regulation.banned(keys)
         user = self.store.user(username) if username else None
         ok = self.passwords.verify(user["password_hash"] if user else None, password[:1024])
-        usable = bool(ok and user and user["enabled"] and not user["admin_disabled"])
+        usable = bool(ok and user and account_usable(user))
         if banned:
             self.store.audit("login_refused_locked", username=username, ip=ip, method="POST", path=request.path,
                              key=banned.split(":", 1)[0])
             usable = False
         elif not usable:
             self.store.audit("login_failed", username=username, ip=ip, method="POST", path=request.path,
-                             reason="bad credentials" if not ok else "account disabled",
+                             reason="bad credentials" if not ok else
+                             "account expired" if account_expired(user["expires"]) else "account disabled",
                              known_user=bool(user))
             self._lockouts(keys, username, ip)
         if not usable:
@@ -151,7 +153,7 @@ class SignIn:
         banned = self.regulation.banned(keys)
         user = self.store.user(username)
         method = None
-        if not banned and user and user["enabled"] and not user["admin_disabled"] and user["totp_secret"]:
+        if not banned and user and account_usable(user) and user["totp_secret"]:
             digits = code.replace(" ", "")
             if digits.isdigit() and len(digits) == 6:
                 secret = self.box.open(user["totp_secret"], "totp:" + username)

@@ -17,6 +17,8 @@ import sqlite3
 import threading
 import time
 
+from . import _shared
+
 AUDIT_FIELDS = ("time", "event", "username", "ip", "method", "path", "policy", "detail")
 
 MIGRATIONS = {
@@ -109,12 +111,28 @@ MIGRATIONS = {
             PRIMARY KEY (request_id, approver))""",
         "ALTER TABLE audit ADD COLUMN chain TEXT NOT NULL DEFAULT ''",
     ],
+    3: [
+        # The account's expiry date from the inventory (YYYY-MM-DD, the first day it no longer works), or NULL.
+        "ALTER TABLE users ADD COLUMN expires TEXT",
+    ],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
 
 class StoreError(RuntimeError):
     pass
+
+
+def account_expired(expires, today=None):
+    """Whether an account with this expiry date (the users row's ``expires``) no longer works today on this host: the
+    collection's one rule (_expiry.py), the one the role's check and the fleet report use."""
+    return _shared.expiry_module().is_expired(expires, today or datetime.date.today())
+
+
+def account_usable(user, today=None):
+    """Whether this users row may sign in and keep its sessions: enabled in the inventory, not disabled by an
+    administrator, not expired."""
+    return bool(user["enabled"]) and not user["admin_disabled"] and not account_expired(user["expires"], today)
 
 
 def _connect(path):
@@ -223,8 +241,9 @@ class Store:
         return self.one("SELECT * FROM users WHERE username = ?", (username,))
 
     def active_user_by_email(self, email):
-        """The enabled, not admin-disabled account with this email, or None."""
-        return self.one("SELECT * FROM users WHERE email = ? AND enabled = 1 AND admin_disabled = 0", (email,))
+        """The enabled, not admin-disabled, not expired account with this email, or None."""
+        user = self.one("SELECT * FROM users WHERE email = ? AND enabled = 1 AND admin_disabled = 0", (email,))
+        return user if user is not None and account_usable(user) else None
 
     def sync_users(self, users, disable_unlisted):
         """Make the users table follow the inventory's ``users``; accounts disabled there (and, with
@@ -237,18 +256,21 @@ class Store:
             if row is None:
                 self.execute(
                     "INSERT INTO users (username, display_name, email, role, enabled, source, password_hash,"
-                    " created, updated) VALUES (?, ?, ?, ?, ?, 'inventory', ?, ?, ?)",
+                    " expires, created, updated) VALUES (?, ?, ?, ?, ?, 'inventory', ?, ?, ?, ?)",
                     (user["username"], user["display_name"], user["email"], user["role"], int(user["enabled"]),
-                     user["password_hash"], now, now))
+                     user["password_hash"], user["expires"], now, now))
                 continue
             password_hash = user["password_hash"] or row["password_hash"]
             self.execute(
                 "UPDATE users SET display_name = ?, email = ?, role = ?, enabled = ?, source = 'inventory',"
-                " password_hash = ?, updated = ? WHERE username = ?",
-                (user["display_name"], user["email"], user["role"], int(user["enabled"]), password_hash, now,
-                 user["username"]))
+                " password_hash = ?, expires = ?, updated = ? WHERE username = ?",
+                (user["display_name"], user["email"], user["role"], int(user["enabled"]), password_hash,
+                 user["expires"], now, user["username"]))
             if not user["enabled"] and row["enabled"]:
                 self.revoke_sessions("disabled in inventory", "system", user["username"])
+            elif account_expired(user["expires"]) and not account_expired(row["expires"]):
+                # Sessions also end at their next request once the date comes (identity.py); this ends them now.
+                self.revoke_sessions("account expired", "system", user["username"])
         if disable_unlisted:
             for row in self.all("SELECT username FROM users WHERE source = 'inventory' AND enabled = 1"):
                 if row["username"] not in listed:
@@ -313,10 +335,12 @@ class Store:
             (id_hash, username, now, now, now + lifetime, int(mfa), json.dumps(list(amr)), ip or ""))
 
     def session(self, id_hash):
-        """The session row with its user's display name, email, role and enabled flags; None if unknown."""
+        """The session row with its user's display name, email, role, enabled flags and the account's expiry date
+        (account_expires: the session's own ``expires`` is its end time); None if unknown."""
         return self.one(
             "SELECT s.*, u.display_name AS display_name, u.email AS email, u.role AS role, u.enabled AS enabled,"
-            " u.admin_disabled AS admin_disabled FROM sessions s LEFT JOIN users u ON u.username = s.username"
+            " u.admin_disabled AS admin_disabled, u.expires AS account_expires"
+            " FROM sessions s LEFT JOIN users u ON u.username = s.username"
             " WHERE s.id_hash = ?", (id_hash,))
 
     def live_session_username(self, id_hash):

@@ -2,6 +2,7 @@
 and every mistake names its variable before anything changes on the host."""
 
 import copy
+import datetime
 from unittest.mock import MagicMock
 
 from ansible_collections.oscar_emr.remote_access.plugins.action.gateway_validate import ActionModule
@@ -285,3 +286,30 @@ def test_the_gateways_host_name_is_nginxs_canonical_name():
     assert ("gateway_public_host: 'emr.clinic.test' is not nginx_server_names[0] ('oscar-lan.clinic.test'), the name "
             "the front door sends everyone to" in result["msg"])
     assert not run_beside_nginx(changed(public_host="emr.clinic.test"), ["EMR.clinic.test", "oscar-lan"]).get("failed")
+
+
+def test_account_expiry_a_date_and_never_already_past_for_a_new_account():
+    """gateway_users[].expires follows WireGuard peers' rule (plugins/module_utils/_expiry.py): a date YYYY-MM-DD; a
+    new account whose date has come is refused (it could never sign in); an account already on the gateway may reach
+    its date (it is then expired, not an error). Dates as YAML parses them are written as ISO text."""
+    def user(name, expires):
+        return {"username": name, "display_name": name, "email": name + "@clinic.test", "expires": expires}
+
+    existing = [{"username": "drsmith", "enabled": 1, "admin_disabled": 0, "source": "inventory"}]
+    result = run_with(changed(users=[user("drsmith", "2026-12-01"), user("locum", "2026-12-06"),
+                                     user("nurse", "next week"), user("desk", "2026-02-30")]),
+                      current_users=existing, today="2026-12-06")
+    assert result["failed"]
+    assert ("gateway_users[1].expires: '2026-12-06' is not after today (2026-12-06 on the host) and this account is "
+            "not on the gateway yet, so it would never work; correct the date (the year?) or leave the account out"
+            in result["msg"]), result["msg"]
+    assert "gateway_users[2].expires: 'next week' is not a date YYYY-MM-DD" in result["msg"]
+    assert "gateway_users[3].expires: '2026-02-30' is not a date YYYY-MM-DD" in result["msg"]
+    assert "gateway_users[0]" not in result["msg"]
+    # No database yet: every account is new.
+    assert "gateway_users[0].expires" in run_with(changed(users=[user("drsmith", "2026-12-01")]),
+                                                   current_users=None, today="2026-12-06")["msg"]
+    result = run_with(changed(users=[user("drsmith", datetime.date(2026, 12, 20))]), current_users=None,
+                      today="2026-12-06")
+    assert not result.get("failed"), result
+    assert result["config"]["users"][0]["expires"] == "2026-12-20"

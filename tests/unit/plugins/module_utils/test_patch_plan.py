@@ -145,3 +145,13 @@ def test_the_roles_rules_name_the_variable_and_the_value():
         "patch_reboot_timeout: 30 is not at least 60 seconds",
         "patch_health_settle_seconds: -1 is not 0 or more seconds",
     ]
+
+
+def test_expiring_gateway_accounts_by_username():
+    """The same rule for gateway accounts (gateway_users, named by username) as for WireGuard peers."""
+    today = datetime.date(2026, 12, 6)
+    users = [{"username": "locum", "expires": "2026-12-12"}, {"username": "staff"},
+             {"username": "student", "expires": datetime.date(2026, 12, 1)}]
+    assert pp.expiring(users, 14, today, name_key="username") == [
+        {"name": "locum", "expires": "2026-12-12", "days_left": 6},
+        {"name": "student", "expires": "2026-12-01", "days_left": -5}]
