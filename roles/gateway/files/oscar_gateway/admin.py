@@ -198,7 +198,7 @@ def report_export(store_, cfg, since, until):
     """Everything the access report needs for [since, until), read through the store's read methods: no password
     hashes, TOTP secrets, session ids or keys. Chain verification covers the whole audit log, not just the period."""
     checked, broken = store_.verify_audit_chain()
-    broken_row = store_.one("SELECT * FROM audit WHERE id = ?", (broken,)) if broken is not None else None
+    broken_row = store_.audit_record(broken) if broken is not None else None
 
     def audit_item(row):
         return {"id": row["id"], "time": row["time"], "event": row["event"], "username": row["username"],

@@ -539,6 +539,10 @@ class Store:
             sql += " LIMIT %d" % int(limit)
         return self.all(sql, params)
 
+    def audit_record(self, record_id):
+        """One audit record by its id (the first broken one of a chain check, for the report), or None."""
+        return self.one("SELECT * FROM audit WHERE id = ?", (record_id,))
+
     def verify_audit_chain(self):
         """Return (rows checked, first bad id or None). Rows written before schema v2 have no chain."""
         previous = ""
