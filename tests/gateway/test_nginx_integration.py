@@ -27,7 +27,8 @@ def _nginx_or_skip():
 
 def gateway_config(tmp, mode="standalone", **extra):
     cfg = base_config(tmp, mode, **extra)
-    cfg["listen"] = {"unix_socket": str(tmp / ("%s.sock" % mode)), "socket_mode": "0660"}
+    cfg["listen"] = {"unix_socket": str(tmp / ("%s.sock" % mode)), "auth_socket": str(tmp / ("%s-auth.sock" % mode)),
+                     "socket_mode": "0660"}
     cfg["database"] = str(tmp / ("%s.db" % mode))
     cfg["audit_jsonl"] = str(tmp / ("%s-audit.jsonl" % mode))
     cfg["secrets_file"] = str(tmp / ("%s-secrets.json" % mode))

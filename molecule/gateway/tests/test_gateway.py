@@ -153,8 +153,8 @@ def test_service_runs_as_its_own_user_with_a_strict_sandbox(any_front):
 
 
 def test_socket_and_secret_file_modes(any_front):
-    socket = run(any_front, "stat -c '%a %U %G' /run/oscar-gateway/gateway.sock").stdout.split()
-    assert socket == ["660", "oscar-gateway", "www-data"]
+    for path in ("/run/oscar-gateway/gateway.sock", "/run/oscar-gateway/auth.sock"):
+        assert run(any_front, "stat -c '%a %U %G' " + path).stdout.split() == ["660", "oscar-gateway", "www-data"]
     secrets = run(any_front, "stat -c '%a %U %G' /etc/oscar-gateway/secrets.json").stdout.split()
     assert secrets == ["600", "oscar-gateway", "oscar-gateway"]
     config = run(any_front, "stat -c '%a %U %G' /etc/oscar-gateway/config.json").stdout.split()
