@@ -21,7 +21,9 @@ import threading
 from . import web
 
 MAX_HEADER_BYTES = 65536  # as waitress's max_request_header_size
-MAX_CONNECTIONS = 64
+# Each open connection holds a thread, idle ones too: room for every nginx worker's kept-alive connections (nginx keeps
+# 8 per worker and closes them after 20 s idle, before this side's 30 s). The unit's TasksMax leaves room for these.
+MAX_CONNECTIONS = 128
 IDLE_SECONDS = 30  # as waitress's channel_timeout
 _REQUEST_LINE = re.compile(rb"\A(GET|HEAD) (/auth) (HTTP/1\.[01])\r?\n\Z")
 # RFC 9110 token characters without "_": such names are dropped (nginx drops them too, underscores_in_headers off).
@@ -112,7 +114,12 @@ class AuthListener:
                 self._slots.release()
                 self.log("auth socket: accept failed: %s" % exc)
                 continue
-            threading.Thread(target=self._serve, args=(conn,), name="auth-conn", daemon=True).start()
+            try:
+                threading.Thread(target=self._serve, args=(conn,), name="auth-conn", daemon=True).start()
+            except RuntimeError as exc:  # no thread to be had (TasksMax): this connection only is refused
+                self.log("auth socket: cannot serve a connection: %s" % exc)
+                conn.close()
+                self._slots.release()
 
     def _serve(self, conn):
         try:
