@@ -23,6 +23,13 @@ def test_repeated_header_lines_are_joined_and_underscore_names_dropped():
     assert environ["HTTP_X_REAL_IP"] == "127.0.0.1"
 
 
+@pytest.mark.parametrize("separator", [b"\x85", b"\x0b", b"\x0c", b"\x1c", b"\x1e"])
+def test_a_value_is_never_split_into_another_header(separator):
+    _method, _protocol, environ = parse(AUTH + b"X-Note: a" + separator + b"X-Real-IP: 203.0.113.9\r\n"
+                                        b"X-Real-IP: 127.0.0.1\r\n\r\n")
+    assert environ["HTTP_X_REAL_IP"] == "127.0.0.1"
+
+
 @pytest.mark.parametrize("raw", [
     b"POST /auth HTTP/1.1\r\n\r\n",
     b"GET /_gateway/login HTTP/1.1\r\n\r\n",

@@ -26,8 +26,9 @@ MAX_HEADER_BYTES = 65536  # as waitress's max_request_header_size
 MAX_CONNECTIONS = 128
 IDLE_SECONDS = 30  # as waitress's channel_timeout
 _REQUEST_LINE = re.compile(rb"\A(GET|HEAD) (/auth) (HTTP/1\.[01])\r?\n\Z")
-# RFC 9110 token characters without "_": such names are dropped (nginx drops them too, underscores_in_headers off).
-_HEADER_NAME = re.compile(rb"\A[!#$%&'*+.^`|~0-9A-Za-z-]+\Z")
+# Every header line at once: a name of RFC 9110 token characters, a colon, a value without CR or LF. (Names with "_"
+# are dropped below; nginx drops them too, underscores_in_headers off.)
+_HEADER_BLOCK = re.compile(rb"\A(?:[!#$%&'*+.^`|~0-9A-Za-z_-]+:[^\r\n]*\r?\n)*\Z")
 _UNSAFE_VALUE = re.compile(r"[\r\n\x00]")
 
 
@@ -47,27 +48,31 @@ def read_request(stream):
     environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": "", "SERVER_PROTOCOL": protocol,
                "wsgi.input": io.BytesIO(b"")}
     size = len(line)
+    lines = []
+    readline = stream.readline
     while True:
-        line = stream.readline(MAX_HEADER_BYTES + 1)
+        line = readline(MAX_HEADER_BYTES + 1)
         size += len(line)
         if size > MAX_HEADER_BYTES or not line:
             raise BadRequest("header section too large or cut short")
         if line in (b"\r\n", b"\n"):
             break
-        name, sep, value = line.partition(b":")
-        if not sep or not name or name[:1] in (b" ", b"\t"):
-            raise BadRequest("header line")  # no name, or an obsolete folded line
-        if b"_" in name:
+        lines.append(line)
+    block = b"".join(lines)
+    if not _HEADER_BLOCK.match(block):
+        raise BadRequest("header line")  # no name, a bad name, or an obsolete folded line
+    # split("\n"), never splitlines(): that would also break a value at \x85, \x0b or \x1c and make a header of it.
+    for line in block.decode("latin-1").split("\n")[:-1]:
+        name, _sep, value = line.partition(":")
+        if "_" in name:
             continue
-        if not _HEADER_NAME.match(name):
-            raise BadRequest("header name")
-        key = name.decode("ascii").upper().replace("-", "_")
-        text = value.strip(b" \t\r\n").decode("latin-1")
+        key = name.upper().replace("-", "_")
+        value = value.strip(" \t\r")
         if key in ("CONTENT_LENGTH", "CONTENT_TYPE"):
-            environ[key] = text
+            environ[key] = value
             continue
         key = "HTTP_" + key
-        environ[key] = environ[key] + ", " + text if key in environ else text
+        environ[key] = environ[key] + ", " + value if key in environ else value
     if environ.get("CONTENT_LENGTH", "0") not in ("", "0") or "HTTP_TRANSFER_ENCODING" in environ:
         raise BadRequest("a body")  # nginx sends the auth subrequest without one
     return method, protocol, environ
