@@ -8,8 +8,9 @@ Measures requests per second and p50/p99 latency of
   (b) the same through the gateway (auth_request on every request);
   (c) the same with nginx's decision cache on (proxy_cache on the auth subrequest, keyed on the
       session cookie, the Access token, method, host, raw request URI and client address; short TTL);
-and the ratios b/a and c/a; then the decision itself (the gateway's /auth over its UNIX socket,
-and in-process), and the gateway's memory (RSS now and peak, after logins that run argon2).
+and the ratios b/a and c/a; then the decision itself (the gateway's /auth over its decision socket, which nginx
+uses; over the pages' waitress socket for comparison; and in process), and the gateway's memory (RSS now and peak,
+after logins that run argon2).
 
 Everything runs on 127.0.0.1 with bounded loops (a time limit and a request cap per worker).
 Usage: .venv/bin/python benchmarks/gateway_bench.py [--seconds 5] [--workers 4] [--json FILE]
@@ -175,11 +176,13 @@ def main():
         results["a_no_auth"] = load(stack.ports["no-auth"], "/oscar/", dict(XHR, Host="emr.clinic.test"), args.seconds,
                                     args.workers)
         results["b_gateway"] = load(stack.ports["sa"], "/oscar/", headers_b, args.seconds, args.workers)
-        results["decision_unix_socket"] = unix_decisions(
-            cfg["listen"]["unix_socket"],
-            dict(XHR, **{"X-Original-URL": "https://emr.clinic.test/oscar/demographic/search.jsp",
-                         "X-Original-Method": "GET", "X-Real-IP": "127.0.0.1", "Cookie": cookie["Cookie"]}),
-            args.decisions)
+        decision_headers = dict(XHR, **{"X-Original-URL": "https://emr.clinic.test/oscar/demographic/search.jsp",
+                                        "X-Original-Method": "GET", "X-Real-IP": "127.0.0.1",
+                                        "Cookie": cookie["Cookie"]})
+        results["decision_unix_socket"] = unix_decisions(cfg["listen"]["auth_socket"], decision_headers,
+                                                         args.decisions)
+        results["decision_waitress_socket"] = unix_decisions(cfg["listen"]["unix_socket"], decision_headers,
+                                                             args.decisions)
         results["gateway_memory"] = rss(stack)
     finally:
         stack.stop()
@@ -209,7 +212,8 @@ def main():
         print("  %-34s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  statuses %s" % (
             label, r["rps"], r["p50_ms"], r["p99_ms"], r["statuses"]))
     print("  ratio b/a %.2f   ratio c/a %.2f" % (results["ratio_b_over_a"], results["ratio_c_over_a"]))
-    for key, label in (("decision_unix_socket", "decision over the UNIX socket"),
+    for key, label in (("decision_unix_socket", "decision over its UNIX socket"),
+                       ("decision_waitress_socket", "decision over waitress's socket"),
                        ("decision_in_process", "decision in process")):
         r = results[key]
         print("  %-34s p50 %6.3f ms  p99 %6.3f ms  (%d requests)" % (label, r["p50_ms"], r["p99_ms"], r["requests"]))

@@ -320,12 +320,13 @@ def nginx_input_errors(v, connectors=None):
         if not isinstance(item, str) or not _HEADER_RE.match(item):
             errors.append("nginx_gateway_identity_headers: %r is not a header name" % (item,))
 
-    upstream = str(v.get("nginx_gateway_upstream"))
-    if upstream.startswith("unix:"):
-        if not upstream[5:].startswith("/") or re.search(r"[\s;{}]", upstream):
-            errors.append("nginx_gateway_upstream: %r must be unix:/absolute/path.sock" % (upstream,))
-    elif not re.match(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$", upstream):
-        errors.append("nginx_gateway_upstream: %r must be unix:/path.sock or host:port" % (upstream,))
+    for name in ("nginx_gateway_upstream", "nginx_gateway_auth_upstream"):
+        upstream = str(v.get(name))
+        if upstream.startswith("unix:"):
+            if not upstream[5:].startswith("/") or re.search(r"[\s;{}]", upstream):
+                errors.append("%s: %r must be unix:/absolute/path.sock" % (name, upstream))
+        elif not re.match(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$", upstream):
+            errors.append("%s: %r must be unix:/path.sock or host:port" % (name, upstream))
     prefix = v.get("nginx_gateway_prefix")
     _path_errors("nginx_gateway_prefix", prefix, errors, must_end_slash=True)
     if isinstance(prefix, str) and (prefix == "/" or prefix.lower().startswith(context.lower() + "/")):

@@ -172,7 +172,10 @@ class Stack:
         cert, key = make_cert(self.dir)
         instances = {}
         for name in self.gateway_configs:
+            listen = self.gateway_configs[name]["listen"]
             instances[name] = dict(self.nginx_variables, nginx_gateway_upstream="unix:" + self.gateway_socket(name),
+                                   nginx_gateway_auth_upstream="unix:" + (listen.get("auth_socket")
+                                                                          or listen["unix_socket"]),
                                    nginx_gateway_cache_ttl=self.cache_ttl, **self.per_gateway.get(name, {}))
         for name, variables in self.plain.items():
             instances[name] = dict(self.nginx_variables, **variables)

@@ -43,8 +43,8 @@ def nginx_gateway_settings(**inventory):
     env = jinja2.Environment(undefined=jinja2.Undefined)
     defaults = role_defaults("nginx")
     values = dict(inventory)
-    for name in ("nginx_gateway_upstream", "nginx_gateway_prefix", "nginx_gateway_login_url",
-                 "nginx_gateway_cache_ttl"):
+    for name in ("nginx_gateway_upstream", "nginx_gateway_auth_upstream", "nginx_gateway_prefix",
+                 "nginx_gateway_login_url", "nginx_gateway_cache_ttl"):
         values[name] = env.from_string(str(defaults[name])).render(values)
     return values
 
@@ -53,13 +53,15 @@ def test_nginx_follows_the_gateway_roles_variables():
     gateway = role_defaults("gateway")
     settings = nginx_gateway_settings()
     assert settings["nginx_gateway_upstream"] == "unix:" + gateway["gateway_socket"]
+    assert settings["nginx_gateway_auth_upstream"] == "unix:" + gateway["gateway_auth_socket"]
     assert settings["nginx_gateway_prefix"] == gateway["gateway_ui_prefix"] + "/"
     assert settings["nginx_gateway_login_url"] == gateway["gateway_ui_prefix"] + "/login"
     assert int(settings["nginx_gateway_cache_ttl"]) == gateway["gateway_decision_cache_ttl"]
-    moved = nginx_gateway_settings(gateway_socket="/run/gw/sock", gateway_ui_prefix="/signin",
-                                   gateway_decision_cache_ttl=5)
-    assert (moved["nginx_gateway_upstream"], moved["nginx_gateway_prefix"], moved["nginx_gateway_login_url"],
-            moved["nginx_gateway_cache_ttl"]) == ("unix:/run/gw/sock", "/signin/", "/signin/login", "5")
+    moved = nginx_gateway_settings(gateway_socket="/run/gw/sock", gateway_auth_socket="/run/gw/auth",
+                                   gateway_ui_prefix="/signin", gateway_decision_cache_ttl=5)
+    assert (moved["nginx_gateway_upstream"], moved["nginx_gateway_auth_upstream"], moved["nginx_gateway_prefix"],
+            moved["nginx_gateway_login_url"], moved["nginx_gateway_cache_ttl"]) == (
+        "unix:/run/gw/sock", "unix:/run/gw/auth", "/signin/", "/signin/login", "5")
 
 
 def gateway_public_host(**inventory):

@@ -27,7 +27,8 @@ def _nginx_or_skip():
 
 def gateway_config(tmp, mode="standalone", **extra):
     cfg = base_config(tmp, mode, **extra)
-    cfg["listen"] = {"unix_socket": str(tmp / ("%s.sock" % mode)), "socket_mode": "0660"}
+    cfg["listen"] = {"unix_socket": str(tmp / ("%s.sock" % mode)), "auth_socket": str(tmp / ("%s-auth.sock" % mode)),
+                     "socket_mode": "0660"}
     cfg["database"] = str(tmp / ("%s.db" % mode))
     cfg["audit_jsonl"] = str(tmp / ("%s-audit.jsonl" % mode))
     cfg["secrets_file"] = str(tmp / ("%s-secrets.json" % mode))
@@ -402,11 +403,12 @@ def test_an_out_of_range_request_id_on_the_approvals_page_is_a_bad_request(stack
 
 
 @pytest.fixture(scope="module")
-def cached_stack(tmp_path_factory):
+def cached_stack(tmp_path_factory, jwks):
     _nginx_or_skip()
     tmp = tmp_path_factory.mktemp("nginxcache")
-    configs = {"sa": gateway_config(tmp, decision_cache={"max_age_seconds": 2})}
-    running = Stack(tmp / "stack", configs, cache_ttl=2).start()
+    configs = {"sa": gateway_config(tmp, decision_cache={"max_age_seconds": 2}),
+               "cf": gateway_config(tmp, "cloudflare", decision_cache={"max_age_seconds": 2})}
+    running = Stack(tmp / "stack", configs, cache_ttl=2, gateway_env={gw_config.TEST_CERTS_URL_ENV: jwks.url}).start()
     running.configs = configs
     yield running
     running.stop()
@@ -433,6 +435,25 @@ def test_decision_cache_bounds_revocation_delay(cached_stack):
     assert browser.get("/oscar/ws/rs/messages", xhr).status == 302
     # Another visitor never gets a cached decision.
     assert Browser(cached_stack.ports["sa"]).get("/oscar/ws/rs/messages", xhr).status == 302
+
+
+@pytest.mark.parametrize("valid_first", [True, False], ids=["valid-then-other", "other-then-valid"])
+def test_a_second_access_token_header_is_refused_with_the_decision_cache_on(cached_stack, valid_first):
+    """Finding 1 with the cache on: nginx 1.22's $http_cf_access_jwt_assertion holds only the first header line. An
+    allow cached for a token alone must never answer a request that carries it with a second assertion, in either
+    order; the gateway refuses those, so nothing may reach OSCAR."""
+    port = cached_stack.ports["cf"]
+    xhr = [("X-Requested-With", "XMLHttpRequest"), ("Sec-Fetch-Mode", "cors"), ("Sec-Fetch-Dest", "empty")]
+    good = sign(claims())
+    path = "/oscar/ws/rs/messages?valid_first=%s" % valid_first
+    for _ in range(2):  # the second answer may come from the cache (on nginx that keys on every line)
+        assert Browser(port).request("GET", path, [*xhr, ("Cf-Access-Jwt-Assertion", good)]).status == 200
+    before = len(cached_stack.requests_seen())
+    for other in ("junk", "", sign(claims(email="reception@clinic.test"))):
+        pair = [good, other] if valid_first else [other, good]
+        headers = xhr + [("Cf-Access-Jwt-Assertion", value) for value in pair]
+        assert Browser(port).request("GET", path, headers).status == 403, pair
+    assert len(cached_stack.requests_seen()) == before
 
 
 def test_gateway_down_fails_closed(cached_stack):

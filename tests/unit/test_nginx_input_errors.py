@@ -91,6 +91,7 @@ def test_defaults_and_a_full_example_pass():
     ({"nginx_strip_request_headers": ["X-Auth-*", "Bad Header"]}, "'Bad Header'"),
     ({"nginx_gateway_identity_headers": ["Remote-*"]}, "nginx_gateway_identity_headers: 'Remote-*'"),
     ({"nginx_gateway_upstream": "/run/gw.sock"}, "nginx_gateway_upstream: '/run/gw.sock'"),
+    ({"nginx_gateway_auth_upstream": "unix:run/auth.sock"}, "nginx_gateway_auth_upstream: 'unix:run/auth.sock'"),
     ({"nginx_gateway_prefix": "/oscar/gw/"}, "outside OSCAR's context path"),
     ({"nginx_gateway_auth_path": "/_gateway/auth"}, "under nginx_gateway_prefix"),
     ({"nginx_gateway_login_url": "javascript:alert(1)"}, "nginx_gateway_login_url"),

@@ -18,7 +18,7 @@ from . import _shared
 TEST_CERTS_URL_ENV = "OSCAR_GATEWAY_TEST_CERTS_URL"
 
 DEFAULTS = {
-    "listen": {"unix_socket": "/run/oscar-gateway/gateway.sock", "socket_mode": "0660"},
+    "listen": {"unix_socket": "/run/oscar-gateway/gateway.sock", "auth_socket": "", "socket_mode": "0660"},
     "database": "/var/lib/oscar-gateway/gateway.db",
     "audit_jsonl": "/var/log/oscar-gateway/audit.jsonl",
     "secrets_file": "/etc/oscar-gateway/secrets.json",
@@ -165,6 +165,9 @@ def validate(data, environ=None):
     sock = cfg["listen"]["unix_socket"]
     if not isinstance(sock, str) or not os.path.isabs(sock):
         raise ConfigError("listen.unix_socket: an absolute path")
+    auth_sock = cfg["listen"]["auth_socket"]
+    if auth_sock != "" and (not isinstance(auth_sock, str) or not os.path.isabs(auth_sock) or auth_sock == sock):
+        raise ConfigError("listen.auth_socket: empty (decisions on listen.unix_socket) or an absolute path of its own")
     if not re.match(r"^0?[0-7]{3}$", str(cfg["listen"]["socket_mode"])):
         raise ConfigError("listen.socket_mode: octal like 0660")
     _number(cfg, None, "threads", 1, 32)

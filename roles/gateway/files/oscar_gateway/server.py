@@ -1,7 +1,8 @@
 """Run the gateway: ``python3 -m oscar_gateway --config /etc/oscar-gateway/config.json``.
 
-Serves the WSGI application with waitress on the configured UNIX socket (mode from the config,
-0660 by default: nginx's group may connect, nobody else).
+Serves the WSGI application with waitress on the configured UNIX socket, and nginx's auth decisions also on
+``listen.auth_socket`` when set (``auth_listener``: no hop between threads per decision). Both sockets get the
+config's mode, 0660 by default: nginx's group may connect, nobody else.
 """
 
 import argparse
@@ -55,13 +56,18 @@ def main(argv=None):
     import waitress
 
     sock = cfg["listen"]["unix_socket"]
+    mode = str(cfg["listen"]["socket_mode"]).lstrip("0") or "660"
     if os.path.exists(sock):
         os.unlink(sock)
     if cfg["mode"] == "cloudflare":
         app.verifier.keyset.refresh(force=True)
+    if cfg["listen"]["auth_socket"]:
+        from .auth_listener import AuthListener
+
+        AuthListener(cfg["listen"]["auth_socket"], int(mode, 8), app.decision).start()
     sys.stderr.write("oscar-gateway %s: mode %s, listening on %s\n" % (__version__, cfg["mode"], sock))
     waitress.serve(
-        app, unix_socket=sock, unix_socket_perms=str(cfg["listen"]["socket_mode"]).lstrip("0") or "660",
+        app, unix_socket=sock, unix_socket_perms=mode,
         threads=cfg["threads"], ident="oscar-gateway", clear_untrusted_proxy_headers=False,
         asyncore_use_poll=True, channel_timeout=30, connection_limit=200, max_request_header_size=65536,
         max_request_body_size=65536, _quiet=True)
