@@ -17,7 +17,7 @@ NAME = "fleet-test-controller"
 pytestmark = pytest.mark.integration
 
 JOBS = {
-    "fleet_controller_target": NAME,
+    "controller_host": NAME,
     "fleet_controller_python": "/usr/bin/python3",
     "fleet_controller_checkout": "/srv/oscar_remote_access",
     "fleet_controller_vault_password_file": "/root/.vault-pass",
@@ -63,7 +63,8 @@ def converge(tmp_path, jobs):
 def test_controller_timers(node, tmp_path):
     bad_job = {"name": "no good", "playbook": "patch.yml", "on_calendar": "daily"}
     bad = converge(tmp_path, dict(JOBS, fleet_controller_jobs=[bad_job]))
-    assert bad.returncode != 0 and "name 'no good'" in bad.stdout
+    said = " ".join(bad.stdout.split())  # however the callback folds and quotes the message
+    assert bad.returncode != 0 and "fleet_controller_jobs[0].name: " in said and "no good" in said, said[-3000:]
     assert podman("exec", node, "ls", "/etc/systemd/system/oscar-fleet-no good.service", check=False).returncode != 0
 
     first = converge(tmp_path, JOBS)

@@ -22,6 +22,7 @@ CASES = {
     "wireguard": ("wireguard_peer", "wireguard_peers"),
     "cloudflared": ("cloudflared_tunnel_tokn", "cloudflared_tunnel_token"),
     "patch": ("patch_rebot", "patch_reboot"),
+    "fleet_controller": ("fleet_controller_job", "fleet_controller_jobs"),
     "management_ssh": ("management_ssh_listen_address", "management_ssh_listen_addresses"),
 }
 

@@ -24,7 +24,8 @@ def typos(name, prefix):
 
 
 def test_every_role_with_a_check_is_covered():
-    assert set(ROLES) == {"cloudflared", "firewall", "gateway", "management_ssh", "nginx", "patch", "wireguard"}
+    assert set(ROLES) == {"cloudflared", "firewall", "fleet_controller", "gateway", "management_ssh", "nginx", "patch",
+                          "wireguard"}
     assert ("gateway", "gateway_users") in CASES and ("firewall", "firewall_egress_enabled") in CASES
 
 
