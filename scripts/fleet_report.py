@@ -1,12 +1,12 @@
 """The fleet report: what scripts/fleet.py learnt from each clinic's run, as JSON, one static HTML page and a
 terminal table, failed clinics first.
 
-Per clinic: the result and duration, changed/failed task counts, and per host what the health snapshot
-(module clinic_health) and the patch role's set_stats reported: versions (OS, nginx, cloudflared and its age
-against Cloudflare's one-year support window, WireGuard tools, gateway), pending security updates, reboot
-pending, days to TLS certificate expiry, WireGuard peers expiring within 14 days, service restarts since the
-last run, the patch outcome; drift (what a check-mode site.yml would change, with --drift) and the last
-successful patch (kept in the state file between runs).
+Per clinic: the result and duration, changed/failed task counts, and per host what the health snapshot (module
+clinic_health) and the patch role's set_stats reported: versions (OS, nginx, cloudflared and its age against
+Cloudflare's one-year support window, WireGuard tools, gateway), pending security updates, reboot pending, days to
+TLS certificate expiry (and a failed ACME renewal, with its date), WireGuard peers expiring within 14 days, service
+restarts since the last run, the patch outcome; drift (what a check-mode site.yml would change, with --drift) and
+the last successful patch (kept in the state file between runs).
 """
 
 from __future__ import annotations
@@ -83,6 +83,7 @@ def build(runs: list[dict], playbook: str, state_path: Path | None = None,
                 "security_source": health.get("security_source"),
                 "reboot_pending": bool(health.get("reboot_required")) or outcome.get("reboot") == "pending",
                 "tls_days_left": health.get("tls_days_left"),
+                "tls_renewal": health.get("tls_renewal"),
                 "wireguard_peers_expiring": expiring.get(host, []),
                 "restarts_since_last_run": since,
                 "patch": outcome,
@@ -132,6 +133,15 @@ def _cell(value) -> str:
     return str(value)
 
 
+def tls_days(host: dict) -> str | None:
+    """Days to the certificate's expiry, and a failed ACME renewal beside them (from its first failure on, while the
+    days left still look comfortable)."""
+    days, renewal = host["tls_days_left"], host.get("tls_renewal") or {}
+    if renewal.get("result") == "failed":
+        return f"{'-' if days is None else days}, RENEWAL FAILED {renewal.get('date') or '?'}"
+    return None if days is None else str(days)
+
+
 def host_line(host: dict) -> dict:
     versions = host["versions"]
     age = host["cloudflared_age"]
@@ -151,7 +161,7 @@ def host_line(host: dict) -> dict:
         "gateway": versions.get("gateway"),
         "security updates": host["pending_security_updates"],
         "reboot pending": host["reboot_pending"],
-        "tls days": host["tls_days_left"],
+        "tls days": tls_days(host),
         "peers expiring": host["wireguard_peers_expiring"],
         "restarts since last run": host["restarts_since_last_run"],
     }
