@@ -4,7 +4,8 @@ Its HTTPS listener gets a throw-away certificate for ``localhost``; ``ca_bundle`
 the ``-dnsserver`` given (the test DNS server that answers from the fake Cloudflare API's records), so nothing is
 asked of any other name server. ``PEBBLE_AUTHZREUSE=0``: every order proves control again (pebble would otherwise
 reuse a valid authorization half of the time, and a failing challenge could pass unseen); ``PEBBLE_VA_NOSLEEP=1``:
-the challenge is checked at once instead of after pebble's random pause of up to 15 s. With ``eab_keys``
+the challenge is checked at once instead of after pebble's random pause of up to 15 s; ``PEBBLE_WFE_NONCEREJECT=0``:
+no request is refused at random for a bad nonce (5% by default, each one a retry). With ``eab_keys``
 (key id -> base64url HMAC key) pebble requires External Account Binding for every new account, as some CAs do.
 The package comes from ``scripts/testbed.sh``, which the full test command runs first.
 """
@@ -65,7 +66,7 @@ class Pebble:
             "certificateValidityPeriod": self.validity_seconds,
         }}
         (self.dir / "config.json").write_text(json.dumps(config))
-        env = dict(os.environ, PEBBLE_VA_NOSLEEP="1", PEBBLE_AUTHZREUSE="0")
+        env = dict(os.environ, PEBBLE_VA_NOSLEEP="1", PEBBLE_AUTHZREUSE="0", PEBBLE_WFE_NONCEREJECT="0")
         self.log = open(self.dir / "pebble.log", "w")
         self.proc = subprocess.Popen([PEBBLE, "-config", str(self.dir / "config.json"), "-dnsserver", self.dns_server],
                                      stdout=self.log, stderr=subprocess.STDOUT, env=env)
