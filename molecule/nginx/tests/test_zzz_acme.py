@@ -1,23 +1,24 @@
 """nginx_tls_mode acme against a real ACME server, last in the scenario (it switches the front door to acme).
 
 Debian's pebble (Let's Encrypt's RFC 8555 test server) runs on the controller's loopback, requiring External Account
-Binding (as some CAs do) and issuing certificates with a 4-minute lifetime; its DNS-01 lookups go to a small test DNS
+Binding (as some CAs do) and issuing certificates with an 8-minute lifetime; its DNS-01 lookups go to a small test DNS
 server that answers from the fake Cloudflare API's records, which the role writes with community.general.cloudflare_dns
 (through the fake's CONNECT proxy, TLS verified). Nothing leaves the machine: the ACME exchange runs on the
 controller, the front door only receives its certificate.
 
-Six runs, in order, each test relying on the one before (the module-scoped stack keeps pebble's state):
+Seven runs, in order, each test relying on the one before (the module-scoped stack keeps pebble's state):
   1. the role's TLS tasks alone (tasks_from: tls) with a wrong EAB HMAC key: refused with a clear message, nothing
      served changes and the internal CA's client bundle stays;
   2. the whole role with the right key: issuance; the served chain checked with openssl in the container (complete
      to pebble's root, names, validity);
   3. the whole role again: nothing changes (the role's default renewal share, 0.34, is far off);
-  4.-6. the TLS tasks alone with nginx_acme_renew_remaining_share 0.8, so the short lifetime makes renewal due 48 s
+  4.-7. the TLS tasks alone with nginx_acme_renew_remaining_share 0.8, so the short lifetime makes renewal due 96 s
      after issuance (by then the runs above have taken most of it; the rest is waited for): check mode reports it and
-     changes nothing; a failing challenge (the DNS server silent) leaves the certificate in service, fails the run with
-     a clear message and records the failure on the host for the fleet report; then the renewal goes through and is
-     served. Renewal runs take the TLS tasks only (validate, install, certificate, handlers), as a scheduled renewal
-     job may; whole-role behaviour is proven by runs 2 and 3.
+     changes nothing; a Cloudflare token that reaches another zone too is refused before it is used; a failing
+     challenge (the DNS server silent) leaves the certificate in service, fails the run with a clear message and
+     records the failure on the host for the fleet report; then the renewal goes through and is served. Renewal runs
+     take the TLS tasks only (validate, install, certificate, handlers), as a scheduled renewal job may; whole-role
+     behaviour is proven by runs 2 and 3.
 """
 
 import base64
@@ -25,6 +26,7 @@ import datetime
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
 import time
@@ -48,9 +50,10 @@ SCENARIO = REPO_ROOT / "molecule" / "nginx"
 FRONT = os.environ.get("NGINX_ACME_FRONT", "nginx-oscar")
 ZONE = "clinic.test"
 NAME = "emr.clinic.test"
-# Long enough that the role's default share (0.34) is not reached before the second run; short enough that RENEW_SHARE
-# (the most the role's validation allows) is reached 48 s after issuance.
-LIFETIME = 240
+# Long enough that the role's default share (0.34) is not reached before the second run, nor the certificate expired
+# before the failing challenge's run, on a loaded machine; short enough that RENEW_SHARE (the most the role's
+# validation allows) is reached 96 s after issuance, about when the runs before it end on a quiet machine.
+LIFETIME = 480
 RENEW_SHARE = 0.8
 ACME_DIR = "/etc/oscar-remote-access/acme"
 LAST_ATTEMPT = ACME_DIR + "/last-attempt.json"
@@ -269,6 +272,27 @@ def test_check_mode_reports_a_due_renewal_and_changes_nothing(acme):
     assert file_in_front(ACME_DIR + "/fullchain.pem") == old_pem
     assert file_in_front(LAST_ATTEMPT) == record
 
+
+
+def test_a_token_reaching_other_zones_is_refused_before_it_is_used(acme):
+    """The token can rewrite every record it reaches: when Cloudflare lists it another zone too, the run fails naming
+    the variable and the zones, before any order or record, and the certificate stays in service."""
+    old_pem = file_in_front(ACME_DIR + "/fullchain.pem")
+    wait_until_due(leaf_in_service())
+    zones = acme.fake.store["zones"]
+    other = dict(next(iter(zones.values())), id=secrets.token_hex(16), name="other-clinic.test")
+    zones[other["id"]] = other
+    try:
+        rc, _changed, out = acme.converge(tls_only=True, nginx_acme_renew_remaining_share=RENEW_SHARE)
+    finally:
+        del zones[other["id"]]
+    assert rc != 0
+    assert ("nginx_acme_cloudflare_api_token: reaches the zones %s, other-clinic.test, not %s alone: give the role a "
+            "token with Zone, DNS, Edit on %s only" % (ZONE, ZONE, ZONE)) in out, out[-8000:]
+    assert "stays in service" in out
+    assert acme.fake.writes == 0
+    assert file_in_front(ACME_DIR + "/fullchain.pem") == old_pem
+    assert last_attempt()["result"] == "failed"
 
 def test_a_failing_challenge_leaves_the_certificate_in_service_and_is_reported(acme):
     old_pem = file_in_front(ACME_DIR + "/fullchain.pem")
