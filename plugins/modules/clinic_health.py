@@ -87,7 +87,8 @@ options:
     default: 14
   acme_last_attempt:
     description:
-      - The nginx role's record of its last attempt to get an ACME certificate (C(last-attempt.json) in C(nginx_acme_dir)).
+      - The nginx role's record of its last attempt to get an ACME certificate (C(last-attempt.json) in
+        C(nginx_acme_dir)).
       - A failed attempt is a warning with its date and the days the certificate in service has left.
     type: path
 notes:

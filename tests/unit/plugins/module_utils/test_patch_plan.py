@@ -133,7 +133,8 @@ def test_snapshot_gates_only_on_gating_checks(tmp_path):
 # The record the nginx role writes after each ACME attempt (roles/nginx/tasks/acme.yml), as it writes it.
 ACME_FAILED = """{
     "date": "2026-11-02T03:00:12Z",
-    "message": "ACME: no new certificate for emr.lakeside.example ... stays in service. Failed at \\"Let the CA check the challenge\\": timeout",
+    "message": "ACME: no new certificate for emr.lakeside.example ... stays in service. Failed at \\"Let the CA \
+check the challenge\\": timeout",
     "reason": "renewal is due (valid until 20261202010000Z)",
     "result": "failed"
 }
