@@ -155,7 +155,6 @@ def test_report_fields_and_restarts_since_last_run(tmp_path):
     assert json.loads(state.read_text())["lakeside"]["restarts"]["oscar"] == {"nginx.service": 3}
 
 
-
 def test_a_failed_acme_renewal_shows_beside_the_days_left(tmp_path):
     """30 days left looks healthy; the failed renewal recorded by the nginx role is shown beside them in the JSON,
     the table and the HTML page, from the first failure on."""
@@ -176,6 +175,7 @@ def test_a_failed_acme_renewal_shows_beside_the_days_left(tmp_path):
     assert fleet_report.host_line(other)["tls days"] == "9"
     ok = dict(host, tls_renewal=dict(renewal, result="ok"))
     assert fleet_report.host_line(ok)["tls days"] == "30"
+
 
 @pytest.mark.integration
 def test_report_page_in_a_real_browser(tmp_path):
