@@ -1,12 +1,12 @@
 """The fleet report: what scripts/fleet.py learnt from each clinic's run, as JSON, one static HTML page and a
 terminal table, failed clinics first.
 
-Per clinic: the result and duration, changed/failed task counts, and per host what the health snapshot
-(module clinic_health) and the patch role's set_stats reported: versions (OS, nginx, cloudflared and its age
-against Cloudflare's one-year support window, WireGuard tools, gateway), pending security updates, reboot
-pending, days to TLS certificate expiry, WireGuard peers and gateway accounts expiring within 14 days (or expired),
-service restarts since the last run, the patch outcome; drift (what a check-mode site.yml would change, with
---drift) and the last successful patch (kept in the state file between runs).
+Per clinic: the result and duration, changed/failed task counts, and per host what the health snapshot (module
+clinic_health) and the patch role's set_stats reported: versions (OS, nginx, cloudflared and its age against
+Cloudflare's one-year support window, WireGuard tools, gateway), pending security updates, reboot pending, days to
+TLS certificate expiry (and a failed ACME renewal, with its date), WireGuard peers and gateway accounts expiring
+within 14 days (or expired), service restarts since the last run, the patch outcome; drift (what a check-mode
+site.yml would change, with --drift) and the last successful patch (kept in the state file between runs).
 """
 
 from __future__ import annotations
@@ -84,6 +84,7 @@ def build(runs: list[dict], playbook: str, state_path: Path | None = None,
                 "security_source": health.get("security_source"),
                 "reboot_pending": bool(health.get("reboot_required")) or outcome.get("reboot") == "pending",
                 "tls_days_left": health.get("tls_days_left"),
+                "tls_renewal": health.get("tls_renewal"),
                 "wireguard_peers_expiring": expiring.get(host, []),
                 "gateway_accounts_expiring": accounts_expiring.get(host, []),
                 "restarts_since_last_run": since,
@@ -139,6 +140,15 @@ def _expiring(accounts: list[dict]) -> list[str]:
             f"{a['name']} ({a['expires']}, EXPIRED)" for a in accounts]
 
 
+def tls_days(host: dict) -> str | None:
+    """Days to the certificate's expiry, and a failed ACME renewal beside them (from its first failure on, while the
+    days left still look comfortable)."""
+    days, renewal = host["tls_days_left"], host.get("tls_renewal") or {}
+    if renewal.get("result") == "failed":
+        return f"{'-' if days is None else days}, RENEWAL FAILED {renewal.get('date') or '?'}"
+    return None if days is None else str(days)
+
+
 def host_line(host: dict) -> dict:
     versions = host["versions"]
     age = host["cloudflared_age"]
@@ -158,7 +168,7 @@ def host_line(host: dict) -> dict:
         "gateway": versions.get("gateway"),
         "security updates": host["pending_security_updates"],
         "reboot pending": host["reboot_pending"],
-        "tls days": host["tls_days_left"],
+        "tls days": tls_days(host),
         "peers expiring": _expiring(host["wireguard_peers_expiring"]),
         "accounts expiring": _expiring(host.get("gateway_accounts_expiring") or []),
         "restarts since last run": host["restarts_since_last_run"],

@@ -15,6 +15,7 @@ __metaclass__ = type
 import datetime
 import glob
 import http.client
+import json
 import os
 import re
 import socket
@@ -177,6 +178,27 @@ def days_until(not_after, now=None):
     return (expiry - now).days
 
 
+def acme_last_attempt(text, days_left):
+    """The nginx role's record of its last attempt to get an ACME certificate (``last-attempt.json``: result, date,
+    message) as (the attempt, a reported check). A failed attempt is a warning naming its date and the days the
+    certificate in service has left, so a renewal that keeps failing shows in the fleet report from the first
+    failure, a month before expiry, instead of only when the days left run low."""
+    try:
+        attempt = json.loads(text)
+    except ValueError:
+        attempt = None
+    if not isinstance(attempt, dict) or attempt.get("result") not in ("ok", "failed"):
+        return None, check("tls renewal", False, "the record of the last ACME attempt is unreadable", gate=False)
+    attempt = {key: attempt.get(key) or "" for key in ("result", "date", "reason", "message")}
+    attempt["days_left"] = days_left
+    left = "the certificate in service expires in %s days" % ("?" if days_left is None else days_left)
+    if attempt["result"] == "failed":
+        detail = "ACME renewal failed on %s, %s: %s" % (attempt["date"], left, attempt["message"])
+    else:
+        detail = "last ACME certificate %s (%s), %s" % (attempt["date"], attempt["reason"], left)
+    return attempt, check("tls renewal", attempt["result"] == "ok", detail, gate=False)
+
+
 def os_release(path="/etc/os-release"):
     try:
         with open(path) as handle:
@@ -253,6 +275,13 @@ def snapshot(params, run):
             result["tls_days_left"] = days_until(out.strip().split("=", 1)[1])
             checks.append(check("tls certificate", result["tls_days_left"] > params.get("expiry_days", 14),
                                 "%s expires in %d days" % (cert, result["tls_days_left"]), gate=False))
+
+    result["tls_renewal"] = None
+    attempt_file = params.get("acme_last_attempt")
+    if attempt_file and os.path.exists(attempt_file):
+        with open(attempt_file) as handle:
+            result["tls_renewal"], renewal = acme_last_attempt(handle.read(), result["tls_days_left"])
+        checks.append(renewal)
 
     versions = result["versions"]
     for name, argv, pattern in (("nginx", ["nginx", "-v"], NGINX_VERSION),

@@ -85,6 +85,12 @@ options:
     description: A certificate expiring within this many days is a warning.
     type: int
     default: 14
+  acme_last_attempt:
+    description:
+      - The nginx role's record of its last attempt to get an ACME certificate (C(last-attempt.json) in
+        C(nginx_acme_dir)).
+      - A failed attempt is a warning with its date and the days the certificate in service has left.
+    type: path
 notes:
   - The HTTP probes go only to loopback addresses and unix sockets on the host itself.
 """
@@ -139,6 +145,12 @@ tls_days_left:
   description: Whole days until the certificate expires; null without a certificate.
   returned: always
   type: int
+tls_renewal:
+  description:
+    - The last ACME attempt, C(result) (V(ok) or V(failed)), C(date), C(reason), C(message) and C(days_left);
+      null without a record (not acme mode, or no attempt yet).
+  returned: always
+  type: dict
 pending_updates:
   description: What C(apt-get -s dist-upgrade) would install, each with C(name), C(current), C(candidate), C(security).
   returned: always
@@ -179,6 +191,7 @@ def main():
             units=dict(type="list", elements="str", default=[]),
             tls_certificate=dict(type="path"),
             expiry_days=dict(type="int", default=14),
+            acme_last_attempt=dict(type="path"),
         ),
         supports_check_mode=True,
     )
@@ -199,6 +212,7 @@ def main():
         units=result["units"],
         wireguard=result["wireguard"],
         tls_days_left=result["tls_days_left"],
+        tls_renewal=result["tls_renewal"],
         pending_updates=result["pending_updates"],
         pending_security_updates=result["pending_security_updates"],
         reboot_required=result["reboot_required"],

@@ -3,8 +3,11 @@
 Its HTTPS listener gets a throw-away certificate for ``localhost``; ``ca_bundle`` trusts it. DNS-01 lookups go to
 the ``-dnsserver`` given (the test DNS server that answers from the fake Cloudflare API's records), so nothing is
 asked of any other name server. ``PEBBLE_AUTHZREUSE=0``: every order proves control again (pebble would otherwise
-reuse a valid authorization half of the time, and a failing challenge could pass unseen). The package comes from
-``scripts/testbed.sh``, which the full test command runs first.
+reuse a valid authorization half of the time, and a failing challenge could pass unseen); ``PEBBLE_VA_NOSLEEP=1``:
+the challenge is checked at once instead of after pebble's random pause of up to 15 s; ``PEBBLE_WFE_NONCEREJECT=0``:
+no request is refused at random for a bad nonce (5% by default, each one a retry). With ``eab_keys``
+(key id -> base64url HMAC key) pebble requires External Account Binding for every new account, as some CAs do.
+The package comes from ``scripts/testbed.sh``, which the full test command runs first.
 """
 
 from __future__ import annotations
@@ -32,12 +35,13 @@ def _free_port():
 
 
 class Pebble:
-    def __init__(self, dns_server, validity_seconds):
+    def __init__(self, dns_server, validity_seconds, eab_keys=None):
         if not os.access(PEBBLE, os.X_OK):
             raise AssertionError("%s is missing: install Debian's pebble package (bash scripts/testbed.sh does)"
                                  % PEBBLE)
         self.dns_server = dns_server
         self.validity_seconds = validity_seconds
+        self.eab_keys = dict(eab_keys or {})
         self.dir = Path(tempfile.mkdtemp(prefix="pebble-"))
         self.port, self.management_port = _free_port(), _free_port()
         self.listener_ca = make_tls_material(self.dir / "tls", hostnames=("localhost",))[0]
@@ -57,11 +61,12 @@ class Pebble:
             "httpPort": _free_port(),
             "tlsPort": _free_port(),
             "ocspResponderURL": "",
-            "externalAccountBindingRequired": False,
+            "externalAccountBindingRequired": bool(self.eab_keys),
+            "externalAccountMACKeys": self.eab_keys,
             "certificateValidityPeriod": self.validity_seconds,
         }}
         (self.dir / "config.json").write_text(json.dumps(config))
-        env = dict(os.environ, PEBBLE_VA_NOSLEEP="1", PEBBLE_AUTHZREUSE="0")
+        env = dict(os.environ, PEBBLE_VA_NOSLEEP="1", PEBBLE_AUTHZREUSE="0", PEBBLE_WFE_NONCEREJECT="0")
         self.log = open(self.dir / "pebble.log", "w")
         self.proc = subprocess.Popen([PEBBLE, "-config", str(self.dir / "config.json"), "-dnsserver", self.dns_server],
                                      stdout=self.log, stderr=subprocess.STDOUT, env=env)

@@ -216,6 +216,28 @@ def test_report_fields_and_restarts_since_last_run(tmp_path):
     assert json.loads(state.read_text())["lakeside"]["restarts"]["oscar"] == {"nginx.service": 3}
 
 
+def test_a_failed_acme_renewal_shows_beside_the_days_left(tmp_path):
+    """30 days left looks healthy; the failed renewal recorded by the nginx role is shown beside them in the JSON,
+    the table and the HTML page, from the first failure on."""
+    runs = synthetic_runs()
+    renewal = {"result": "failed", "date": "2026-11-02T03:00:12Z", "reason": "renewal is due", "days_left": 30,
+               "message": "ACME: no new certificate for emr.lakeside.example"}
+    runs[0]["health"]["oscar"] = dict(runs[0]["health"]["oscar"], tls_days_left=30, tls_renewal=renewal)
+    report = fleet_report.build(runs, "playbooks/site.yml", None)
+    host = next(c for c in report["clinics"] if c["clinic"] == "lakeside")["hosts"][0]
+    assert host["tls_days_left"] == 30 and host["tls_renewal"] == renewal
+    assert fleet_report.host_line(host)["tls days"] == "30, RENEWAL FAILED 2026-11-02T03:00:12Z"
+    assert "30, RENEWAL FAILED 2026-11-02" in fleet_report.table(report)
+    fleet_report.write(report, tmp_path)
+    assert ">30, RENEWAL FAILED 2026-11-02T03:00:12Z</td>" in (tmp_path / "fleet-report.html").read_text()
+    assert json.loads((tmp_path / "fleet-report.json").read_text())["clinics"][1]["hosts"][0]["tls_renewal"] == renewal
+    # Without a record, or after a renewal that went through, the days alone.
+    other = next(c for c in report["clinics"] if c["clinic"] == "hillcrest")["hosts"][0]
+    assert fleet_report.host_line(other)["tls days"] == "9"
+    ok = dict(host, tls_renewal=dict(renewal, result="ok"))
+    assert fleet_report.host_line(ok)["tls days"] == "30"
+
+
 @pytest.mark.integration
 def test_report_page_in_a_real_browser(tmp_path):
     sys.path.insert(0, str(ROOT / "tests" / "gateway"))

@@ -1,6 +1,7 @@
 """What a patch run installs, when it may reboot, and what the health snapshot reads from real command output."""
 
 import datetime
+import json
 
 import pytest
 
@@ -155,3 +156,52 @@ def test_expiring_gateway_accounts_by_username():
     assert pp.expiring(users, 14, today, name_key="username") == [
         {"name": "locum", "expires": "2026-12-12", "days_left": 6},
         {"name": "student", "expires": "2026-12-01", "days_left": -5}]
+
+
+# The record the nginx role writes after each ACME attempt (roles/nginx/tasks/acme.yml), as it writes it.
+ACME_FAILED = """{
+    "date": "2026-11-02T03:00:12Z",
+    "message": "ACME: no new certificate for emr.lakeside.example ... stays in service. Failed at \\"Let the CA \
+check the challenge\\": timeout",
+    "reason": "renewal is due (valid until 20261202010000Z)",
+    "result": "failed"
+}
+"""
+
+
+def test_a_failed_acme_renewal_is_reported_from_the_first_failure_with_the_days_left(tmp_path):
+    """A month before expiry the days left look fine (30 > the 21-day warning): the record of the failed renewal is
+    what makes it visible then, with its date and the days left."""
+    attempt, renewal = health.acme_last_attempt(ACME_FAILED, 30)
+    assert attempt == {"result": "failed", "date": "2026-11-02T03:00:12Z", "days_left": 30,
+                       "reason": "renewal is due (valid until 20261202010000Z)",
+                       "message": json.loads(ACME_FAILED)["message"]}
+    assert renewal["ok"] is False and renewal["gate"] is False
+    assert renewal["detail"].startswith("ACME renewal failed on 2026-11-02T03:00:12Z, the certificate in service "
+                                        "expires in 30 days: ACME: no new certificate")
+
+    ok_attempt, ok_check = health.acme_last_attempt(ACME_FAILED.replace('"failed"', '"ok"'), 89)
+    assert ok_attempt["result"] == "ok" and ok_check["ok"]
+    assert health.acme_last_attempt("{not json", None)[1]["ok"] is False
+
+    # Through the snapshot: a warning (reported, not a gate), next to the certificate's own check, which passes.
+    record = tmp_path / "last-attempt.json"
+    record.write_text(ACME_FAILED)
+    cert = tmp_path / "fullchain.pem"
+    cert.write_text("")
+    not_after = (datetime.datetime.utcnow() + datetime.timedelta(days=30, hours=1)).strftime("%b %d %H:%M:%S %Y GMT")
+
+    def run(argv):
+        if argv[0] == "openssl":
+            return 0, "notAfter=%s\n" % not_after, ""
+        return 127, "", "not installed"
+
+    result = health.snapshot({"tls_certificate": str(cert), "expiry_days": 21, "acme_last_attempt": str(record)},
+                             run)
+    assert result["healthy"] is True
+    assert result["tls_days_left"] == 30 and result["tls_renewal"]["result"] == "failed"
+    assert result["tls_renewal"]["days_left"] == 30
+    assert [w for w in result["warnings"] if w.startswith("ACME renewal failed on 2026-11-02")]
+    assert not [w for w in result["warnings"] if "expires in 30 days" in w and "ACME" not in w]
+    # Without a record (another mode, or no attempt yet) nothing is reported about renewals.
+    assert health.snapshot({"tls_certificate": str(cert)}, run)["tls_renewal"] is None
