@@ -15,7 +15,7 @@ import pytest
 from gwtest import PASSWORD, Client, csrf_of, enroll_totp, login, make_gateway, set_password
 from oscar_gateway import admin
 from oscar_gateway.store import Store
-from test_cloudflare import ask, cf, claims, jwks, service_claims, sign  # noqa: F401 - cf and jwks are fixtures
+from test_cloudflare import ask, cf, claims, jwks, service_claims, sign  # noqa: F401 pylint: disable=unused-import
 
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._access_report import model, render
 
@@ -225,7 +225,7 @@ def test_cloudflare_mode_visits_by_way_in(cf):  # noqa: F811 - the fixture impor
     Cloudflare Access. Service-token and IP-bypass requests are let through without an audit record today (nginx may
     cache those answers), so the report cannot show them, and says so; Cloudflare's own Access logs will."""
     page = {"Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
-    for _ in range(2):  # two page loads, one visit
+    for _load in range(2):  # two page loads, one visit
         assert ask(cf, sign(claims()), ip="198.51.100.7", **page).status == 200
     assert ask(cf, sign(service_claims()), path="/oscar/lab/newLabUpload.do", ip="198.51.100.8", **page).status == 200
     assert ask(cf, None, path="/oscar/ws/LoginService", ip="203.0.113.9", **page).status == 200

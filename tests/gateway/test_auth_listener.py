@@ -75,7 +75,7 @@ def test_one_connection_carries_many_decisions_and_a_bad_request_closes_it(tmp_p
                 name, _sep, value = line.decode().partition(":")
                 headers[name.lower()] = value.strip()
 
-        for _ in range(3):
+        for _attempt in range(3):
             sock.sendall(request)
             status, headers = answer()
             assert status == b"200" and headers["remote-user"] == "drsmith" and headers["content-length"] == "0"

@@ -446,7 +446,7 @@ def test_a_second_access_token_header_is_refused_with_the_decision_cache_on(cach
     xhr = [("X-Requested-With", "XMLHttpRequest"), ("Sec-Fetch-Mode", "cors"), ("Sec-Fetch-Dest", "empty")]
     good = sign(claims())
     path = "/oscar/ws/rs/messages?valid_first=%s" % valid_first
-    for _ in range(2):  # the second answer may come from the cache (on nginx that keys on every line)
+    for _visit in range(2):  # the second answer may come from the cache (on nginx that keys on every line)
         assert Browser(port).request("GET", path, [*xhr, ("Cf-Access-Jwt-Assertion", good)]).status == 200
     before = len(cached_stack.requests_seen())
     for other in ("junk", "", sign(claims(email="reception@clinic.test"))):
