@@ -25,7 +25,6 @@ import re
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._problems import (
     CidrError,
     Problems,
-    did_you_mean,
     parse_cidr,
 )
 
@@ -144,11 +143,9 @@ def _nft_set(items):
 
 
 def _check_keys(item, allowed, path, c):
-    unknown = sorted(str(k) for k in item if k not in allowed)
-    if unknown:
-        # A misspelt key would otherwise be dropped with what it meant (sources -> everyone?): name the likely one.
-        hints = "".join(did_you_mean(key, allowed) for key in unknown)
-        c.add(path, "unknown key(s) %s%s; allowed: %s" % (", ".join(unknown), hints, ", ".join(allowed)))
+    # A misspelt key would otherwise be dropped with what it meant (sources -> everyone?): the shared check names the
+    # likely one.
+    c.unknown_keys(path, item, allowed)
 
 
 def _check_name(item, path, seen, c):

@@ -75,15 +75,15 @@ REFUSED = {
         # The collection's message, not Ansible's generic "Unsupported parameters": the spec leaves the entries' keys
         # to the role's check (roles/firewall/meta/argument_specs.yml says why).
         "misspelt_rule_key": ({"firewall_services": [{"name": "https", "port": 443, "source": ["10.0.0.0/8"]}]},
-                              "firewall_services[0]: unknown key(s) source (did you mean sources?); allowed: name, "
-                              "port, protocol, sources"),
+                              "firewall_services[0]: unknown keys source (did you mean sources?) (allowed: name, "
+                              "port, protocol, sources)"),
         "misspelt_egress_rule_key": (
             {"firewall_egress_rules": [{"name": "smtp", "port": 587, "protocl": "tcp",
                                         "destinations": ["203.0.113.25/32"]}]},
-            "firewall_egress_rules[0]: unknown key(s) protocl (did you mean protocol?)"),
+            "firewall_egress_rules[0]: unknown keys protocl (did you mean protocol?)"),
         "misspelt_forward_rule_key": (
             {"firewall_forward_rules": [{"name": "wg", "iifname": "wg0", "destination": ["192.168.1.20/32"]}]},
-            "firewall_forward_rules[0]: unknown key(s) destination (did you mean destinations?)"),
+            "firewall_forward_rules[0]: unknown keys destination (did you mean destinations?)"),
         "string_boolean_misread": ({"firewall_allow_ping": "t"}, "firewall_allow_ping: 't' is not read as true or "
                                    "false"),
         "service_cidr_host_bits": ({"firewall_services": [{"name": "https", "port": 443,
@@ -150,6 +150,18 @@ REFUSED = {
                               "management_ssh_listen_addresses[0]: '0.0.0.0' listens on every address"),
         "root_allowed": ({"management_ssh_listen_addresses": ["127.0.0.1"], "management_ssh_allow_users": ["root"]},
                          "management_ssh_allow_users[0]: 'root' is not a user name that may log in"),
+    },
+    "fleet_controller": {
+        "misspelt_jobs": ({"fleet_controller_job": [{"name": "patch", "playbook": "patch.yml",
+                                                     "on_calendar": "daily"}]},
+                          "fleet_controller_job: is not a variable of the fleet_controller role (did you mean "
+                          "fleet_controller_jobs?)"),
+        "unit_name_with_a_space": ({"fleet_controller_jobs": [{"name": "weekly patch", "playbook": "patch.yml",
+                                                               "on_calendar": "Sat *-*-* 02:00"}]},
+                                   "fleet_controller_jobs[0].name: 'weekly patch' is not a job name"),
+        "playbook_outside_the_collection": ({"fleet_controller_jobs": [{"name": "x", "playbook": "../../tmp/x.yml",
+                                                                        "on_calendar": "daily"}]},
+                                            "fleet_controller_jobs[0].playbook: '../../tmp/x.yml' is not a playbook"),
     },
     "patch": {
         "string_boolean_misread": ({"patch_reboot": "y"}, "patch_reboot: 'y' is not read as true or false"),

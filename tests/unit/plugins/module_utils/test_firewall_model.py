@@ -128,7 +128,7 @@ def test_every_error_is_reported_at_once():
         "firewall_services[1].name: 'web' is already used by firewall_services[0]",
         "firewall_services[1].protocol: 'icmp' is not one of tcp, udp",
         "firewall_services[1].sources: is empty: list at least one CIDR (0.0.0.0/0 and ::/0 mean everyone)",
-        "firewall_services[2]: unknown key(s) source (did you mean sources?); allowed: name, port, protocol, sources",
+        "firewall_services[2]: unknown keys source (did you mean sources?) (allowed: name, port, protocol, sources)",
         "firewall_services[2].name: 'bad name!' is not a valid name",
         "firewall_services[2].port: is required",
         "firewall_services[3]: 'not-a-mapping' is not a mapping",
