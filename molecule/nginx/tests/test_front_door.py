@@ -266,7 +266,8 @@ def test_gateway_401_redirects_to_its_login_page():
     mark = marker()
     response = client("/oscar/provider/providercontrol.jsp?" + mark, "-b", "double_decision=login")
     assert response.status == 302
-    assert response.headers["location"].startswith("https://%s/_gateway/login?rd=" % NAME)
+    # A path (absolute_redirect off): through the tunnel socket an absolute one would say http://.
+    assert response.headers["location"].startswith("/_gateway/login?rd=")
     assert not reached(mark)
     login_page = client("/_gateway/login?" + mark, "-b", "double_decision=deny")
     assert login_page.status == 200 and "test double" in login_page.body
