@@ -142,12 +142,6 @@ def _nft_set(items):
     return "{ " + ", ".join(items) + " }"
 
 
-def _check_keys(item, allowed, path, c):
-    # A misspelt key would otherwise be dropped with what it meant (sources -> everyone?): the shared check names the
-    # likely one.
-    c.unknown_keys(path, item, allowed)
-
-
 def _check_name(item, path, seen, c):
     name = item.get("name")
     if not isinstance(name, str) or not NAME_RE.match(name):
@@ -286,7 +280,7 @@ def _services(params, c):
     seen = {}
     services = []
     for path, item in _entries(params, "services", c):
-        _check_keys(item, SERVICE_KEYS, path, c)
+        c.unknown_keys(path, item, SERVICE_KEYS)
         name = _check_name(item, path, seen, c)
         protocol = _check_protocol(item, path, c, PROTOCOLS, "tcp")
         ports = _check_port(item, path, c)
@@ -361,7 +355,7 @@ def _egress(params, c):
             rules.append({"name": rule["name"], "protocol": rule["protocol"],
                           "port": port_expr(rule["port"], rule["port"]), "ipv4": v4, "ipv6": v6})
     for path, item in _entries(params, "egress_rules", c):
-        _check_keys(item, EGRESS_KEYS, path, c)
+        c.unknown_keys(path, item, EGRESS_KEYS)
         name = _check_name(item, path, seen, c)
         protocol = _check_protocol(item, path, c, PROTOCOLS, "tcp")
         ports = _check_port(item, path, c)
@@ -377,7 +371,7 @@ def _forward(params, c):
     seen = {}
     rules = []
     for path, item in _entries(params, "forward_rules", c):
-        _check_keys(item, FORWARD_KEYS, path, c)
+        c.unknown_keys(path, item, FORWARD_KEYS)
         name = _check_name(item, path, seen, c)
         protocol = _check_protocol(item, path, c, FORWARD_PROTOCOLS, "any")
         ports = _check_port(item, path, c, required=False)
@@ -439,7 +433,7 @@ def _confined(params, services, trusted, c):
     result, seen = [], {}
     for fact, need in params.get("_role_needs", ()):
         for path, item in _list_of_dicts(need.get("confined_interfaces"), "%s.confined_interfaces" % fact, c):
-            _check_keys(item, CONFINED_KEYS, path, c)
+            c.unknown_keys(path, item, CONFINED_KEYS)
             name = item.get("name")
             if not isinstance(name, str) or not IFNAME_RE.match(name) or name.endswith("*"):
                 c.add(path + ".name", "%r is not an interface name" % (name,))
