@@ -456,6 +456,28 @@ def test_a_second_access_token_header_is_refused_with_the_decision_cache_on(cach
     assert len(cached_stack.requests_seen()) == before
 
 
+def test_the_access_token_never_reaches_oscar(cached_stack):
+    """The Access token is a bearer credential for the clinic's application, in a header and in Cloudflare's
+    CF_Authorization cookie: the gateway verifies it, OSCAR (and Tomcat's logs) never see it; OSCAR's own cookie
+    still arrives."""
+    token = sign(claims())
+    headers = [("Cf-Access-Jwt-Assertion", token),
+               ("Cookie", "CF_Authorization=%s; JSESSIONID=abc123" % token)]
+    response = Browser(cached_stack.ports["cf"]).request("GET", "/oscar/demographic/search.jsp?bearer", headers)
+    assert response.status == 200
+    seen = cached_stack.requests_seen()[-1]
+    assert seen["path"].endswith("bearer")
+    lowered = {k.lower(): v for k, v in seen["headers"].items()}
+    assert "cf-access-jwt-assertion" not in lowered or lowered["cf-access-jwt-assertion"] == "", lowered
+    assert token not in repr(seen), lowered
+    assert lowered.get("cookie") == "JSESSIONID=abc123", lowered
+    # The gateway's own pages still receive it: in Cloudflare mode they know the person only from the token.
+    justify = "/_gateway/justify?policy=reports&next=/oscar/report/x.jsp"
+    with_mfa = [("Cf-Access-Jwt-Assertion", sign(claims(amr=["pwd", "mfa"])))]
+    assert Browser(cached_stack.ports["cf"]).request("GET", justify, with_mfa).status == 200
+    assert Browser(cached_stack.ports["cf"]).request("GET", justify, []).status != 200
+
+
 def test_gateway_down_fails_closed(cached_stack):
     browser = Browser(cached_stack.ports["sa"])
     sign_in(browser, cached_stack.configs["sa"], "reception")
