@@ -15,8 +15,8 @@ description:
     address, with which login method) with C(GET /accounts/<id>/access/logs/access_requests), oldest first, every
     page, from O(since) to O(until).
   - Cloudflare keeps these logs for 24 hours on the free plan (30 days Standard, 180 days Enterprise). The playbook
-    C(playbooks/access_logs.yml) runs this module on a schedule and appends the records to the clinic's audit store, keyed by
-    C(ray_id), so nothing is lost and nothing is stored twice.
+    C(playbooks/access_logs.yml) runs this module on a schedule and appends the records to the clinic's audit
+    store, keyed by C(ray_id), so nothing is lost and nothing is stored twice.
   - Each record is returned once per C(ray_id) (Cloudflare's identifier of the request). Records without a
     C(ray_id) cannot be de-duplicated; they are left out and counted in RV(without_ray_id), with a warning.
   - Reads only; it never changes anything, so check mode runs the same reads.
