@@ -1,8 +1,9 @@
 """Host administration: ``oscar-gateway-admin`` / ``python3 -m oscar_gateway.admin``.
 
 Users, passwords (read from the terminal or standard input, never from the command line), TOTP
-resets, session revocation and listing, the audit log for a period, schema migration. Every
-change is written to the audit log with the operator's login name.
+resets, session revocation and listing, the audit log for a period, schema migration, and records
+from Cloudflare Access and WireGuard appended to the audit chain (``ingest``, from standard input).
+Every change is written to the audit log with the operator's login name.
 """
 
 import argparse
@@ -14,7 +15,7 @@ import pwd
 import sys
 import time
 
-from . import _shared, config, security, store
+from . import _shared, config, ingest, security, store
 
 
 def _operator():
@@ -176,6 +177,39 @@ def cmd_audit(admin, args):
     return 0
 
 
+def cmd_ingest(admin, args):
+    """Append records from standard input to the audit chain, each once; prints what happened as JSON."""
+    if args.source == "cloudflare":
+        if args.cursor:
+            latest = admin.store.latest_external_time(ingest.CLOUDFLARE)
+            print(json.dumps({"latest": _utc(latest) if latest is not None else None}))
+            return 0
+        try:
+            items, refused = ingest.cloudflare_items(json.load(sys.stdin))
+        except ValueError as error:
+            raise SystemExit("oscar-gateway-admin ingest cloudflare: %s" % error) from None
+        added, skipped = admin.store.append_external(items)
+        report = {"added": added, "duplicates": skipped, "refused": [{"index": i, "reason": r} for i, r in refused]}
+    else:
+        if not args.interface:
+            raise SystemExit("give --interface NAME (the WireGuard interface the input came from)")
+        try:
+            peers = ingest.parse_wireguard(sys.stdin.read())
+        except ingest.IngestError as error:
+            raise SystemExit("oscar-gateway-admin ingest wireguard: %s" % error) from None
+        items, remember = ingest.wireguard_items(peers, admin.store.wireguard_seen(), args.interface)
+        added, skipped = admin.store.append_external(items)
+        for key, (handshake, endpoint) in remember.items():
+            admin.store.set_wireguard_seen(key, handshake, endpoint)
+        report = {"added": added, "duplicates": skipped, "peers": len(peers)}
+    print(json.dumps(report, sort_keys=True))
+    return 1 if report.get("refused") else 0
+
+
+def _utc(value):
+    return datetime.datetime.fromtimestamp(value, datetime.timezone.utc).isoformat(timespec="seconds")
+
+
 def cmd_migrate(admin, args):
     print("database at schema v%d" % admin.store.schema_version())
 
@@ -233,6 +267,12 @@ def main(argv=None):
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.add_argument("--verify", action="store_true", help="check the audit hash chain")
     p.set_defaults(func=cmd_audit)
+    p = sub.add_parser("ingest", help="append Cloudflare Access log records (JSON) or WireGuard handshakes "
+                                      "(wg show output) from standard input to the audit chain, each once")
+    p.add_argument("source", choices=("cloudflare", "wireguard"))
+    p.add_argument("--cursor", action="store_true", help="cloudflare: print the time of the newest record held")
+    p.add_argument("--interface", help="wireguard: the interface the input came from")
+    p.set_defaults(func=cmd_ingest)
     p = sub.add_parser("migrate", help="bring the database schema up to date (backs it up first)")
     p.set_defaults(func=cmd_migrate)
     args = parser.parse_args(argv)
