@@ -49,12 +49,12 @@ def test_cloudflare_records_join_the_chain_once_each(gateway, tmp_path):
     assert [line["chain"] for line in lines] == [r["chain"] for r in gateway.store.audit_rows()]
     # The next pull starts from the newest record held.
     code, out = run_admin(gateway, tmp_path, "ingest", "cloudflare", "--cursor")
-    assert json.loads(out) == {"latest": "2026-11-30T09:00:00+00:00"}
+    assert json.loads(out) == {"latest": "2026-11-30T09:00:00+00:00", "next_since": "2026-11-30T08:00:00+00:00"}
 
 
 def test_cursor_without_records_and_refused_records(gateway, tmp_path):
     code, out = run_admin(gateway, tmp_path, "ingest", "cloudflare", "--cursor")
-    assert (code, json.loads(out)) == (0, {"latest": None})
+    assert (code, json.loads(out)) == (0, {"latest": None, "next_since": None})
     code, report = _ingest_cloudflare(gateway, tmp_path, [
         _cloudflare("ok01"), _cloudflare("bad ray id"), _cloudflare("ok02", when="2026-11-30T08:00:00"), "x"])
     assert code == 1 and report["added"] == 1

@@ -182,7 +182,8 @@ def cmd_ingest(admin, args):
     if args.source == "cloudflare":
         if args.cursor:
             latest = admin.store.latest_external_time(ingest.CLOUDFLARE)
-            print(json.dumps({"latest": _utc(latest) if latest is not None else None}))
+            print(json.dumps({"latest": _utc(latest) if latest is not None else None,
+                              "next_since": _utc(latest - ingest.CLOUDFLARE_OVERLAP) if latest is not None else None}))
             return 0
         try:
             items, refused = ingest.cloudflare_items(json.load(sys.stdin))
@@ -270,7 +271,7 @@ def main(argv=None):
     p = sub.add_parser("ingest", help="append Cloudflare Access log records (JSON) or WireGuard handshakes "
                                       "(wg show output) from standard input to the audit chain, each once")
     p.add_argument("source", choices=("cloudflare", "wireguard"))
-    p.add_argument("--cursor", action="store_true", help="cloudflare: print the time of the newest record held")
+    p.add_argument("--cursor", action="store_true", help="cloudflare: print the time of the newest record held and where the next pull starts")
     p.add_argument("--interface", help="wireguard: the interface the input came from")
     p.set_defaults(func=cmd_ingest)
     p = sub.add_parser("migrate", help="bring the database schema up to date (backs it up first)")

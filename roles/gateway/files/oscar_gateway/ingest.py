@@ -19,6 +19,9 @@ CLOUDFLARE = "cloudflare:"
 WIREGUARD = "wireguard:"
 _RAY_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 _WG_KEY = re.compile(r"^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$")
+# Cloudflare's log may show a request some minutes after it happened: each pull starts this long before the newest
+# record held (what it reads again is skipped by its key).
+CLOUDFLARE_OVERLAP = 3600
 # WireGuard rekeys about every two minutes while a peer sends anything (keepalives too): a handshake less than this
 # after the previous one, from the same address, continues the same connection and is not recorded again.
 WIREGUARD_SESSION_GAP = 300
