@@ -78,7 +78,7 @@ def test_scheduled_pull_keeps_every_record_once_in_the_chain(clinic, tmp_path):
 
 
 def test_clinics_without_cloudflare_are_left_alone(clinic, tmp_path):
-    gateway, admin = clinic
+    _gateway, admin = clinic
     with running_fake() as fake:
         inventory = _inventory(tmp_path, fake, admin)
         text = inventory.read_text().replace("gateway_mode: cloudflare", "gateway_mode: standalone")
