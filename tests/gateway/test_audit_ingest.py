@@ -2,10 +2,13 @@
 everything, in one place per clinic), through the admin command and the store, on a real SQLite file."""
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 
 import pytest
-from gwtest import run_admin
+from gwtest import GATEWAY_FILES, run_admin
 from oscar_gateway import ingest, store
 
 KEY_A = "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="
@@ -157,3 +160,33 @@ def test_a_handshake_that_starts_a_connection_is_recorded_once(gateway, tmp_path
     # Forgetting what was seen (a lost state row) cannot store a handshake twice.
     gateway.store.execute("DELETE FROM wireguard_peers_seen")
     assert look(_wg(t0 + 3600, "198.51.100.20:4444", t0 + 3500, "192.0.2.5:51820")) == 0
+
+
+def test_the_timer_script_feeds_wg_show_and_the_peer_list_to_the_store(gateway, tmp_path):
+    """roles/wireguard/files/oscar-wireguard-handshakes with a stand-in for `wg` (no WireGuard interface here; the
+    parser is held to real `wg show` output by the test above's format) and the real admin command."""
+    conf = tmp_path / "wireguard"
+    conf.mkdir()
+    (conf / "wg0.peers.json").write_text(PEERS)
+    (conf / "wg9.peers.json").write_text("[]")  # an interface that is down: skipped
+    wg = tmp_path / "wg"
+    wg.write_text("#!/bin/sh\n# stand-in for wg(8): canned `wg show wg0 ...` output\n"
+                  "[ \"$2\" = wg0 ] || { echo 'Unable to access interface: No such device' >&2; exit 1; }\n"
+                  "case \"$3\" in\n"
+                  "latest-handshakes) printf '%s\\t1796025600\\n%s\\t0\\n' {a} {b} ;;\n"
+                  "endpoints) printf '%s\\t203.0.113.9:51820\\n%s\\t(none)\\n' {a} {b} ;;\n"
+                  "*) echo \"refused: $3\" >&2; exit 2 ;;\n"
+                  "esac\n".replace("{a}", KEY_A).replace("{b}", KEY_B))
+    admin = tmp_path / "admin"
+    admin.write_text("#!/bin/sh\nPYTHONPATH=%s exec %s -m oscar_gateway.admin --config %s \"$@\"\n"
+                     % (GATEWAY_FILES, sys.executable, tmp_path / "config.json"))
+    for path in (wg, admin):
+        path.chmod(0o700)
+    script = GATEWAY_FILES.parent.parent / "wireguard" / "files" / "oscar-wireguard-handshakes"
+    env = dict(os.environ, OSCAR_WG=str(wg), OSCAR_GATEWAY_ADMIN=str(admin), OSCAR_WG_CONF_DIR=str(conf))
+    for expected in ('"added": 1', '"added": 0'):
+        proc = subprocess.run(["/bin/sh", str(script)], env=env, capture_output=True, text=True, check=False,
+                              timeout=60)
+        assert proc.returncode == 0 and expected in proc.stdout, proc.stdout + proc.stderr
+    rows = gateway.store.all("SELECT * FROM audit WHERE event = 'wireguard_handshake'")
+    assert [(r["username"], r["ip"], r["time"]) for r in rows] == [("dr-lee-laptop", "203.0.113.9", 1796025600)]
