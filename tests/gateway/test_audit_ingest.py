@@ -190,3 +190,35 @@ def test_the_timer_script_feeds_wg_show_and_the_peer_list_to_the_store(gateway, 
         assert proc.returncode == 0 and expected in proc.stdout, proc.stdout + proc.stderr
     rows = gateway.store.all("SELECT * FROM audit WHERE event = 'wireguard_handshake'")
     assert [(r["username"], r["ip"], r["time"]) for r in rows] == [("dr-lee-laptop", "203.0.113.9", 1796025600)]
+
+
+# -- the copy shipped off the host ---------------------------------------------------------------------------------
+
+
+def test_the_shipped_lines_carry_no_typed_text_and_verify_against_the_chain(gateway, tmp_path):
+    gateway.store.audit("justification", username="drsmith", path="/oscar/demographic/x.jsp?demographic_no=4711",
+                        policy="charts", text="Follow-up for Jane Doe, DOB 1970-01-01")
+    gateway.store.audit("approval_requested", username="drsmith", policy="charts", request_id=1,
+                        reason="Jane Doe's lab results")
+    _ingest_cloudflare(gateway, tmp_path, [_cloudflare("dd01")])
+    shipped = open(gateway.cfg["audit_jsonl"]).read()
+    assert "Jane Doe" not in shipped and "4711" not in shipped and "?" not in shipped
+    lines = [json.loads(line) for line in shipped.splitlines()]
+    assert "text_sha256" in lines[0]["detail"] and "reason_sha256" in lines[1]["detail"]
+    copy = tmp_path / "received.log"
+    # As the receiver writes them: RFC 5424 syslog lines whose message is the JSON line.
+    copy.write_text("".join("<86>1 2026-11-30T08:00:00Z oscar oscar-audit - - - %s\n" % json.dumps(line)
+                            for line in lines))
+    code, out = run_admin(gateway, tmp_path, "audit", "--verify-copy", str(copy))
+    assert code == 0 and "copy matches the audit chain (3 records)" in out
+
+    # A record missing from the copy, and a store rewritten after the copy left the host, are both found.
+    copy.write_text("\n".join(json.dumps(line) for line in (lines[0], lines[2])) + "\n")
+    code, out = run_admin(gateway, tmp_path, "audit", "--verify-copy", str(copy))
+    assert code == 1 and "lacks 1 record(s) of its range: %d" % lines[1]["id"] in out
+    conn = sqlite3.connect(gateway.cfg["database"])
+    conn.execute("DROP TRIGGER audit_no_update")
+    conn.execute("UPDATE audit SET ip = '192.0.2.66' WHERE id = ?", (lines[2]["id"],))
+    conn.commit()
+    code, out = run_admin(gateway, tmp_path, "audit", "--verify-copy", str(copy))
+    assert code == 1 and "record %d: differs in ip" % lines[2]["id"] in out

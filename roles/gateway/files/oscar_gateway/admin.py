@@ -155,7 +155,32 @@ def cmd_users(admin, args):
     _output(items, args.format, ("username", "display_name", "email", "role", "enabled", "password", "totp"))
 
 
+def _copy_lines(path):
+    """The records of an off-box copy: JSON lines, or syslog lines (RFC 5424) whose message is one."""
+    lines = []
+    with open(path, encoding="utf-8") as handle:
+        for number, text in enumerate(handle, 1):
+            start = text.find("{")
+            if start < 0:
+                continue
+            try:
+                lines.append(json.loads(text[start:]))
+            except ValueError:
+                raise SystemExit("%s line %d: not an audit record" % (path, number)) from None
+    return lines
+
+
 def cmd_audit(admin, args):
+    if args.verify_copy:
+        checked, problems, missing = admin.store.verify_copy(_copy_lines(args.verify_copy))
+        for record_id, what in problems:
+            print("record %s: %s" % (record_id, what))
+        if missing:
+            print("the copy lacks %d record(s) of its range: %s" % (len(missing), ", ".join(map(str, missing[:20]))))
+        if problems or missing:
+            return 1
+        print("copy matches the audit chain (%d records)" % checked)
+        return 0
     if args.verify:
         count, bad = admin.store.verify_audit_chain()
         if bad is not None:
@@ -267,11 +292,14 @@ def main(argv=None):
     p.add_argument("--event")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.add_argument("--verify", action="store_true", help="check the audit hash chain")
+    p.add_argument("--verify-copy", metavar="FILE",
+                   help="check an off-box copy (JSON or syslog lines) against the chain")
     p.set_defaults(func=cmd_audit)
     p = sub.add_parser("ingest", help="append Cloudflare Access log records (JSON) or WireGuard handshakes "
                                       "(wg show output) from standard input to the audit chain, each once")
     p.add_argument("source", choices=("cloudflare", "wireguard"))
-    p.add_argument("--cursor", action="store_true", help="cloudflare: print the time of the newest record held and where the next pull starts")
+    p.add_argument("--cursor", action="store_true",
+                   help="cloudflare: print the time of the newest record held and where the next pull starts")
     p.add_argument("--interface", help="wireguard: the interface the input came from")
     p.set_defaults(func=cmd_ingest)
     p = sub.add_parser("migrate", help="bring the database schema up to date (backs it up first)")

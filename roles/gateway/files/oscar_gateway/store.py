@@ -23,6 +23,9 @@ import threading
 import time
 
 AUDIT_FIELDS = ("time", "event", "username", "ip", "method", "path", "policy", "detail")
+# Free text people type (a purpose justification, the reason of an approval request) may name a patient: the JSON-lines
+# copy, which is shipped off the host, carries its SHA-256 instead (``<key>_sha256``); SQLite keeps the text.
+TYPED_TEXT = {"justification": ("text",), "approval_requested": ("reason",)}
 
 MIGRATIONS = {
     1: [
@@ -489,11 +492,11 @@ class Store:
         return row[0] if row else None
 
     def _mirror(self, record, detail, record_id, chain):
-        """The record as one JSON line in the audit file (what the off-box copy reads)."""
+        """The record as one JSON line in the audit file, which rsyslog ships off the host (``offbox_line``)."""
         if not self.audit_jsonl:
             return
-        line = dict(record, id=record_id, detail=detail, iso_time=_iso(record["time"]), chain=chain)
-        data = (json.dumps(line, sort_keys=True, default=str) + "\n").encode("utf-8")
+        data = (json.dumps(offbox_line(record, detail, record_id, chain), sort_keys=True, default=str) + "\n").encode(
+            "utf-8")
         with self._jsonl_lock:
             fd = os.open(self.audit_jsonl, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
             try:
@@ -527,6 +530,31 @@ class Store:
             sql += " LIMIT %d" % int(limit)
         return self.all(sql, params)
 
+    def verify_copy(self, lines):
+        """Check an off-box copy (``offbox_line`` dicts, in any order) against this store: each record must be here
+        with the same place in the chain (``chain``), the same fields and the same detail (``detail_sha256``).
+        Returns (records checked, [(id, what differs)], ids in the copy's range that the copy lacks)."""
+        problems, seen = [], set()
+        for line in lines:
+            record_id = line.get("id")
+            seen.add(record_id)
+            row = self.one("SELECT * FROM audit WHERE id = ?", (record_id,)) if isinstance(record_id, int) else None
+            if row is None:
+                problems.append((record_id, "not in the store"))
+                continue
+            differ = [f for f in AUDIT_FIELDS if f != "detail" and line.get(f) != row[f]]
+            if line.get("chain") != row["chain"]:
+                differ.append("chain")
+            if line.get("detail_sha256") != _sha256(row["detail"]):
+                differ.append("detail")
+            if differ:
+                problems.append((record_id, "differs in " + ", ".join(differ)))
+        ids = sorted(i for i in seen if isinstance(i, int))
+        missing = [r["id"] for r in self.all("SELECT id FROM audit WHERE id BETWEEN ? AND ? ORDER BY id",
+                                             (ids[0], ids[-1]))
+                   if r["id"] not in seen] if ids else []
+        return len(seen), problems, missing
+
     def verify_audit_chain(self):
         """Return (rows checked, first bad id or None). Rows written before schema v2 have no chain. A record from
         another source must repeat its ``source_key`` in its chained detail."""
@@ -543,6 +571,24 @@ class Store:
                 return count, row["id"]
             previous = row["chain"]
         return count, None
+
+
+def offbox_line(record, detail, record_id, chain):
+    """The JSON-lines form of a record: every chained field but the detail, which comes with its SHA-256
+    (``detail_sha256``, so the copy verifies against the chain: ``Store.verify_copy``) and with typed free text
+    replaced by its SHA-256 (TYPED_TEXT). Paths never carry a query; no record holds a secret."""
+    shown = dict(detail)
+    for key in TYPED_TEXT.get(record["event"], ()):
+        if key in shown:
+            shown[key + "_sha256"] = _sha256(str(shown.pop(key)))
+    line = dict((f, record[f]) for f in AUDIT_FIELDS if f != "detail")
+    line.update(id=record_id, detail=shown, detail_sha256=_sha256(record["detail"]), iso_time=_iso(record["time"]),
+                chain=chain)
+    return line
+
+
+def _sha256(text):
+    return hashlib.sha256(str(text).encode("utf-8")).hexdigest()
 
 
 def _record(when, event, username, ip, method, path, policy, detail):
