@@ -19,7 +19,11 @@ from ansible_collections.oscar_emr.remote_access.plugins.module_utils._access_po
     shadowed_deny_warnings,
     validate_access_policy,
 )
-from ansible_collections.oscar_emr.remote_access.plugins.module_utils._gateway_config import check_config, role_variable
+from ansible_collections.oscar_emr.remote_access.plugins.module_utils._gateway_config import (
+    check_audit_syslog,
+    check_config,
+    role_variable,
+)
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._problems import did_you_mean, show
 from ansible_collections.oscar_emr.remote_access.plugins.plugin_utils._role_validate import RoleValidateAction
 
@@ -30,6 +34,7 @@ ARGUMENT_SPEC = {
     "current_users": {"type": "list", "elements": "dict", "default": None},
     "disable_max_share": {"type": "float", "default": 0.25},
     "allow_mass_disable": {"type": "bool", "default": False},
+    "audit_syslog": {"type": "dict", "default": {}},
 }
 
 REDACTED = "********"
@@ -150,6 +155,7 @@ class ActionModule(RoleValidateAction):
             if domain_error:
                 problems.errors.append(domain_error)
         mass_disable(cfg, args, problems, args["users_variable"])
+        check_audit_syslog(args["audit_syslog"], problems)
         # The gateway's own schema, the one its loader runs on the host, naming the role variables.
         check_config(cfg, problems, lambda key: args["users_variable"] + key[5:] if key.startswith("users")
                      else role_variable(key))

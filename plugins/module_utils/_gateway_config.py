@@ -17,6 +17,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import ipaddress
 import re
 
 from ._problems import IDENTIFIER_RE, Problems, is_hostname, is_int, parse_email, show
@@ -41,7 +42,17 @@ ROLE_VARIABLES = {
     "decision_cache.max_age_seconds": "gateway_decision_cache_ttl",
     "login.max_failures": "gateway_login_max_failures",
     "login.max_failures_per_address": "gateway_login_max_failures_per_address",
+    "audit.retention_days": "gateway_audit_retention_days",
+    "audit.disk_warn_days": "gateway_audit_disk_warn_days",
 }
+# The off-box copy's settings (not in the gateway's configuration: rsyslog uses them), by role variable.
+AUDIT_SYSLOG_VARIABLES = ("gateway_audit_syslog_host", "gateway_audit_syslog_port", "gateway_audit_syslog_ca",
+                          "gateway_audit_syslog_peer", "gateway_audit_syslog_queue_max",
+                          "gateway_audit_syslog_retry_seconds")
+_RSYSLOG_SIZE = re.compile(r"^[1-9][0-9]*[kmg]?$")
+_PEM_CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----\s+[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----")
+# Retention: at least a year (nobody's law asks for less), at most a century (a typo of days for years).
+RETENTION_DAYS = (365, 36525)
 
 
 def config_key(key):
@@ -129,5 +140,48 @@ def check_config(cfg, problems=None, name=config_key):
         problems.add(name("login.max_failures_per_address"), "%r is less than %s (%r); a shared address "
                      "(masquerading WireGuard gateway, office NAT) would be banned before the user"
                      % (per_address, name("login.max_failures"), per_user))
+    audit = cfg.get("audit") or {}
+    retention = audit.get("retention_days", RETENTION_DAYS[0])
+    if not is_int(retention) or not RETENTION_DAYS[0] <= retention <= RETENTION_DAYS[1]:
+        problems.add(name("audit.retention_days"), "%s is not a whole number of days from %d (a year) to %d"
+                     % ((show(retention), *RETENTION_DAYS)))
+    warn = audit.get("disk_warn_days", 1)
+    if not is_int(warn) or not 1 <= warn <= 3650:
+        problems.add(name("audit.disk_warn_days"), "%s is not a whole number of days from 1 to 3650" % show(warn))
     check_users(cfg.get("users", []), problems, name)
     return problems
+
+
+def check_audit_syslog(settings, problems):
+    """The off-box copy's role variables (``settings`` maps each of AUDIT_SYSLOG_VARIABLES to its value)."""
+    host = settings.get("gateway_audit_syslog_host") or ""
+    if not host:
+        return problems
+    if not isinstance(host, str) or (not is_hostname(host.rstrip(".")) and not _is_address(host)):
+        problems.add("gateway_audit_syslog_host", "%s is not a host name or an IP address" % show(host))
+    port = settings.get("gateway_audit_syslog_port")
+    if not is_int(port) or not 1 <= port <= 65535:
+        problems.add("gateway_audit_syslog_port", "%s is not a TCP port (1-65535; syslog over TLS: 6514)" % show(port))
+    ca = settings.get("gateway_audit_syslog_ca") or ""
+    if not isinstance(ca, str) or not _PEM_CERTIFICATE.search(ca):
+        problems.add("gateway_audit_syslog_ca", "must be the PEM certificate of the CA that signed the receiver's "
+                     "certificate (-----BEGIN CERTIFICATE-----...), so the copy goes only to that receiver")
+    peer = settings.get("gateway_audit_syslog_peer") or ""
+    if peer and (not isinstance(peer, str) or (not is_hostname(peer.lstrip("*.")) and not _is_address(peer))):
+        problems.add("gateway_audit_syslog_peer", "%s is not a name a certificate carries" % show(peer))
+    size = settings.get("gateway_audit_syslog_queue_max")
+    if not isinstance(size, str) or not _RSYSLOG_SIZE.match(size.lower()):
+        problems.add("gateway_audit_syslog_queue_max", "%s is not a size like 512m or 1g" % show(size))
+    retry = settings.get("gateway_audit_syslog_retry_seconds")
+    if not is_int(retry) or not 1 <= retry <= 3600:
+        problems.add("gateway_audit_syslog_retry_seconds", "%s is not a whole number of seconds from 1 to 3600"
+                     % show(retry))
+    return problems
+
+
+def _is_address(text):
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

@@ -57,6 +57,12 @@ options:
     description: Consent to disable more accounts than O(disable_max_share) allows.
     type: bool
     default: false
+  audit_syslog:
+    description:
+      - The off-box copy's role variables by name (C(gateway_audit_syslog_host), C(_port), C(_ca), C(_peer),
+        C(_queue_max), C(_retry_seconds)); checked when the host is set.
+    type: dict
+    default: {}
 """
 
 EXAMPLES = r"""

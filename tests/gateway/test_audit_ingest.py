@@ -222,3 +222,48 @@ def test_the_shipped_lines_carry_no_typed_text_and_verify_against_the_chain(gate
     conn.commit()
     code, out = run_admin(gateway, tmp_path, "audit", "--verify-copy", str(copy))
     assert code == 1 and "record %d: differs in ip" % lines[2]["id"] in out
+
+
+# -- retention and the disk guard -----------------------------------------------------------------------------------
+
+GB = 1024 ** 3
+
+
+def test_the_guard_warns_long_before_the_disk_fills():
+    from oscar_gateway import audit_guard
+
+    # 300 MB holding 1,000,000 records, 30,000 written in the last 30 days: 1000 a day, about 0.3 MB a day.
+    quiet, figures = audit_guard.assess(300 * 1024 ** 2, 1_000_000, 30_000, 50 * GB, 100 * GB, 2557, 180)
+    assert quiet == [] and figures["days_until_full"] > 100_000
+    # The same store on a nearly full disk: the days left, the retention period and the free share all say so.
+    loud, figures = audit_guard.assess(300 * 1024 ** 2, 1_000_000, 30_000, 40 * 1024 ** 2, 100 * GB, 2557, 180)
+    assert figures["days_until_full"] == 133
+    assert any("fills in 133 days" in w for w in loud)
+    assert any("keeping 2557 days of audit records" in w for w in loud)
+    assert any("only 0% of the disk" in w for w in loud)
+    # A new, empty store: nothing to project, no warning.
+    assert audit_guard.assess(0, 0, 0, 50 * GB, 100 * GB, 2557, 180)[0] == []
+
+
+def test_the_guard_through_the_admin_command_audits_its_warning(gateway, tmp_path):
+    for n in range(50):
+        gateway.store.audit("access", username="drsmith", path="/oscar/p%d" % n)
+    code, out = run_admin(gateway, tmp_path, "audit-guard")
+    report = json.loads(out)
+    assert report["records"] == 50 and report["retention_days"] == 2557
+    # The test machine's disk is what it is: either way the outcome and the audit trail must agree.
+    warned = gateway.store.audit_count() == 51
+    assert (code, report["status"], warned) in ((0, "ok", False), (1, "warning", True))
+    # With a retention the disk cannot hold at this rate, it must warn, and the warning joins the chain.
+    cfg_path = tmp_path / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["audit"] = {"retention_days": 36525, "disk_warn_days": 3650}
+    cfg_path.write_text(json.dumps(cfg))
+    before = gateway.store.audit_count()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "statvfs", lambda _path: os.statvfs_result((4096, 4096, 1000, 10, 10, 0, 0, 0, 0, 255)))
+        code, out = run_admin(gateway, tmp_path, "audit-guard")
+    assert code == 1 and json.loads(out)["status"] == "warning"
+    row = gateway.store.all("SELECT * FROM audit ORDER BY id DESC LIMIT 1")[0]
+    assert row["event"] == "audit_disk_warning" and gateway.store.audit_count() == before + 1
+    assert gateway.store.verify_audit_chain()[1] is None

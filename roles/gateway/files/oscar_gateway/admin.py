@@ -15,7 +15,7 @@ import pwd
 import sys
 import time
 
-from . import _shared, config, ingest, security, store
+from . import _shared, audit_guard, config, ingest, security, store
 
 
 def _operator():
@@ -232,6 +232,25 @@ def cmd_ingest(admin, args):
     return 1 if report.get("refused") else 0
 
 
+def cmd_audit_guard(admin, args):
+    """Warn well before the audit store could fill its disk (audit_guard.py); prints JSON, exits 1 on a warning."""
+    files = admin.store.files()
+    disk = os.statvfs(os.path.dirname(os.path.abspath(admin.store.path)))
+    audit_cfg = admin.cfg["audit"]
+    warnings, figures = audit_guard.assess(
+        sum(os.path.getsize(p) for p in files), admin.store.audit_count(),
+        admin.store.audit_count(time.time() - audit_guard.MONTH_DAYS * 86400), disk.f_bavail * disk.f_frsize,
+        disk.f_blocks * disk.f_frsize, audit_cfg["retention_days"], audit_cfg["disk_warn_days"])
+    if warnings:
+        sys.stderr.write("".join("oscar-gateway-admin audit-guard: WARNING: %s\n" % w for w in warnings))
+        try:
+            admin.store.audit("audit_disk_warning", by="audit-guard", warnings=warnings, **figures)
+        except Exception as error:  # noqa: BLE001 - a full disk must not hide the warning itself
+            sys.stderr.write("oscar-gateway-admin audit-guard: could not audit the warning: %s\n" % error)
+    print(json.dumps({"status": "warning" if warnings else "ok", "warnings": warnings, **figures}, sort_keys=True))
+    return 1 if warnings else 0
+
+
 def _utc(value):
     return datetime.datetime.fromtimestamp(value, datetime.timezone.utc).isoformat(timespec="seconds")
 
@@ -302,6 +321,8 @@ def main(argv=None):
                    help="cloudflare: print the time of the newest record held and where the next pull starts")
     p.add_argument("--interface", help="wireguard: the interface the input came from")
     p.set_defaults(func=cmd_ingest)
+    p = sub.add_parser("audit-guard", help="warn when the audit store could fill its disk (run daily by a timer)")
+    p.set_defaults(func=cmd_audit_guard)
     p = sub.add_parser("migrate", help="bring the database schema up to date (backs it up first)")
     p.set_defaults(func=cmd_migrate)
     args = parser.parse_args(argv)

@@ -530,6 +530,17 @@ class Store:
             sql += " LIMIT %d" % int(limit)
         return self.all(sql, params)
 
+    def audit_count(self, since=None):
+        """How many audit records there are (with ``time`` at or after ``since``)."""
+        if since is None:
+            return self.one("SELECT COUNT(*) FROM audit")[0]
+        return self.one("SELECT COUNT(*) FROM audit WHERE time >= ?", (since,))[0]
+
+    def files(self):
+        """The store's files on disk (the database, its write-ahead log, the JSON-lines copy) that exist."""
+        paths = [self.path, self.path + "-wal", self.path + "-shm"] + ([self.audit_jsonl] if self.audit_jsonl else [])
+        return [p for p in paths if os.path.exists(p)]
+
     def verify_copy(self, lines):
         """Check an off-box copy (``offbox_line`` dicts, in any order) against this store: each record must be here
         with the same place in the chain (``chain``), the same fields and the same detail (``detail_sha256``).
