@@ -161,17 +161,19 @@ def test_records_arrive_wait_while_the_receiver_is_down_and_verify_against_the_c
     audit.audit("login", username="drsmith", ip="198.51.100.7", method="POST", path="/_gateway/login?next=/oscar/")
     audit.audit("justification", username="drsmith", path="/oscar/demographic/x.jsp?demographic_no=4711",
                 policy="charts", text="Follow-up for Jane Doe")
-    audit.append_external(ingest.cloudflare_items([{"ray_id": "8a1b2c3d4e5f0001", "created_at": "2026-11-30T08:00:00Z",
-                                                    "user_email": "dr.lee@clinic.example", "allowed": True,
-                                                    "ip_address": "203.0.113.9"}])[0])
+    signin = {"ray_id": "8a1b2c3d4e5f0001", "created_at": "2026-11-30T08:00:00Z", "allowed": True,
+              "user_email": "dr.lee@clinic.example", "ip_address": "203.0.113.9"}
+    audit.append_external(ingest.cloudflare_items([signin])[0])
 
     sender_mounts = ["-v", "%s:/etc/rsyslog.conf:ro,Z" % (sender_dir / "rsyslog.conf"),
-                     "-v", "%s:/etc/rsyslog.d/60-oscar-audit-offbox.conf:ro,Z" % (sender_dir / "60-oscar-audit-offbox.conf"),
+                     "-v", "%s:/etc/rsyslog.d/60-oscar-audit-offbox.conf:ro,Z"
+                     % (sender_dir / "60-oscar-audit-offbox.conf"),
                      "-v", "%s:/etc/oscar-audit/ca.pem:ro,Z" % (sender_dir / "ca.pem"),
                      "-v", "%s:/var/log/oscar-gateway:Z" % log_dir, "-v", "%s:/var/log/internal:Z" % internal_dir]
-    # The role validates the configuration with rsyslogd -N1 before it is activated; so does this test.
-    check = _podman("run", "--rm", *sender_mounts, image, "rsyslogd", "-N1", "-f", "/etc/rsyslog.conf", check=False)
-    assert check.returncode == 0, check.stdout + check.stderr
+    # The role validates its file alone with rsyslogd -N1 before it is activated; so does this test, and the whole.
+    for conf in ("/etc/rsyslog.d/60-oscar-audit-offbox.conf", "/etc/rsyslog.conf"):
+        check = _podman("run", "--rm", *sender_mounts, image, "rsyslogd", "-N1", "-f", conf, check=False)
+        assert check.returncode == 0, check.stdout + check.stderr
 
     receiver = "oscar-audit-receiver-%d" % os.getpid()
     sender = "oscar-audit-sender-%d" % os.getpid()
@@ -187,7 +189,8 @@ def test_records_arrive_wait_while_the_receiver_is_down_and_verify_against_the_c
     # The receiver goes away; the gateway keeps writing.
     _podman("stop", "-t", "2", receiver)
     for n in range(4):
-        audit.audit("access", username="drsmith", ip="198.51.100.7", method="GET", path="/oscar/page%d.jsp?x=%d" % (n, n))
+        audit.audit("access", username="drsmith", ip="198.51.100.7", method="GET",
+                    path="/oscar/page%d.jsp?x=%d" % (n, n))
     internal = internal_dir / "rsyslog.log"
     _wait_for("the sender to hold the records back (its action suspended)",
               lambda: "oscar_audit_receiver" in internal.read_text() and "suspended" in internal.read_text()
