@@ -162,9 +162,9 @@ def test_a_handshake_that_starts_a_connection_is_recorded_once(gateway, tmp_path
     assert look(_wg(t0 + 3600, "198.51.100.20:4444", t0 + 3500, "192.0.2.5:51820")) == 0
 
 
-def test_the_timer_script_feeds_wg_show_and_the_peer_list_to_the_store(gateway, tmp_path):
-    """roles/wireguard/files/oscar-wireguard-handshakes with a stand-in for `wg` (no WireGuard interface here; the
-    parser is held to real `wg show` output by the test above's format) and the real admin command."""
+def _timer_script_setup(tmp_path):
+    """The wireguard role's timer script with a stand-in for `wg` (no WireGuard interface here; the parser is held to
+    real `wg show` output above) whose handshake time comes from $FAKE_HANDSHAKE, and the real admin command."""
     conf = tmp_path / "wireguard"
     conf.mkdir()
     (conf / "wg0.peers.json").write_text(PEERS)
@@ -173,7 +173,7 @@ def test_the_timer_script_feeds_wg_show_and_the_peer_list_to_the_store(gateway, 
     wg.write_text("#!/bin/sh\n# stand-in for wg(8): canned `wg show wg0 ...` output\n"
                   "[ \"$2\" = wg0 ] || { echo 'Unable to access interface: No such device' >&2; exit 1; }\n"
                   "case \"$3\" in\n"
-                  "latest-handshakes) printf '%s\\t1796025600\\n%s\\t0\\n' {a} {b} ;;\n"
+                  "latest-handshakes) printf '%s\\t%s\\n%s\\t0\\n' {a} \"$FAKE_HANDSHAKE\" {b} ;;\n"
                   "endpoints) printf '%s\\t203.0.113.9:51820\\n%s\\t(none)\\n' {a} {b} ;;\n"
                   "*) echo \"refused: $3\" >&2; exit 2 ;;\n"
                   "esac\n".replace("{a}", KEY_A).replace("{b}", KEY_B))
@@ -182,14 +182,41 @@ def test_the_timer_script_feeds_wg_show_and_the_peer_list_to_the_store(gateway, 
                      % (GATEWAY_FILES, sys.executable, tmp_path / "config.json"))
     for path in (wg, admin):
         path.chmod(0o700)
+    env = dict(os.environ, OSCAR_WG=str(wg), OSCAR_GATEWAY_ADMIN=str(admin), OSCAR_WG_CONF_DIR=str(conf),
+               OSCAR_WG_SPOOL_DIR=str(tmp_path / "spool"))
+    return env, admin
+
+
+def _timer_script(env, handshake):
     script = GATEWAY_FILES.parent.parent / "wireguard" / "files" / "oscar-wireguard-handshakes"
-    env = dict(os.environ, OSCAR_WG=str(wg), OSCAR_GATEWAY_ADMIN=str(admin), OSCAR_WG_CONF_DIR=str(conf))
-    for expected in ('"added": 1', '"added": 0'):
-        proc = subprocess.run(["/bin/sh", str(script)], env=env, capture_output=True, text=True, check=False,
-                              timeout=60)
-        assert proc.returncode == 0 and expected in proc.stdout, proc.stdout + proc.stderr
+    proc = subprocess.run(["/bin/sh", str(script)], env=dict(env, FAKE_HANDSHAKE=str(handshake)), capture_output=True,
+                          text=True, check=False, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def test_the_timer_script_feeds_wg_show_and_the_peer_list_to_the_store(gateway, tmp_path):
+    env, _admin = _timer_script_setup(tmp_path)
+    assert '"added": 1' in _timer_script(env, 1796025600)
+    assert '"added": 0' in _timer_script(env, 1796025600)
     rows = gateway.store.all("SELECT * FROM audit WHERE event = 'wireguard_handshake'")
     assert [(r["username"], r["ip"], r["time"]) for r in rows] == [("dr-lee-laptop", "203.0.113.9", 1796025600)]
+
+
+def test_a_server_without_the_gateway_spools_its_looks_and_the_gateway_replays_them(gateway, tmp_path):
+    env, admin = _timer_script_setup(tmp_path)
+    env["OSCAR_GATEWAY_ADMIN"] = str(tmp_path / "no-gateway-here")
+    t0 = 1796025600
+    for handshake in (t0, t0, t0 + 120, t0 + 3600):  # a look, the same again (not spooled), a rekey, a return
+        assert _timer_script(env, handshake) == ""
+    spool = (tmp_path / "spool" / "wg0.spool").read_text()
+    assert spool.count("[look]") == 3 and oct((tmp_path / "spool" / "wg0.spool").stat().st_mode & 0o777) == "0o600"
+    proc = subprocess.run([str(admin), "ingest", "wireguard", "--interface", "wg0"], input=spool, text=True,
+                          capture_output=True, check=False, timeout=60)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["looks"] == 3, proc.stdout + proc.stderr
+    rows = gateway.store.all("SELECT * FROM audit WHERE event = 'wireguard_handshake' ORDER BY id")
+    assert [(r["time"], json.loads(r["detail"])["reason"]) for r in rows] == [
+        (t0, "first"), (t0 + 3600, "after a pause")]
 
 
 # -- the copy shipped off the host ---------------------------------------------------------------------------------

@@ -220,14 +220,18 @@ def cmd_ingest(admin, args):
         if not args.interface:
             raise SystemExit("give --interface NAME (the WireGuard interface the input came from)")
         try:
-            peers = ingest.parse_wireguard(sys.stdin.read())
+            looks = [ingest.parse_wireguard(text) for text in ingest.split_looks(sys.stdin.read())]
         except ingest.IngestError as error:
             raise SystemExit("oscar-gateway-admin ingest wireguard: %s" % error) from None
-        items, remember = ingest.wireguard_items(peers, admin.store.wireguard_seen(), args.interface)
-        added, skipped = admin.store.append_external(items)
-        for key, (handshake, endpoint) in remember.items():
-            admin.store.set_wireguard_seen(key, handshake, endpoint)
-        report = {"added": added, "duplicates": skipped, "peers": len(peers)}
+        added = skipped = 0
+        for peers in looks:  # in the order they were taken: each decides against what the previous ones left
+            items, remember = ingest.wireguard_items(peers, admin.store.wireguard_seen(), args.interface)
+            new, old = admin.store.append_external(items)
+            added, skipped = added + new, skipped + old
+            for key, (handshake, endpoint) in remember.items():
+                admin.store.set_wireguard_seen(key, handshake, endpoint)
+        report = {"added": added, "duplicates": skipped, "peers": len(looks[-1]) if looks else 0,
+                  "looks": len(looks)}
     print(json.dumps(report, sort_keys=True))
     return 1 if report.get("refused") else 0
 

@@ -80,6 +80,23 @@ def cloudflare_items(records):
     return items, refused
 
 
+def split_looks(text):
+    """One look (``wg show`` sections) or several, each after a ``[look]`` line (a spool from a WireGuard server
+    without the gateway), in the order they were taken."""
+    if not any(line.strip() == "[look]" for line in text.splitlines()):
+        return [text]
+    looks, current = [], None
+    for line in text.splitlines():
+        if line.strip() == "[look]":
+            current = []
+            looks.append(current)
+        elif current is not None:
+            current.append(line)
+        elif line.strip():
+            raise IngestError("text before the first [look]")
+    return ["\n".join(look) for look in looks]
+
+
 def parse_wireguard(text):
     """The sections ``[latest-handshakes]``, ``[endpoints]`` (``wg show`` output) and ``[peers]`` (the peer list's
     JSON) -> {public key: {"handshake": epoch seconds, "endpoint": "host:port" or "", "name", "owner"}}."""
