@@ -281,11 +281,13 @@ def test_the_off_box_receiver_needs_its_ca_and_sane_settings():
             "gateway_audit_syslog_ca": CA, "gateway_audit_syslog_peer": "", "gateway_audit_syslog_queue_max": "1g",
             "gateway_audit_syslog_retry_seconds": 30}
     assert not run(CONFIG, **good).get("failed")
-    assert not run(CONFIG, **dict(good, gateway_audit_syslog_host="", gateway_audit_syslog_ca="")).get(
-        "failed")  # no receiver: nothing to check
-    result = run(CONFIG, **dict(good, gateway_audit_syslog_host="logs.clinic.test:6514",
-                                            gateway_audit_syslog_port=70000, gateway_audit_syslog_ca="",
-                                            gateway_audit_syslog_queue_max="lots"))
+    no_receiver = dict(good)
+    no_receiver.update({"gateway_audit_syslog_host": "", "gateway_audit_syslog_ca": ""})
+    assert not run(CONFIG, **no_receiver).get("failed")  # no receiver: nothing to check
+    bad = dict(good)
+    bad.update({"gateway_audit_syslog_host": "logs.clinic.test:6514", "gateway_audit_syslog_port": 70000,
+                "gateway_audit_syslog_ca": "", "gateway_audit_syslog_queue_max": "lots"})
+    result = run(CONFIG, **bad)
     assert result["failed"]
     for expected in ("gateway_audit_syslog_host: 'logs.clinic.test:6514' is not a host name",
                      "gateway_audit_syslog_port: 70000 is not a TCP port", "gateway_audit_syslog_ca: must be the PEM",
