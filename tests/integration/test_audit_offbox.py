@@ -111,13 +111,13 @@ def _certificates(folder):
     return ca.public_bytes(serialization.Encoding.PEM).decode()
 
 
-def _sender_conf():
+def _sender_conf(target):
     """The role's own template, with what the role passes it (roles/gateway/vars/main.yml) and a short retry."""
     template = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True).from_string(
         TEMPLATE.read_text())
     return template.render(
         ansible_managed="Ansible managed (test)", __gateway_audit_jsonl="/var/log/oscar-gateway/audit.jsonl",
-        gateway_audit_syslog_host=RECEIVER_NAME, gateway_audit_syslog_port=6514,
+        gateway_audit_syslog_host=target, gateway_audit_syslog_port=6514,
         __gateway_audit_syslog_peer=RECEIVER_NAME, __gateway_audit_syslog_ca_path="/etc/oscar-audit/ca.pem",
         __gateway_audit_syslog_queue_dir="/var/spool/rsyslog", gateway_audit_syslog_queue_max="64m",
         gateway_audit_syslog_retry_seconds=2)
@@ -140,7 +140,8 @@ def image():
 @pytest.fixture
 def network():
     name = "oscar-audit-%d" % os.getpid()
-    _podman("network", "create", name)
+    # A fixed address for the receiver, so that it keeps it when it is started again.
+    _podman("network", "create", "--subnet", "10.231.%d.0/24" % (os.getpid() % 250), name)
     containers = []
     try:
         yield name, containers
@@ -166,7 +167,9 @@ def test_records_arrive_wait_while_the_receiver_is_down_and_verify_against_the_c
     (receiver_dir / "rsyslog.conf").write_text(RECEIVER_CONF)
     (sender_dir / "ca.pem").write_text(ca_pem)
     (sender_dir / "rsyslog.conf").write_text(SENDER_MAIN_CONF)
-    (sender_dir / "60-oscar-audit-offbox.conf").write_text(_sender_conf())
+    receiver_ip = "10.231.%d.10" % (os.getpid() % 250)
+    # The sender trusts the certificate's name (x509/name), whatever address it dials.
+    (sender_dir / "60-oscar-audit-offbox.conf").write_text(_sender_conf(receiver_ip))
 
     audit = store.Store(str(tmp_path / "gateway.db"), str(log_dir / "audit.jsonl"))
     audit.audit("login", username="drsmith", ip="198.51.100.7", method="POST", path="/_gateway/login?next=/oscar/")
@@ -190,7 +193,7 @@ def test_records_arrive_wait_while_the_receiver_is_down_and_verify_against_the_c
     receiver = "oscar-audit-receiver-%d" % os.getpid()
     sender = "oscar-audit-sender-%d" % os.getpid()
     containers.extend([receiver, sender])
-    _podman("run", "-d", "--name", receiver, "--network", net, "--network-alias", RECEIVER_NAME,
+    _podman("run", "-d", "--name", receiver, "--network", net, "--ip", receiver_ip,
             "-v", "%s:/etc/receiver:ro,Z" % receiver_dir, "-v", "%s:/var/log/remote:Z" % received_dir,
             image, "rsyslogd", "-n", "-f", "/etc/receiver/rsyslog.conf", "-i", "/run/rsyslogd.pid")
     _podman("run", "-d", "--name", sender, "--network", net, *sender_mounts,
@@ -210,7 +213,12 @@ def test_records_arrive_wait_while_the_receiver_is_down_and_verify_against_the_c
     assert len(_lines(received)) == 3
 
     _podman("start", receiver)
-    _wait_for("every record at the receiver after it came back", lambda: len(_lines(received)) >= 7, timeout=180)
+    try:
+        _wait_for("every record at the receiver after it came back", lambda: len(_lines(received)) >= 7, timeout=180)
+    except AssertionError as error:
+        logs = [_podman("logs", name, check=False).stderr[-3000:] for name in (sender, receiver)]
+        raise AssertionError("%s\nsender: %s\nreceiver: %s" % (error, *logs)) from None
+
 
     lines = _lines(received)
     text = "\n".join(lines)
