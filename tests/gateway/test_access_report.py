@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from gwtest import PASSWORD, Client, csrf_of, enroll_totp, login, make_gateway, set_password
-from oscar_gateway import admin
+from oscar_gateway import admin, ingest
 from oscar_gateway.store import Store
 from test_cloudflare import ask, cf, claims, jwks, service_claims, sign  # noqa: F401 pylint: disable=unused-import
 
@@ -163,9 +163,14 @@ def test_dormant_and_expiring_accounts_and_peers(clinic):
 
 
 def test_a_recorded_handshake_makes_a_peer_active(clinic, tmp_path):
+    """The handshake as the gateway's WireGuard ingest records it (the event name and detail the report reads)."""
     copy_of(clinic, tmp_path)
     copied = Store(str(tmp_path / "gateway.db"))
-    copied.audit(model.WIREGUARD_HANDSHAKE_EVENT, peer="dr-smith-laptop", endpoint="203.0.113.8:51820")
+    key = "A" * 43 + "="
+    look = ("[latest-handshakes]\n%s\t%d\n[endpoints]\n%s\t203.0.113.8:51820\n[peers]\n%s\n"
+            % (key, int(time.time()) - 60, key, json.dumps([{"name": "dr-smith-laptop", "public_key": key}])))
+    items, _seen = ingest.wireguard_items(ingest.parse_wireguard(look), {}, "wg0")
+    assert copied.append_external(items) == (1, 0)
     tables = build(export(tmp_path, "--period", this_month()))["tables"]
     assert "dr-smith-laptop" not in {r["name"] for r in tables["dormant"]}
     assert [(r["peer"], r["endpoint"]) for r in tables["handshakes"]] == [("dr-smith-laptop", "203.0.113.8:51820")]

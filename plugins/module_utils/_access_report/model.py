@@ -19,7 +19,8 @@ EXPORT_FORMAT = 1
 FAILED_SIGNIN_EVENTS = ("login_failed", "mfa_failed", "login_refused_locked", "mfa_replay_refused",
                         "mfa_enroll_failed", "lockout")
 DENIAL_EVENTS = ("denied", "csrf_rejected", "approval_self_refused", "approval_not_approver", "session_too_old")
-# Recorded by the WireGuard handshake recorder: detail.peer (the peer's name) and detail.endpoint (its address).
+# Recorded by the gateway's WireGuard ingest (roles/gateway/files/oscar_gateway/ingest.py, the same name there):
+# detail.peer (the peer's name) and detail.endpoint (its address).
 WIREGUARD_HANDSHAKE_EVENT = "wireguard_handshake"
 
 WAY_GATEWAY = "gateway login"
