@@ -82,6 +82,9 @@ def clinic(tmp_path_factory):
     page = guesser.get("/_gateway/login", query="next=/oscar/")
     guesser.post("/_gateway/login", {"username": "=cmd|'/c calc'!A1<script>x</script>", "password": PASSWORD,
                                      "csrf": csrf_of(page)})
+    # A partner's system calls OSCAR's web services from its network, which a bypass policy lets in without a sign-in.
+    for _call in range(2):
+        assert Client(gateway, ip="203.0.113.20").auth("/oscar/ws/LoginService").status == 200
     # The locum's account was made long ago and never used.
     gateway.store.execute("UPDATE users SET created = ? WHERE username = 'locum'", (time.time() - 200 * 86400,))
     return gateway, tmp
@@ -120,7 +123,10 @@ def test_sessions_say_who_when_how_long_from_where_and_which_way(clinic):
     _gateway, tmp = clinic
     report = build(export(tmp, "--period", this_month()))
     sessions = {row["account"]: row for row in report["tables"]["sessions"]}
-    assert set(sessions) == {"drsmith", "privacy", "reception"}
+    assert set(sessions) == {"drsmith", "privacy", "reception", "(no identity)"}
+    bypass = sessions["(no identity)"]
+    assert (bypass["way_in"], bypass["address"], bypass["requests"]) == (
+        model.WAY_BYPASS, "203.0.113.20", "at least 1")
     assert sessions["drsmith"]["way_in"] == model.WAY_WIREGUARD and sessions["drsmith"]["address"] == WIREGUARD_ADDRESS
     assert sessions["privacy"]["way_in"] == model.WAY_GATEWAY and sessions["privacy"]["address"] == HOME_ADDRESS
     assert sessions["drsmith"]["person"] == "Dr. Ann Smith" and sessions["drsmith"]["mfa"] == "yes"
@@ -227,17 +233,29 @@ def test_bad_input_is_named():
 
 def test_cloudflare_mode_visits_by_way_in(cf):  # noqa: F811 - the fixture imported above
     """In Cloudflare mode the report's sessions are runs of page loads the gateway let through for a person signed in at
-    Cloudflare Access. Service-token and IP-bypass requests are let through without an audit record today (nginx may
-    cache those answers), so the report cannot show them, and says so; Cloudflare's own Access logs will."""
+    Cloudflare Access, and the requests a service token or an IP-bypass policy let in (recorded once a window, so a
+    polling integration is one row, its requests a lower bound)."""
     page = {"Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
     for _load in range(2):  # two page loads, one visit
         assert ask(cf, sign(claims()), ip="198.51.100.7", **page).status == 200
-    assert ask(cf, sign(service_claims()), path="/oscar/lab/newLabUpload.do", ip="198.51.100.8", **page).status == 200
+    for _poll in range(3):  # an integration polling: one record, one row
+        assert ask(cf, sign(service_claims()), path="/oscar/lab/newLabUpload.do", ip="198.51.100.8").status == 200
     assert ask(cf, None, path="/oscar/ws/LoginService", ip="203.0.113.9", **page).status == 200
     data = export(Path(cf.cfg["database"]).parent, "--period", this_month())
     assert data["mode"] == "cloudflare"
     report = build(data)
-    (person,) = report["tables"]["sessions"]
-    assert (person["account"], person["person"], person["address"], person["way_in"], person["requests"]) == (
-        "drsmith", "", "198.51.100.7", model.WAY_CLOUDFLARE, 2)
-    assert "not recorded by the gateway" in render.to_html(report)
+    rows = {row["way_in"]: row for row in report["tables"]["sessions"]}
+    assert sorted(rows) == sorted([model.WAY_CLOUDFLARE, model.WAY_SERVICE_TOKEN, model.WAY_BYPASS])
+    person = rows[model.WAY_CLOUDFLARE]
+    assert (person["account"], person["person"], person["address"], person["requests"]) == (
+        "drsmith", "", "198.51.100.7", 2)
+    service = rows[model.WAY_SERVICE_TOKEN]
+    assert (service["account"], service["address"], service["requests"], service["ended"]) == (
+        "service:abc123.access", "198.51.100.8", "at least 1", "recorded once per 5.0 min")
+    bypass = rows[model.WAY_BYPASS]
+    assert (bypass["account"], bypass["address"]) == ("(no identity)", "203.0.113.9")
+    page_html = render.to_html(report)
+    assert "service:abc123.access" in page_html and "IP bypass" in page_html
+    assert "not recorded by the gateway" not in page_html
+    assert "service token" in render.to_csv("sessions", report["tables"]["sessions"])
+
