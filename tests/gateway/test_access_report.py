@@ -168,6 +168,20 @@ def test_dormant_and_expiring_accounts_and_peers(clinic):
     assert [(r["name"], r["expires"]) for r in tables["expiring"]] == [("locum-laptop", first_of_next_month_plus(3))]
 
 
+def test_gateway_accounts_expiring_next_month(clinic, tmp_path):
+    """An account's expiry date (gateway_users[].expires, the first day it no longer works) next month is listed; a
+    later one, or one of a disabled account, is not."""
+    copy_of(clinic, tmp_path)
+    conn = sqlite3.connect(str(tmp_path / "gateway.db"))
+    for name, days in (("reception", 4), ("privacy", 40), ("gone", 2)):
+        conn.execute("UPDATE users SET expires = ? WHERE username = ?", (first_of_next_month_plus(days), name))
+    conn.commit()
+    conn.close()
+    tables = build(export(tmp_path, "--period", this_month()))["tables"]
+    assert [(r["kind"], r["name"], r["expires"]) for r in tables["expiring"]] == [
+        ("gateway account", "reception", first_of_next_month_plus(4))]
+
+
 def test_a_recorded_handshake_makes_a_peer_active(clinic, tmp_path):
     """The handshake as the gateway's WireGuard ingest records it (the event name and detail the report reads)."""
     copy_of(clinic, tmp_path)

@@ -52,7 +52,7 @@ TITLES = {
     "failed_signins": "Failed sign-ins and lockouts",
     "handshakes": "WireGuard handshakes",
     "dormant": "Dormant accounts and peers (to remove)",
-    "expiring": "WireGuard peers expiring next month",
+    "expiring": "Accounts and WireGuard peers expiring next month",
     "chain": "Audit hash chain",
 }
 
@@ -236,20 +236,29 @@ def _next_month(until):
     return start, end
 
 
+def _expiry_day(kind, name, when):
+    try:
+        return datetime.date.fromisoformat(str(when))
+    except ValueError as exc:
+        raise ReportError("%s %s: expires %r is not a date like 2027-03-31" % (kind, name, when)) from exc
+
+
 def expiring(export, peers):
-    """Enabled peers whose ``expires`` date falls in the month after the period. Gateway accounts have no expiry date
-    (the gateway's user schema takes none): a locum's account is ended with their peer's date by hand."""
+    """Enabled gateway accounts and peers whose ``expires`` date (the first day they no longer work) falls in the
+    month after the period."""
     start, end = _next_month(export["until"])
     rows = []
+    for user in export["users"]:
+        if user["enabled"] and user.get("expires"):
+            day = _expiry_day("gateway account", user["username"], user["expires"])
+            if start <= day < end:
+                rows.append({"kind": "gateway account", "name": user["username"], "owner": user["display_name"],
+                             "expires": day.isoformat()})
     for peer in peers:
         when = peer.get("expires")
         if not when or not peer.get("enabled", True):
             continue
-        try:
-            day = datetime.date.fromisoformat(str(when))
-        except ValueError as exc:
-            raise ReportError("WireGuard peer %s: expires %r is not a date like 2027-03-31" % (peer["name"], when)) \
-                from exc
+        day = _expiry_day("WireGuard peer", peer["name"], when)
         if start <= day < end:
             rows.append({"kind": "WireGuard peer", "name": peer["name"], "owner": peer.get("owner", ""),
                          "expires": day.isoformat()})

@@ -39,8 +39,8 @@ NOTES = {
                 "a lower bound and the use may have gone on up to a window past the end.",
     "dormant": "Enabled accounts and peers with no recorded use in the last {dormant_days} days before the end of the "
                "period. A peer shows as never recorded until the gateway host records WireGuard handshakes.",
-    "expiring": "WireGuard peers whose expires date in the inventory falls next month. Gateway accounts carry no "
-                "expiry date: end a locum's account by hand on their peer's date.",
+    "expiring": "Gateway accounts and WireGuard peers whose expires date in the inventory (the first day they no "
+                "longer work) falls next month.",
 }
 
 

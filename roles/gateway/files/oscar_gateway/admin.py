@@ -243,7 +243,8 @@ def report_export(store_, cfg, since, until):
                       for req, votes in store_.approval_requests_between(since, until)],
         "users": [{"username": r["username"], "display_name": r["display_name"], "email": r["email"],
                    "role": r["role"], "enabled": bool(r["enabled"]) and not r["admin_disabled"],
-                   "source": r["source"], "created": r["created"]} for r in store_.users()],
+                   "source": r["source"], "created": r["created"], "expires": r["expires"]}
+                  for r in store_.users()],
         "last_activity": store_.last_activity_by_user(),
         "peer_last_handshake": store_.last_audit_time_by_detail(ingest.WIREGUARD_HANDSHAKE_EVENT, "peer"),
     }
