@@ -151,17 +151,31 @@ def network():
         _podman("network", "rm", "-f", name, check=False)
 
 
+def _logs(*containers):
+    """Each container's own log (rsyslogd -n reports its errors on stderr), for a failure message."""
+    return ["%s: %s" % (name, _podman("logs", name, check=False).stderr[-3000:]) for name in containers]
+
+
 def _lines(path):
     if not path.exists():
         return []
     return [line for line in path.read_text().splitlines() if line.strip()]
 
 
-@pytest.mark.xfail(reason="issue 16 item 4 not proven yet: in containers, records arrive and the sender sees the "
-                   "receiver "
-                   "go, but the last runs saw a 4th line while the receiver was down (a duplicate?) and, with DNS, not "
-                   "all records within 180 s after it came back; a loopback run of Debian's rsyslogd 8.2302 with the "
-                   "same configuration delivered all 7 and verify_copy passed", strict=False)
+# What blocks (issue 16, the off-box copy): the template forwards with omfwd, plain syslog over TLS (RFC 5425). omfwd
+# hands each message to the kernel's socket and counts it sent; when the receiver has gone, the first message written
+# into the dead connection is lost, not queued (the queue holds only what omfwd has not handed over), and the rest
+# follow after the reconnect. Upstream documents it for rsyslog 8.1901 and later (rsyslog/rsyslog#3929, #4354, #3910:
+# "a fundamental problem with TCP ... switch to RELP"); Debian 12 ships 8.2302. Earlier container runs (branch s5-16):
+# the first 3 records arrived and the sender saw the receiver go; one run did not get all 7 within 180 s after the
+# receiver came back (as above), another counted a 4th line while it was down (not explained). A gap is detectable
+# (verify_copy names the missing ids; the store keeps every record), but a receiver outage can lose a record from
+# the copy. Passing honestly
+# needs an acknowledged transport: RELP over TLS (omrelp tls="on" on the sender, imrelp on the receiver, Debian's
+# rsyslog-relp on both), a change of what the clinic's receiver must speak, not made here.
+@pytest.mark.xfail(reason="omfwd (syslog over TLS) loses the first record written while the receiver is down "
+                   "(rsyslog#3929, #4354); an acknowledged transport (RELP over TLS) is needed; see the comment above",
+                   strict=False)
 def test_records_arrive_wait_while_the_receiver_is_down_and_verify_against_the_chain(image, network, tmp_path):
     net, containers = network
     receiver_dir, sender_dir, log_dir, received_dir = (
@@ -215,14 +229,13 @@ def test_records_arrive_wait_while_the_receiver_is_down_and_verify_against_the_c
     _wait_for("the sender to find the receiver gone",
               lambda: any(word in _podman("logs", sender, check=False).stderr
                           for word in ("cannot connect", "closed connection", "suspended", "resolve")))
-    assert len(_lines(received)) == 3
+    assert len(_lines(received)) == 3, "\n".join(_lines(received) + _logs(sender, receiver))
 
     _podman("start", receiver)
     try:
         _wait_for("every record at the receiver after it came back", lambda: len(_lines(received)) >= 7, timeout=180)
     except AssertionError as error:
-        logs = [_podman("logs", name, check=False).stderr[-3000:] for name in (sender, receiver)]
-        raise AssertionError("%s\nsender: %s\nreceiver: %s" % (error, *logs)) from None
+        raise AssertionError("\n".join([str(error), *_lines(received), *_logs(sender, receiver)])) from None
 
 
     lines = _lines(received)
