@@ -14,6 +14,8 @@ __metaclass__ = type
 
 import copy
 import datetime
+import ipaddress
+import re
 
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._access_policy import (
     IDP_SECRET_KEYS,
@@ -25,9 +27,20 @@ from ansible_collections.oscar_emr.remote_access.plugins.module_utils._access_po
 )
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._expiry import parse_date
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._gateway_config import check_config, role_variable
-from ansible_collections.oscar_emr.remote_access.plugins.module_utils._problems import did_you_mean, show
+from ansible_collections.oscar_emr.remote_access.plugins.module_utils._problems import (
+    did_you_mean,
+    is_hostname,
+    is_int,
+    show,
+)
 
 REDACTED = "********"
+# The off-box copy's settings (not in the gateway's configuration: rsyslog uses them), by role variable.
+AUDIT_SYSLOG_VARIABLES = ("gateway_audit_syslog_host", "gateway_audit_syslog_port", "gateway_audit_syslog_ca",
+                          "gateway_audit_syslog_peer", "gateway_audit_syslog_queue_max",
+                          "gateway_audit_syslog_retry_seconds")
+_RSYSLOG_SIZE = re.compile(r"^[1-9][0-9]*[kmg]?$")
+_PEM_CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----\s+[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----")
 
 
 def reach_warnings(model, cfg, policy_variable, users_variable):
@@ -140,11 +153,47 @@ def redact_login_method_secrets(policy):
     return out
 
 
+def check_audit_syslog(settings, problems):
+    """The off-box copy's role variables (``settings`` maps each of AUDIT_SYSLOG_VARIABLES to its value)."""
+    host = settings.get("gateway_audit_syslog_host") or ""
+    if not host:
+        return problems
+    if not isinstance(host, str) or (not is_hostname(host.rstrip(".")) and not _is_address(host)):
+        problems.add("gateway_audit_syslog_host", "%s is not a host name or an IP address" % show(host))
+    port = settings.get("gateway_audit_syslog_port")
+    if not is_int(port) or not 1 <= port <= 65535:
+        problems.add("gateway_audit_syslog_port", "%s is not a TCP port (1-65535; syslog over TLS: 6514)" % show(port))
+    ca = settings.get("gateway_audit_syslog_ca") or ""
+    if not isinstance(ca, str) or not _PEM_CERTIFICATE.search(ca):
+        problems.add("gateway_audit_syslog_ca", "must be the PEM certificate of the CA that signed the receiver's "
+                     "certificate (-----BEGIN CERTIFICATE-----...), so the copy goes only to that receiver")
+    peer = settings.get("gateway_audit_syslog_peer") or ""
+    if peer and (not isinstance(peer, str) or (not is_hostname(peer.lstrip("*.")) and not _is_address(peer))):
+        problems.add("gateway_audit_syslog_peer", "%s is not a name a certificate carries" % show(peer))
+    size = settings.get("gateway_audit_syslog_queue_max")
+    if not isinstance(size, str) or not _RSYSLOG_SIZE.match(size.lower()):
+        problems.add("gateway_audit_syslog_queue_max", "%s is not a size like 512m or 1g" % show(size))
+    retry = settings.get("gateway_audit_syslog_retry_seconds")
+    if not is_int(retry) or not 1 <= retry <= 3600:
+        problems.add("gateway_audit_syslog_retry_seconds", "%s is not a whole number of seconds from 1 to 3600"
+                     % show(retry))
+    return problems
+
+
+def _is_address(text):
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def gateway_problems(args, problems, server_names=None):
     """Record in ``problems`` every problem of the gateway role's inputs ``args`` (the action's arguments: config,
-    policy_variable, users_variable, current_users, disable_max_share, allow_mass_disable); ``server_names`` is
-    nginx_server_names when the inventory sets it. Returns ``(config, warnings)``: the configuration to write (login
-    methods' secrets redacted; None when there are problems) and the warnings (None when the policy is invalid)."""
+    policy_variable, users_variable, current_users, disable_max_share, allow_mass_disable, today, audit_syslog);
+    ``server_names`` is nginx_server_names when the inventory sets it. Returns ``(config, warnings)``: the
+    configuration to write (login methods' secrets redacted; None when there are problems) and the warnings (None
+    when the policy is invalid)."""
     cfg = copy.deepcopy(args["config"])
     warnings = None
     try:
@@ -164,6 +213,7 @@ def gateway_problems(args, problems, server_names=None):
         if name_error:
             problems.errors.append(name_error)
     mass_disable(cfg, args, problems, args["users_variable"])
+    check_audit_syslog(args.get("audit_syslog") or {}, problems)
     # The gateway's own schema, the one its loader runs on the host, naming the role variables; with the accounts
     # on the gateway now and the host's date, a new account that has already expired is refused (expires).
     today = parse_date(args.get("today")) or datetime.date.today()

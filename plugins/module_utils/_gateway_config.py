@@ -42,7 +42,11 @@ ROLE_VARIABLES = {
     "decision_cache.max_age_seconds": "gateway_decision_cache_ttl",
     "login.max_failures": "gateway_login_max_failures",
     "login.max_failures_per_address": "gateway_login_max_failures_per_address",
+    "audit.retention_days": "gateway_audit_retention_days",
+    "audit.disk_warn_days": "gateway_audit_disk_warn_days",
 }
+# Retention: at least a year (nobody's law asks for less), at most a century (a typo of days for years).
+RETENTION_DAYS = (365, 36525)
 
 
 def config_key(key):
@@ -130,5 +134,13 @@ def check_config(cfg, problems=None, name=config_key, today=None, existing=None)
         problems.add(name("login.max_failures_per_address"), "%r is less than %s (%r); a shared address "
                      "(masquerading WireGuard gateway, office NAT) would be banned before the user"
                      % (per_address, name("login.max_failures"), per_user))
+    audit = cfg.get("audit") or {}
+    retention = audit.get("retention_days", RETENTION_DAYS[0])
+    if not is_int(retention) or not RETENTION_DAYS[0] <= retention <= RETENTION_DAYS[1]:
+        problems.add(name("audit.retention_days"), "%s is not a whole number of days from %d (a year) to %d"
+                     % ((show(retention), *RETENTION_DAYS)))
+    warn = audit.get("disk_warn_days", 1)
+    if not is_int(warn) or not 1 <= warn <= 3650:
+        problems.add(name("audit.disk_warn_days"), "%s is not a whole number of days from 1 to 3650" % show(warn))
     check_users(cfg.get("users", []), problems, name, today, existing)
     return problems

@@ -20,8 +20,8 @@ description:
     spreadsheet would read as a formula prefixed with an apostrophe.
   - Tables - remote sessions (person, account, when, how long, from which address, way in), purpose justifications,
     approval requests with who decided them, denials, failed sign-ins and lockouts, WireGuard handshakes, dormant
-    accounts and peers, WireGuard peers expiring next month (gateway accounts carry no expiry date), and the audit
-    hash chain's verification with the first broken record.
+    accounts and peers, gateway accounts and WireGuard peers expiring next month, and the audit hash chain's
+    verification with the first broken record.
 author:
   - oscar_emr.remote_access contributors (!UNKNOWN)
 attributes:

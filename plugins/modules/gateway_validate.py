@@ -63,6 +63,12 @@ options:
       - An account in O(config) that is not in O(current_users) (or any account, when there is no database yet) whose
         C(expires) date is not after this day is refused, as it could never sign in.
     type: str
+  audit_syslog:
+    description:
+      - The off-box copy's role variables by name (C(gateway_audit_syslog_host), C(_port), C(_ca), C(_peer),
+        C(_queue_max), C(_retry_seconds)); checked when the host is set.
+    type: dict
+    default: {}
 """
 
 EXAMPLES = r"""

@@ -341,6 +341,29 @@ def check_organization(body):
             raise ContractViolation("user_seat_expiration_inactive_time: %r is shorter than the minimum of 730h" % seat)
 
 
+# ---- Access authentication logs (api-contract.md, "2026 additions") -------------------------
+
+ACCESS_LOG_QUERY = ("since", "until", "direction", "limit", "page", "per_page", "email", "email_exact", "emailOp",
+                    "fields", "allowedOp", "app_typeOp", "app_uidOp", "country_codeOp", "idpOp", "non_identityOp",
+                    "ray_idOp")
+ISO_8601 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})$")
+
+
+def check_access_log_query(query):
+    """The query of ``GET .../access/logs/access_requests``: known parameters only, times in ISO 8601."""
+    unknown = sorted(set(query) - set(ACCESS_LOG_QUERY))
+    if unknown:
+        raise ContractViolation("access_requests takes no query parameter %s" % ", ".join(unknown))
+    for name in ("since", "until"):
+        if name in query and not ISO_8601.match(query[name]):
+            raise ContractViolation("%s: %r is not an ISO 8601 time with a zone" % (name, query[name]))
+    if query.get("direction", "desc") not in ("asc", "desc"):
+        raise ContractViolation("direction must be asc or desc; got %r" % query["direction"])
+    for name in ("limit", "page", "per_page"):
+        if name in query and not query[name].isdigit():
+            raise ContractViolation("%s must be a whole number; got %r" % (name, query[name]))
+
+
 def check_no_query(query, operation):
     if query:
         raise ContractViolation("%s takes no query parameters; got %s (cascade is not in the API's documentation)"

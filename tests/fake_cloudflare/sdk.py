@@ -45,6 +45,7 @@ def _types():
         ServiceTokenCreateResponse,
         ServiceTokenRotateResponse,
     )
+    from cloudflare.types.zero_trust.access.logs import AccessRequest
     from cloudflare.types.zero_trust.tunnels.cloudflared import ConfigurationGetResponse, ConfigurationUpdateResponse
     from cloudflare.types.zones import Zone
 
@@ -76,6 +77,7 @@ def _types():
         "get_app": (ApplicationGetResponse, False),
         "put_app": (ApplicationUpdateResponse, False),
         "delete_app": (ApplicationDeleteResponse, False),
+        "list_access_requests": (AccessRequest, True),
         "organization": (Organization, False),
         "put_organization": (Organization, False),
         "list_tunnels": (CloudflareTunnel, True),

@@ -13,7 +13,9 @@ It keeps state the way the real API does, as far as api-contract.md documents it
 * zones carry a ``plan`` (the SDK's ``Zone`` requires it);
 * pagination with ``page``/``per_page`` and a ``result_info`` (``max_per_page`` caps a page, so
   tests can force several pages);
-* client secrets are returned only on create/rotate, IdP secrets are masked on reads.
+* client secrets are returned only on create/rotate, IdP secrets are masked on reads;
+* Access authentication logs (``add_access_log``), listed oldest or newest first between ``since`` and
+  ``until`` (inclusive), newest first by default, paged like every collection.
 
 Every request is recorded (``requests``), checked against the hand-written contract
 (``contract.py``) and, when the shared OpenAPI document is present, against it too, request and
@@ -63,6 +65,11 @@ def _now():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _instant(text):
+    """An aware datetime from the ISO 8601 forms the API takes and gives (``Z`` or an offset)."""
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def _go_seconds(text):
     if text in ("0", None):
         return 0
@@ -109,6 +116,8 @@ class FakeCloudflare:
         self.lock = threading.RLock()
         self.store = {kind: {} for kind in (
             "apps", "policies", "idps", "groups", "service_tokens", "tunnels", "tunnel_configs", "zones", "dns")}
+        # Access authentication log records, in the order they happened (add_access_log).
+        self.access_logs = []
         self.requests = []
         self.violations = []
         self.faults = []
@@ -230,6 +239,18 @@ class FakeCloudflare:
     def get_object(self, kind, name):
         matches = [o for o in self.objects(kind) if o.get("name") == name]
         return matches[0] if len(matches) == 1 else (matches or None)
+
+    def add_access_log(self, user_email, allowed=True, ip_address="198.51.100.7", created_at=None, ray_id=None,
+                       app_domain="oscar.demo-clinic.example", action="login", connection="onetimepin"):
+        """One Access authentication event as Cloudflare records it; returns the record."""
+        record = {
+            "action": action, "allowed": allowed, "app_domain": app_domain, "app_uid": str(uuid.uuid4()),
+            "connection": connection, "created_at": created_at or _now(), "ip_address": ip_address,
+            "ray_id": ray_id or secrets.token_hex(8), "user_email": user_email,
+        }
+        with self.lock:
+            self.access_logs.append(record)
+        return copy.deepcopy(record)
 
     def zone_id(self, name):
         return next(z["id"] for z in self.store["zones"].values() if z["name"] == name)
@@ -752,6 +773,18 @@ class FakeCloudflare:
         del self.store["dns"][record_id]
         return 200, _success({"id": record_id})
 
+    def list_access_requests(self, query, body):
+        contract.check_access_log_query(query)
+        since = _instant(query["since"]) if "since" in query else None
+        until = _instant(query["until"]) if "until" in query else None
+        items = [r for r in self.access_logs
+                 if (since is None or _instant(r["created_at"]) >= since)
+                 and (until is None or _instant(r["created_at"]) <= until)]
+        items.sort(key=lambda r: _instant(r["created_at"]), reverse=query.get("direction", "desc") == "desc")
+        if query.get("limit"):
+            items = items[:int(query["limit"])]
+        return self._page(items, query, default_per_page=25)
+
     def organization(self, query, body):
         return 200, _success(copy.deepcopy(self.organization_settings))
 
@@ -796,6 +829,7 @@ ROUTES = [
     (r"{account}/access/apps/" + _ID, "GET", FakeCloudflare.get_app),
     (r"{account}/access/apps/" + _ID, "PUT", FakeCloudflare.put_app),
     (r"{account}/access/apps/" + _ID, "DELETE", FakeCloudflare.delete_app),
+    (r"{account}/access/logs/access_requests", "GET", FakeCloudflare.list_access_requests),
     (r"{account}/access/organizations", "GET", FakeCloudflare.organization),
     (r"{account}/access/organizations", "PUT", FakeCloudflare.put_organization),
     (r"{account}/cfd_tunnel", "GET", FakeCloudflare.list_tunnels),

@@ -107,6 +107,21 @@ def make_gateway(tmp_path, mode="standalone", environ=None, **overrides):
     return gw_app.Gateway(loaded, keys)
 
 
+def run_admin(gateway, tmp_path, *argv, stdin=""):
+    """``oscar-gateway-admin ARGV`` in this process with ``stdin``, on the gateway made in ``tmp_path``: (code, out)."""
+    from oscar_gateway import admin
+
+    path = tmp_path / "config.json"
+    out = io.StringIO()
+    old_out, old_in = sys.stdout, sys.stdin
+    sys.stdout, sys.stdin = out, io.StringIO(stdin)
+    try:
+        code = admin.main(["--config", str(path), *argv])
+    finally:
+        sys.stdout, sys.stdin = old_out, old_in
+    return code, out.getvalue()
+
+
 class Response:
     def __init__(self, status, headers, body):
         self.status = status

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from gwtest import PASSWORD, Client, csrf_of, enroll_totp, login, make_gateway, set_password
-from oscar_gateway import admin
+from oscar_gateway import admin, ingest
 from oscar_gateway.store import Store
 from test_cloudflare import ask, cf, claims, jwks, service_claims, sign  # noqa: F401 pylint: disable=unused-import
 
@@ -82,6 +82,9 @@ def clinic(tmp_path_factory):
     page = guesser.get("/_gateway/login", query="next=/oscar/")
     guesser.post("/_gateway/login", {"username": "=cmd|'/c calc'!A1<script>x</script>", "password": PASSWORD,
                                      "csrf": csrf_of(page)})
+    # A partner's system calls OSCAR's web services from its network, which a bypass policy lets in without a sign-in.
+    for _call in range(2):
+        assert Client(gateway, ip="203.0.113.20").auth("/oscar/ws/LoginService").status == 200
     # The locum's account was made long ago and never used.
     gateway.store.execute("UPDATE users SET created = ? WHERE username = 'locum'", (time.time() - 200 * 86400,))
     return gateway, tmp
@@ -120,7 +123,10 @@ def test_sessions_say_who_when_how_long_from_where_and_which_way(clinic):
     _gateway, tmp = clinic
     report = build(export(tmp, "--period", this_month()))
     sessions = {row["account"]: row for row in report["tables"]["sessions"]}
-    assert set(sessions) == {"drsmith", "privacy", "reception"}
+    assert set(sessions) == {"drsmith", "privacy", "reception", "(no identity)"}
+    bypass = sessions["(no identity)"]
+    assert (bypass["way_in"], bypass["address"], bypass["requests"]) == (
+        model.WAY_BYPASS, "203.0.113.20", "at least 1")
     assert sessions["drsmith"]["way_in"] == model.WAY_WIREGUARD and sessions["drsmith"]["address"] == WIREGUARD_ADDRESS
     assert sessions["privacy"]["way_in"] == model.WAY_GATEWAY and sessions["privacy"]["address"] == HOME_ADDRESS
     assert sessions["drsmith"]["person"] == "Dr. Ann Smith" and sessions["drsmith"]["mfa"] == "yes"
@@ -162,10 +168,29 @@ def test_dormant_and_expiring_accounts_and_peers(clinic):
     assert [(r["name"], r["expires"]) for r in tables["expiring"]] == [("locum-laptop", first_of_next_month_plus(3))]
 
 
+def test_gateway_accounts_expiring_next_month(clinic, tmp_path):
+    """An account's expiry date (gateway_users[].expires, the first day it no longer works) next month is listed; a
+    later one, or one of a disabled account, is not."""
+    copy_of(clinic, tmp_path)
+    conn = sqlite3.connect(str(tmp_path / "gateway.db"))
+    for name, days in (("reception", 4), ("privacy", 40), ("gone", 2)):
+        conn.execute("UPDATE users SET expires = ? WHERE username = ?", (first_of_next_month_plus(days), name))
+    conn.commit()
+    conn.close()
+    tables = build(export(tmp_path, "--period", this_month()))["tables"]
+    assert [(r["kind"], r["name"], r["expires"]) for r in tables["expiring"]] == [
+        ("gateway account", "reception", first_of_next_month_plus(4))]
+
+
 def test_a_recorded_handshake_makes_a_peer_active(clinic, tmp_path):
+    """The handshake as the gateway's WireGuard ingest records it (the event name and detail the report reads)."""
     copy_of(clinic, tmp_path)
     copied = Store(str(tmp_path / "gateway.db"))
-    copied.audit(model.WIREGUARD_HANDSHAKE_EVENT, peer="dr-smith-laptop", endpoint="203.0.113.8:51820")
+    key = "A" * 43 + "="
+    look = ("[latest-handshakes]\n%s\t%d\n[endpoints]\n%s\t203.0.113.8:51820\n[peers]\n%s\n"
+            % (key, int(time.time()) - 60, key, json.dumps([{"name": "dr-smith-laptop", "public_key": key}])))
+    items, _seen = ingest.wireguard_items(ingest.parse_wireguard(look), {}, "wg0")
+    assert copied.append_external(items) == (1, 0)
     tables = build(export(tmp_path, "--period", this_month()))["tables"]
     assert "dr-smith-laptop" not in {r["name"] for r in tables["dormant"]}
     assert [(r["peer"], r["endpoint"]) for r in tables["handshakes"]] == [("dr-smith-laptop", "203.0.113.8:51820")]
@@ -222,17 +247,29 @@ def test_bad_input_is_named():
 
 def test_cloudflare_mode_visits_by_way_in(cf):  # noqa: F811 - the fixture imported above
     """In Cloudflare mode the report's sessions are runs of page loads the gateway let through for a person signed in at
-    Cloudflare Access. Service-token and IP-bypass requests are let through without an audit record today (nginx may
-    cache those answers), so the report cannot show them, and says so; Cloudflare's own Access logs will."""
+    Cloudflare Access, and the requests a service token or an IP-bypass policy let in (recorded once a window, so a
+    polling integration is one row, its requests a lower bound)."""
     page = {"Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
     for _load in range(2):  # two page loads, one visit
         assert ask(cf, sign(claims()), ip="198.51.100.7", **page).status == 200
-    assert ask(cf, sign(service_claims()), path="/oscar/lab/newLabUpload.do", ip="198.51.100.8", **page).status == 200
+    for _poll in range(3):  # an integration polling: one record, one row
+        assert ask(cf, sign(service_claims()), path="/oscar/lab/newLabUpload.do", ip="198.51.100.8").status == 200
     assert ask(cf, None, path="/oscar/ws/LoginService", ip="203.0.113.9", **page).status == 200
     data = export(Path(cf.cfg["database"]).parent, "--period", this_month())
     assert data["mode"] == "cloudflare"
     report = build(data)
-    (person,) = report["tables"]["sessions"]
-    assert (person["account"], person["person"], person["address"], person["way_in"], person["requests"]) == (
-        "drsmith", "", "198.51.100.7", model.WAY_CLOUDFLARE, 2)
-    assert "not recorded by the gateway" in render.to_html(report)
+    rows = {row["way_in"]: row for row in report["tables"]["sessions"]}
+    assert sorted(rows) == sorted([model.WAY_CLOUDFLARE, model.WAY_SERVICE_TOKEN, model.WAY_BYPASS])
+    person = rows[model.WAY_CLOUDFLARE]
+    assert (person["account"], person["person"], person["address"], person["requests"]) == (
+        "drsmith", "", "198.51.100.7", 2)
+    service = rows[model.WAY_SERVICE_TOKEN]
+    assert (service["account"], service["address"], service["requests"], service["ended"]) == (
+        "service:abc123.access", "198.51.100.8", "at least 1", "recorded once per 5.0 min")
+    bypass = rows[model.WAY_BYPASS]
+    assert (bypass["account"], bypass["address"]) == ("(no identity)", "203.0.113.9")
+    page_html = render.to_html(report)
+    assert "service:abc123.access" in page_html and "IP bypass" in page_html
+    assert "not recorded by the gateway" not in page_html
+    assert "service token" in render.to_csv("sessions", report["tables"]["sessions"])
+

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from gwtest import AUD, ORIGIN, TEAM, Client, b64url, csrf_of, make_gateway
 from jwt.algorithms import RSAAlgorithm
 from oscar_gateway import config as gw_config
+from oscar_gateway import decision_endpoint
 
 ISS = "https://" + TEAM
 
@@ -280,6 +281,45 @@ def test_bypass_by_network_never_for_loopback(cf):
     assert ask(cf, None, path="/oscar/ws/LoginService", ip="203.0.113.9").status == 200
     assert ask(cf, None, path="/oscar/ws/LoginService", ip="127.0.0.1").status == 403
     assert ask(cf, None, path="/oscar/provider/providercontrol.jsp", ip="203.0.113.9").status == 403
+
+
+def test_service_token_and_bypass_requests_are_audited_once_a_window(cf):
+    """Issue 16: a request let in by a service token or a bypass policy leaves an audit record in the chain, the first
+    of each window per way in, account, address and policy, so a polling integration cannot flood the store."""
+    now = [1796025600.0]
+    cf.decision.unattended.clock = lambda: now[0]
+    window = decision_endpoint.UNATTENDED_WINDOW_SECONDS
+
+    def unattended():
+        return cf.store.all("SELECT * FROM audit WHERE event IN (?, ?) ORDER BY id",
+                            (decision_endpoint.SERVICE_TOKEN_EVENT, decision_endpoint.BYPASS_EVENT))
+
+    token = sign(service_claims())
+    for _poll in range(5):
+        assert ask(cf, token, path="/oscar/lab/newLabUpload.do?file=a", ip="198.51.100.8").status == 200
+    (first,) = unattended()
+    assert (first["event"], first["username"], first["ip"], first["path"], first["policy"]) == (
+        "access_service_token", "service:abc123.access", "198.51.100.8", "/oscar/lab/newLabUpload.do", "lab-service")
+    detail = json.loads(first["detail"])
+    assert detail["service_tokens"] == ["lab-uploader"] and detail["window_seconds"] == window
+    # Refused tokens are denials, not uses; an unknown token is never recorded as a service-token use.
+    assert ask(cf, sign(service_claims("unknown.access")), path="/oscar/lab/newLabUpload.do").status == 403
+    now[0] += window - 1
+    assert ask(cf, token, path="/oscar/lab/newLabUpload.do", ip="198.51.100.8").status == 200
+    assert len(unattended()) == 1
+    now[0] += 1  # the next window
+    assert ask(cf, token, path="/oscar/lab/newLabUpload.do", ip="198.51.100.8").status == 200
+    assert ask(cf, token, path="/oscar/lab/newLabUpload.do", ip="198.51.100.99").status == 200  # another address
+    assert [(r["event"], r["ip"]) for r in unattended()][1:] == [
+        ("access_service_token", "198.51.100.8"), ("access_service_token", "198.51.100.99")]
+
+    for _poll in range(3):
+        assert ask(cf, None, path="/oscar/ws/LoginService", ip="203.0.113.9").status == 200
+    assert ask(cf, None, path="/oscar/ws/LoginService", ip="127.0.0.1").status == 403  # not a bypass: refused
+    bypass = [r for r in unattended() if r["event"] == "access_bypass"]
+    assert [(r["username"], r["ip"], r["path"], r["policy"]) for r in bypass] == [
+        ("", "203.0.113.9", "/oscar/ws/LoginService", "integrations")]
+    assert cf.store.verify_audit_chain()[1] is None
 
 
 def test_gateway_only_policy_needs_mfa_shown_in_the_token(cf):

@@ -1,7 +1,6 @@
 """Audit log (append-only, JSON lines, hash chain), schema migrations with backup, configuration
 checks, and the admin command line."""
 
-import io
 import json
 import os
 import sqlite3
@@ -10,8 +9,18 @@ import sys
 import time
 
 import pytest
-from gwtest import GATEWAY_FILES, PASSWORD, Client, base_config, enroll_totp, login, make_gateway, set_password
-from oscar_gateway import admin, config, store
+from gwtest import (
+    GATEWAY_FILES,
+    PASSWORD,
+    Client,
+    base_config,
+    enroll_totp,
+    login,
+    make_gateway,
+    run_admin,
+    set_password,
+)
+from oscar_gateway import config, store
 
 
 def test_audit_is_append_only(gateway):
@@ -145,18 +154,6 @@ def test_cloudflare_mode_needs_team_and_aud(tmp_path):
 
 
 # -- admin command line ------------------------------------------------------------------------
-
-def run_admin(gateway, tmp_path, *argv, stdin=""):
-    path = tmp_path / "config.json"
-    out = io.StringIO()
-    old_out, old_in = sys.stdout, sys.stdin
-    sys.stdout, sys.stdin = out, io.StringIO(stdin)
-    try:
-        code = admin.main(["--config", str(path), *argv])
-    finally:
-        sys.stdout, sys.stdin = old_out, old_in
-    return code, out.getvalue()
-
 
 def test_admin_set_password_from_stdin_and_login(gateway, tmp_path):
     code, out = run_admin(gateway, tmp_path, "set-password", "drsmith", stdin=PASSWORD + "\n")

@@ -1,5 +1,5 @@
 """Runs lifecycle.yml once before the tests look: what happens to a running clinic (a bad inventory refused, an
-expiry date arriving, a peer revoked with playbooks/wireguard_peers.yml) while a staff laptop keeps a connection
+expiry date arriving, a peer locked out with playbooks/lockdown.yml) while a staff laptop keeps a connection
 open. It runs here, with the scenario's inventory, rather than as Molecule's side_effect step."""
 
 import os

@@ -19,7 +19,8 @@ EXPORT_FORMAT = 1
 FAILED_SIGNIN_EVENTS = ("login_failed", "mfa_failed", "login_refused_locked", "mfa_replay_refused",
                         "mfa_enroll_failed", "lockout")
 DENIAL_EVENTS = ("denied", "csrf_rejected", "approval_self_refused", "approval_not_approver", "session_too_old")
-# Recorded by the WireGuard handshake recorder: detail.peer (the peer's name) and detail.endpoint (its address).
+# Recorded by the gateway's WireGuard ingest (roles/gateway/files/oscar_gateway/ingest.py, the same name there):
+# detail.peer (the peer's name) and detail.endpoint (its address).
 WIREGUARD_HANDSHAKE_EVENT = "wireguard_handshake"
 
 WAY_GATEWAY = "gateway login"
@@ -27,6 +28,9 @@ WAY_WIREGUARD = "WireGuard"
 WAY_CLOUDFLARE = "Cloudflare"
 WAY_BYPASS = "IP bypass"
 WAY_SERVICE_TOKEN = "service token"  # noqa: S105 - a label, not a secret
+# Requests let in without a person, recorded by the gateway once a window (roles/gateway/files/oscar_gateway/
+# decision_endpoint.py, SERVICE_TOKEN_EVENT and BYPASS_EVENT there), by the way in the report names.
+UNATTENDED_EVENTS = {"access_service_token": WAY_SERVICE_TOKEN, "access_bypass": WAY_BYPASS}
 
 COLUMNS = {
     "sessions": ("person", "account", "start", "end", "minutes", "address", "way_in", "mfa", "requests", "ended"),
@@ -48,7 +52,7 @@ TITLES = {
     "failed_signins": "Failed sign-ins and lockouts",
     "handshakes": "WireGuard handshakes",
     "dormant": "Dormant accounts and peers (to remove)",
-    "expiring": "WireGuard peers expiring next month",
+    "expiring": "Accounts and WireGuard peers expiring next month",
     "chain": "Audit hash chain",
 }
 
@@ -106,46 +110,49 @@ def _gateway_sessions(export, wireguard):
     return rows
 
 
-def _access_visits(export):
-    """Cloudflare mode: the gateway sees each request Cloudflare let through (audit event ``access``); a visit is a
-    run of one subject's requests from one address with no gap longer than the session inactivity timeout."""
+def _visits(export, events):
+    """Runs of one account's requests from one address by one way in, with no gap longer than the session inactivity
+    timeout (plus the recording window of the unattended ways, which record one request per window)."""
     people = _people(export)
     by_email = {u["email"]: u["display_name"] for u in export.get("users", ()) if u.get("email")}
-    gap = export["inactivity_seconds"]
     open_visits = {}
     rows = []
     for record in export["audit"]:
-        if record["event"] != "access":
+        way = events.get(record["event"])
+        if way is None:
             continue
+        if way == WAY_CLOUDFLARE and record["username"].startswith("service:"):
+            way = WAY_SERVICE_TOKEN  # written before the gateway had its own event for service tokens
+        window = record["detail"].get("window_seconds") or 0
         account = record["username"]
-        key = (account, record["ip"])
+        key = (way, account, record["ip"])
         visit = open_visits.get(key)
-        if visit is not None and record["time"] - visit["_last"] <= gap:
+        if visit is not None and record["time"] - visit["_last"] <= export["inactivity_seconds"] + window:
             visit["_last"] = record["time"]
             visit["requests"] += 1
             continue
-        if account.startswith("service:"):
-            way = WAY_SERVICE_TOKEN
-        elif not account:
-            way = WAY_BYPASS
-        else:
-            way = WAY_CLOUDFLARE
         visit = {"person": people.get(account) or by_email.get(account, ""), "account": account or "(no identity)",
                  "address": record["ip"], "way_in": way, "mfa": "", "requests": 1, "ended": "",
-                 "_start": record["time"], "_last": record["time"]}
+                 "_start": record["time"], "_last": record["time"], "_window": window}
         open_visits[key] = visit
         rows.append(visit)
     for visit in rows:
         visit.update(start=iso(visit["_start"]), end=iso(visit["_last"]), minutes=_minutes(visit["_start"],
                                                                                            visit["_last"]))
+        if visit["_window"]:
+            # One record per window: at least that many requests, and the use may have gone on a window past the end.
+            visit.update(requests="at least %d" % visit["requests"],
+                         ended="recorded once per %s min" % round(visit["_window"] / 60.0, 1))
     return rows
 
 
 def sessions(export, wireguard_sources=()):
+    """Cloudflare mode: the gateway sees each page load Cloudflare let through for a person (``access``); standalone
+    mode: the gateway's own sign-ins. In both, the requests a service token or a bypass policy let in."""
     if export["mode"] == "cloudflare":
-        rows = _access_visits(export)
+        rows = _visits(export, dict(UNATTENDED_EVENTS, access=WAY_CLOUDFLARE))
     else:
-        rows = _gateway_sessions(export, _networks(wireguard_sources))
+        rows = _gateway_sessions(export, _networks(wireguard_sources)) + _visits(export, UNATTENDED_EVENTS)
     rows.sort(key=lambda r: (r["_start"], r["account"]))
     return rows
 
@@ -229,20 +236,29 @@ def _next_month(until):
     return start, end
 
 
+def _expiry_day(kind, name, when):
+    try:
+        return datetime.date.fromisoformat(str(when))
+    except ValueError as exc:
+        raise ReportError("%s %s: expires %r is not a date like 2027-03-31" % (kind, name, when)) from exc
+
+
 def expiring(export, peers):
-    """Enabled peers whose ``expires`` date falls in the month after the period. Gateway accounts have no expiry date
-    (the gateway's user schema takes none): a locum's account is ended with their peer's date by hand."""
+    """Enabled gateway accounts and peers whose ``expires`` date (the first day they no longer work) falls in the
+    month after the period."""
     start, end = _next_month(export["until"])
     rows = []
+    for user in export["users"]:
+        if user["enabled"] and user.get("expires"):
+            day = _expiry_day("gateway account", user["username"], user["expires"])
+            if start <= day < end:
+                rows.append({"kind": "gateway account", "name": user["username"], "owner": user["display_name"],
+                             "expires": day.isoformat()})
     for peer in peers:
         when = peer.get("expires")
         if not when or not peer.get("enabled", True):
             continue
-        try:
-            day = datetime.date.fromisoformat(str(when))
-        except ValueError as exc:
-            raise ReportError("WireGuard peer %s: expires %r is not a date like 2027-03-31" % (peer["name"], when)) \
-                from exc
+        day = _expiry_day("WireGuard peer", peer["name"], when)
         if start <= day < end:
             rows.append({"kind": "WireGuard peer", "name": peer["name"], "owner": peer.get("owner", ""),
                          "expires": day.isoformat()})

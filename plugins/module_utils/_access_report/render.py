@@ -34,12 +34,13 @@ NOTES = {
     "sessions": "Way in: gateway login (password and TOTP at the gateway), WireGuard (a gateway sign-in that came "
                 "through the clinic's WireGuard server), Cloudflare (a person signed in at Cloudflare Access; a "
                 "session is then a run of page loads with no pause longer than the gateway's inactivity timeout). "
-                "Requests Cloudflare lets through by address (IP bypass) or for a service token are not recorded "
-                "by the gateway, so they do not show here; Cloudflare's Access logs hold them.",
+                "IP bypass and service token: requests a bypass policy or a service token let in, which the gateway "
+                "records once per window (see 'ended') for each account, address and policy, so their requests are "
+                "a lower bound and the use may have gone on up to a window past the end.",
     "dormant": "Enabled accounts and peers with no recorded use in the last {dormant_days} days before the end of the "
                "period. A peer shows as never recorded until the gateway host records WireGuard handshakes.",
-    "expiring": "WireGuard peers whose expires date in the inventory falls next month. Gateway accounts carry no "
-                "expiry date: end a locum's account by hand on their peer's date.",
+    "expiring": "Gateway accounts and WireGuard peers whose expires date in the inventory (the first day they no "
+                "longer work) falls next month.",
 }
 
 

@@ -1,9 +1,10 @@
 """Host administration: ``oscar-gateway-admin`` / ``python3 -m oscar_gateway.admin``.
 
 Users, passwords (read from the terminal or standard input, never from the command line), TOTP
-resets, session revocation and listing, the audit log for a period, schema migration, and the export the
-monthly access report is made from (``report-export``). Every change is written to the audit log with the
-operator's login name.
+resets, session revocation and listing, the audit log for a period, schema migration, records from
+Cloudflare Access and WireGuard appended to the audit chain (``ingest``, from standard input), and the
+export the monthly access report is made from (``report-export``). Every change is written to the audit
+log with the operator's login name.
 """
 
 import argparse
@@ -17,7 +18,7 @@ import sqlite3
 import sys
 import time
 
-from . import _shared, config, security, store
+from . import _shared, audit_guard, config, ingest, security, store
 
 
 def _operator():
@@ -157,7 +158,32 @@ def cmd_users(admin, args):
     _output(items, args.format, ("username", "display_name", "email", "role", "enabled", "password", "totp"))
 
 
+def _copy_lines(path):
+    """The records of an off-box copy: JSON lines, or syslog lines (RFC 5424) whose message is one."""
+    lines = []
+    with open(path, encoding="utf-8") as handle:
+        for number, text in enumerate(handle, 1):
+            start = text.find("{")
+            if start < 0:
+                continue
+            try:
+                lines.append(json.loads(text[start:]))
+            except ValueError:
+                raise SystemExit("%s line %d: not an audit record" % (path, number)) from None
+    return lines
+
+
 def cmd_audit(admin, args):
+    if args.verify_copy:
+        checked, problems, missing = admin.store.verify_copy(_copy_lines(args.verify_copy))
+        for record_id, what in problems:
+            print("record %s: %s" % (record_id, what))
+        if missing:
+            print("the copy lacks %d record(s) of its range: %s" % (len(missing), ", ".join(map(str, missing[:20]))))
+        if problems or missing:
+            return 1
+        print("copy matches the audit chain (%d records)" % checked)
+        return 0
     if args.verify:
         count, bad = admin.store.verify_audit_chain()
         if bad is not None:
@@ -179,8 +205,6 @@ def cmd_audit(admin, args):
     return 0
 
 
-# The WireGuard handshake records in the audit store (written by the handshake recorder) name their peer here.
-WIREGUARD_HANDSHAKE_EVENT = "wireguard_handshake"
 EXPORT_FORMAT = 1
 
 
@@ -219,9 +243,10 @@ def report_export(store_, cfg, since, until):
                       for req, votes in store_.approval_requests_between(since, until)],
         "users": [{"username": r["username"], "display_name": r["display_name"], "email": r["email"],
                    "role": r["role"], "enabled": bool(r["enabled"]) and not r["admin_disabled"],
-                   "source": r["source"], "created": r["created"]} for r in store_.users()],
+                   "source": r["source"], "created": r["created"], "expires": r["expires"]}
+                  for r in store_.users()],
         "last_activity": store_.last_activity_by_user(),
-        "peer_last_handshake": store_.last_audit_time_by_detail(WIREGUARD_HANDSHAKE_EVENT, "peer"),
+        "peer_last_handshake": store_.last_audit_time_by_detail(ingest.WIREGUARD_HANDSHAKE_EVENT, "peer"),
     }
 
 
@@ -264,6 +289,63 @@ def cmd_preserve(admin, args):
     json.dump(kept, sys.stdout, sort_keys=True)
     sys.stdout.write("\n")
     return 0 if broken is None else 1
+
+
+def cmd_ingest(admin, args):
+    """Append records from standard input to the audit chain, each once; prints what happened as JSON."""
+    if args.source == "cloudflare":
+        if args.cursor:
+            latest = admin.store.latest_external_time(ingest.CLOUDFLARE)
+            print(json.dumps({"latest": _utc(latest) if latest is not None else None,
+                              "next_since": _utc(latest - ingest.CLOUDFLARE_OVERLAP) if latest is not None else None}))
+            return 0
+        try:
+            items, refused = ingest.cloudflare_items(json.load(sys.stdin))
+        except ValueError as error:
+            raise SystemExit("oscar-gateway-admin ingest cloudflare: %s" % error) from None
+        added, skipped = admin.store.append_external(items)
+        report = {"added": added, "duplicates": skipped, "refused": [{"index": i, "reason": r} for i, r in refused]}
+    else:
+        if not args.interface:
+            raise SystemExit("give --interface NAME (the WireGuard interface the input came from)")
+        try:
+            looks = [ingest.parse_wireguard(text) for text in ingest.split_looks(sys.stdin.read())]
+        except ingest.IngestError as error:
+            raise SystemExit("oscar-gateway-admin ingest wireguard: %s" % error) from None
+        added = skipped = 0
+        for peers in looks:  # in the order they were taken: each decides against what the previous ones left
+            items, remember = ingest.wireguard_items(peers, admin.store.wireguard_seen(), args.interface)
+            new, old = admin.store.append_external(items)
+            added, skipped = added + new, skipped + old
+            for key, (handshake, endpoint) in remember.items():
+                admin.store.set_wireguard_seen(key, handshake, endpoint)
+        report = {"added": added, "duplicates": skipped, "peers": len(looks[-1]) if looks else 0,
+                  "looks": len(looks)}
+    print(json.dumps(report, sort_keys=True))
+    return 1 if report.get("refused") else 0
+
+
+def cmd_audit_guard(admin, args):
+    """Warn well before the audit store could fill its disk (audit_guard.py); prints JSON, exits 1 on a warning."""
+    files = admin.store.files()
+    disk = os.statvfs(os.path.dirname(os.path.abspath(admin.store.path)))
+    audit_cfg = admin.cfg["audit"]
+    warnings, figures = audit_guard.assess(
+        sum(os.path.getsize(p) for p in files), admin.store.audit_count(),
+        admin.store.audit_count(time.time() - audit_guard.MONTH_DAYS * 86400), disk.f_bavail * disk.f_frsize,
+        disk.f_blocks * disk.f_frsize, audit_cfg["retention_days"], audit_cfg["disk_warn_days"])
+    if warnings:
+        sys.stderr.write("".join("oscar-gateway-admin audit-guard: WARNING: %s\n" % w for w in warnings))
+        try:
+            admin.store.audit("audit_disk_warning", by="audit-guard", warnings=warnings, **figures)
+        except Exception as error:  # noqa: BLE001 - a full disk must not hide the warning itself
+            sys.stderr.write("oscar-gateway-admin audit-guard: could not audit the warning: %s\n" % error)
+    print(json.dumps({"status": "warning" if warnings else "ok", "warnings": warnings, **figures}, sort_keys=True))
+    return 1 if warnings else 0
+
+
+def _utc(value):
+    return datetime.datetime.fromtimestamp(value, datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def cmd_migrate(admin, args):
@@ -322,6 +404,8 @@ def main(argv=None):
     p.add_argument("--event")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.add_argument("--verify", action="store_true", help="check the audit hash chain")
+    p.add_argument("--verify-copy", metavar="FILE",
+                   help="check an off-box copy (JSON or syslog lines) against the chain")
     p.set_defaults(func=cmd_audit)
     p = sub.add_parser("report-export", help="JSON for the monthly access report (no secrets), on standard output")
     p.add_argument("--period", help="a UTC calendar month, YYYY-MM")
@@ -331,6 +415,15 @@ def main(argv=None):
     p = sub.add_parser("preserve", help="a verified, timestamped copy of the database (for a suspected breach)")
     p.add_argument("--dest", required=True, help="directory for the copy (created 0700)")
     p.set_defaults(func=cmd_preserve)
+    p = sub.add_parser("ingest", help="append Cloudflare Access log records (JSON) or WireGuard handshakes "
+                                      "(wg show output) from standard input to the audit chain, each once")
+    p.add_argument("source", choices=("cloudflare", "wireguard"))
+    p.add_argument("--cursor", action="store_true",
+                   help="cloudflare: print the time of the newest record held and where the next pull starts")
+    p.add_argument("--interface", help="wireguard: the interface the input came from")
+    p.set_defaults(func=cmd_ingest)
+    p = sub.add_parser("audit-guard", help="warn when the audit store could fill its disk (run daily by a timer)")
+    p.set_defaults(func=cmd_audit_guard)
     p = sub.add_parser("migrate", help="bring the database schema up to date (backs it up first)")
     p.set_defaults(func=cmd_migrate)
     args = parser.parse_args(argv)

@@ -56,6 +56,8 @@ DEFAULTS = {
     "decision_cache": {"max_age_seconds": 0},
     "approvals": {"request_ttl_seconds": 3600, "grant_seconds": 8 * 3600},
     "audit_navigations": True,
+    # Kept at least this long (never deleted or overwritten); the disk guard plans for it and warns this early.
+    "audit": {"retention_days": 2557, "disk_warn_days": 180},
     "users": [],
     "access_policy": {"policies": []},
 }

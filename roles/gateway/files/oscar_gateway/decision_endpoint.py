@@ -8,6 +8,7 @@ per-policy MFA and session age, justification and approval, the audit and nginx'
 
 import functools
 import re
+import threading
 import time
 import traceback
 from urllib.parse import urlsplit
@@ -20,6 +21,47 @@ _METHOD_RE = re.compile(r"^[A-Z]{1,16}$")
 MFA_AMR = ("mfa", "otp", "hwk", "swk")
 _NO_STORE = ("Cache-Control", "no-store")
 _NO_CACHE = ("X-Accel-Expires", "0")
+# Requests let through without a person signed in: by a service token (the Access token names the token's Client ID,
+# ``common_name``, and no email), or by a bypass policy (by address, or for everyone on a path). The report shows
+# them by these events (plugins/module_utils/_access_report/model.py).
+SERVICE_TOKEN_EVENT = "access_service_token"  # noqa: S105 - an event name, not a secret
+BYPASS_EVENT = "access_bypass"
+# One record per way in, account, address and policy in this many seconds: an integration polling every few seconds
+# must not flood the audit store (nginx's decision cache already hides most repeats from the gateway).
+UNATTENDED_WINDOW_SECONDS = 300
+
+
+class UnattendedAudit:
+    """The audit of requests let through without a person: the first of each window per (event, account, address,
+    policy) is recorded, with the window's length in its detail (``window_seconds``) so a reader knows the use may
+    have gone on that long after the last record. Remembered in memory (one gateway process, many threads): a restart
+    records the next request again, never fewer."""
+
+    MAX_KEYS = 10000
+
+    def __init__(self, store, window=UNATTENDED_WINDOW_SECONDS, clock=time.time):
+        self.store = store
+        self.window = window
+        self.clock = clock
+        self._last = {}
+        self._lock = threading.Lock()
+
+    def record(self, event, username, ip, method, path, policy, **detail):
+        """Audit this request unless one like it was audited less than ``window`` seconds ago; True if audited."""
+        now = self.clock()
+        key = (event, username, ip, policy)
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and 0 <= now - last < self.window:
+                return False
+            if len(self._last) >= self.MAX_KEYS:  # many addresses: forget the windows that are over
+                self._last = {k: t for k, t in self._last.items() if 0 <= now - t < self.window}
+                if len(self._last) >= self.MAX_KEYS:
+                    self._last = {}  # more records then, never fewer
+            self._last[key] = now
+        self.store.audit(event, username=username, ip=ip, method=method, path=path, policy=policy,
+                         window_seconds=self.window, **detail)
+        return True
 
 
 class DecisionEndpoint:
@@ -32,6 +74,7 @@ class DecisionEndpoint:
         self.evaluator = evaluator
         self.identities = identities
         self.ui = ui
+        self.unattended = UnattendedAudit(store)
 
     def __call__(self, request):
         """(status, headers) with status 200, 401 or 403 only."""
@@ -94,8 +137,11 @@ class DecisionEndpoint:
         outcome, matched = self.evaluator.decide(path, subject)
         name = matched["name"] if matched else ""
         if outcome == _ap.BYPASS:
+            # Whoever it is (a person signed in may be in the bypassed network too), the policy let the address in.
+            self.unattended.record(BYPASS_EVENT, subject.username or subject.email, ip, method, path, name)
             return 200, self._identity_headers(None, cache=True)
         if outcome == _ap.SERVICE:
+            self._service_token_used(subject, ip, method, path, name)
             return 200, self._identity_headers(subject, cache=True)
         if outcome == _ap.DENY:
             if self.mode == "cloudflare" and identity is None:
@@ -138,11 +184,17 @@ class DecisionEndpoint:
         navigation = request.is_navigation()
         if session is not None and navigation:
             self.identities.touch(session)
-        if navigation and self.cfg["audit_navigations"]:
+        if subject.kind == "service":  # a service token an allow policy admits
+            self._service_token_used(subject, ip, method, path, name)
+        elif navigation and self.cfg["audit_navigations"]:
             self.store.audit("access", username=subject.username or subject.email, ip=ip, method=method, path=path,
                              policy=name)
         return 200, self._identity_headers(subject, cache=not navigation or not self.cfg["audit_navigations"],
                                            session=session)
+
+    def _service_token_used(self, subject, ip, method, path, policy_name):
+        self.unattended.record(SERVICE_TOKEN_EVENT, subject.username, ip, method, path, policy_name,
+                               service_tokens=sorted(subject.service_tokens))
 
     @staticmethod
     @functools.lru_cache(maxsize=256)

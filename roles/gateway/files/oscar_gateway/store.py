@@ -7,6 +7,11 @@ before any migration of an existing database its file is copied (SQLite online b
 The ``audit`` table is append-only: triggers abort every UPDATE and DELETE. Each row carries a
 SHA-256 chain over the previous row so that an edit of the file outside SQLite shows up in
 ``oscar-gateway-admin audit --verify``.
+
+Records from elsewhere (Cloudflare Access logs, WireGuard handshakes) join the same chain through
+``append_external``: each carries a ``source_key`` (``cloudflare:<ray_id>``, ...) that is unique in the
+table, so the same event is never stored twice, and that is repeated inside the chained ``detail`` so
+that an edit of the column shows up in the verification too.
 """
 
 import datetime
@@ -20,6 +25,9 @@ import time
 from . import _shared
 
 AUDIT_FIELDS = ("time", "event", "username", "ip", "method", "path", "policy", "detail")
+# Free text people type (a purpose justification, the reason of an approval request) may name a patient: the JSON-lines
+# copy, which is shipped off the host, carries its SHA-256 instead (``<key>_sha256``); SQLite keeps the text.
+TYPED_TEXT = {"justification": ("text",), "approval_requested": ("reason",)}
 
 MIGRATIONS = {
     1: [
@@ -114,6 +122,16 @@ MIGRATIONS = {
     3: [
         # The account's expiry date from the inventory (YYYY-MM-DD, the first day it no longer works), or NULL.
         "ALTER TABLE users ADD COLUMN expires TEXT",
+    ],
+    4: [
+        # Records from other sources (Cloudflare Access logs, WireGuard handshakes), once each.
+        "ALTER TABLE audit ADD COLUMN source_key TEXT",
+        "CREATE UNIQUE INDEX audit_source_key ON audit(source_key) WHERE source_key IS NOT NULL",
+        # The last handshake seen per WireGuard peer (not evidence itself: it decides which handshakes are new).
+        """CREATE TABLE wireguard_peers_seen (
+            public_key TEXT PRIMARY KEY,
+            last_handshake REAL NOT NULL,
+            endpoint TEXT NOT NULL DEFAULT '')""",
     ],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
@@ -498,32 +516,62 @@ class Store:
 
     def audit(self, event, username="", ip="", method="", path="", policy="", **detail):
         """Append one audit record to SQLite and to the JSON-lines file. Paths never carry queries."""
-        path = (path or "").split("?", 1)[0]
-        record = {
-            "time": time.time(), "event": event, "username": username or "", "ip": ip or "",
-            "method": method or "", "path": path, "policy": policy or "",
-            "detail": json.dumps(detail, sort_keys=True, separators=(",", ":"), default=str),
-        }
+        record = _record(time.time(), event, username, ip, method, path, policy, detail)
         with self.transaction() as conn:
-            row = conn.execute("SELECT chain FROM audit ORDER BY id DESC LIMIT 1").fetchone()
-            previous = row[0] if row else ""
-            chain = _chain(previous, record)
-            cursor = conn.execute(
-                "INSERT INTO audit (time, event, username, ip, method, path, policy, detail, chain)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (*tuple(record[f] for f in AUDIT_FIELDS), chain))
-            record_id = cursor.lastrowid
-        if self.audit_jsonl:
-            line = dict(record, id=record_id, detail=detail,
-                        iso_time=_iso(record["time"]), chain=chain)
-            data = (json.dumps(line, sort_keys=True, default=str) + "\n").encode("utf-8")
-            with self._jsonl_lock:
-                fd = os.open(self.audit_jsonl, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-                try:
-                    os.write(fd, data)
-                finally:
-                    os.close(fd)
+            record_id, chain = _append(conn, record, None)
+        self._mirror(record, detail, record_id, chain)
         return record_id
+
+    def append_external(self, items):
+        """Append records from another source into the chain, each once: ``items`` are dicts with ``source_key``,
+        ``time``, ``event`` and optional ``username``, ``ip``, ``method``, ``path``, ``policy``, ``detail``. A
+        record whose ``source_key`` is already stored is skipped. One transaction; returns (added, skipped)."""
+        added, skipped = [], 0
+        with self.transaction() as conn:
+            for item in items:
+                key = item["source_key"]
+                if conn.execute("SELECT 1 FROM audit WHERE source_key = ?", (key,)).fetchone():
+                    skipped += 1
+                    continue
+                detail = dict(item.get("detail") or {}, source_key=key)
+                record = _record(item["time"], item["event"], item.get("username"), item.get("ip"),
+                                 item.get("method"), item.get("path"), item.get("policy"), detail)
+                record_id, chain = _append(conn, record, key)
+                added.append((record, detail, record_id, chain))
+        for entry in added:
+            self._mirror(*entry)
+        return len(added), skipped
+
+    def latest_external_time(self, prefix):
+        """The newest ``time`` among records whose ``source_key`` starts with ``prefix`` (``cloudflare:``), or None."""
+        row = self.one("SELECT MAX(time) FROM audit WHERE source_key >= ? AND source_key < ?",
+                       (prefix, prefix + "\uffff"))
+        return row[0] if row else None
+
+    def _mirror(self, record, detail, record_id, chain):
+        """The record as one JSON line in the audit file, which rsyslog ships off the host (``offbox_line``)."""
+        if not self.audit_jsonl:
+            return
+        data = (json.dumps(offbox_line(record, detail, record_id, chain), sort_keys=True, default=str) + "\n").encode(
+            "utf-8")
+        with self._jsonl_lock:
+            fd = os.open(self.audit_jsonl, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+
+    # -- WireGuard handshakes seen ----------------------------------------------------------------
+
+    def wireguard_seen(self):
+        """public key -> (last handshake time, endpoint) as last recorded."""
+        return dict((r["public_key"], (r["last_handshake"], r["endpoint"]))
+                    for r in self.all("SELECT * FROM wireguard_peers_seen"))
+
+    def set_wireguard_seen(self, public_key, last_handshake, endpoint):
+        self.execute("INSERT INTO wireguard_peers_seen (public_key, last_handshake, endpoint) VALUES (?, ?, ?)"
+                     " ON CONFLICT(public_key) DO UPDATE SET last_handshake = excluded.last_handshake,"
+                     " endpoint = excluded.endpoint", (public_key, last_handshake, endpoint))
 
     def audit_rows(self, since=None, until=None, limit=None):
         sql = "SELECT * FROM audit WHERE 1=1"
@@ -540,15 +588,54 @@ class Store:
         return self.all(sql, params)
 
     def audit_record(self, record_id):
-        """One audit record by its id (the first broken one of a chain check, for the report), or None."""
+        """One audit record by its id (the first broken one of a chain check, an off-box copy's record), or None."""
         return self.one("SELECT * FROM audit WHERE id = ?", (record_id,))
 
+    def audit_count(self, since=None):
+        """How many audit records there are (with ``time`` at or after ``since``)."""
+        if since is None:
+            return self.one("SELECT COUNT(*) FROM audit")[0]
+        return self.one("SELECT COUNT(*) FROM audit WHERE time >= ?", (since,))[0]
+
+    def files(self):
+        """The store's files on disk (the database, its write-ahead log, the JSON-lines copy) that exist."""
+        paths = [self.path, self.path + "-wal", self.path + "-shm"] + ([self.audit_jsonl] if self.audit_jsonl else [])
+        return [p for p in paths if os.path.exists(p)]
+
+    def verify_copy(self, lines):
+        """Check an off-box copy (``offbox_line`` dicts, in any order) against this store: each record must be here
+        with the same place in the chain (``chain``), the same fields and the same detail (``detail_sha256``).
+        Returns (records checked, [(id, what differs)], ids in the copy's range that the copy lacks)."""
+        problems, seen = [], set()
+        for line in lines:
+            record_id = line.get("id")
+            seen.add(record_id)
+            row = self.audit_record(record_id) if isinstance(record_id, int) else None
+            if row is None:
+                problems.append((record_id, "not in the store"))
+                continue
+            differ = [f for f in AUDIT_FIELDS if f != "detail" and line.get(f) != row[f]]
+            if line.get("chain") != row["chain"]:
+                differ.append("chain")
+            if line.get("detail_sha256") != _sha256(row["detail"]):
+                differ.append("detail")
+            if differ:
+                problems.append((record_id, "differs in " + ", ".join(differ)))
+        ids = sorted(i for i in seen if isinstance(i, int))
+        missing = [r["id"] for r in self.all("SELECT id FROM audit WHERE id BETWEEN ? AND ? ORDER BY id",
+                                             (ids[0], ids[-1]))
+                   if r["id"] not in seen] if ids else []
+        return len(seen), problems, missing
+
     def verify_audit_chain(self):
-        """Return (rows checked, first bad id or None). Rows written before schema v2 have no chain."""
+        """Return (rows checked, first bad id or None). Rows written before schema v2 have no chain. A record from
+        another source must repeat its ``source_key`` in its chained detail."""
         previous = ""
         count = 0
         for row in self.all("SELECT * FROM audit ORDER BY id"):
             count += 1
+            if row["source_key"] is not None and _detail_source_key(row["detail"]) != row["source_key"]:
+                return count, row["id"]
             if not row["chain"]:
                 continue
             record = {f: row[f] for f in AUDIT_FIELDS}
@@ -584,6 +671,51 @@ class Store:
         rows = self.all("SELECT json_extract(detail, '$.' || ?) AS k, MAX(time) AS last FROM audit WHERE event = ?"
                         " GROUP BY k", (key, event))
         return {row["k"]: row["last"] for row in rows if row["k"] is not None}
+
+
+def offbox_line(record, detail, record_id, chain):
+    """The JSON-lines form of a record: every chained field but the detail, which comes with its SHA-256
+    (``detail_sha256``, so the copy verifies against the chain: ``Store.verify_copy``) and with typed free text
+    replaced by its SHA-256 (TYPED_TEXT). Paths never carry a query; no record holds a secret."""
+    shown = dict(detail)
+    for key in TYPED_TEXT.get(record["event"], ()):
+        if key in shown:
+            shown[key + "_sha256"] = _sha256(str(shown.pop(key)))
+    line = dict((f, record[f]) for f in AUDIT_FIELDS if f != "detail")
+    line.update(id=record_id, detail=shown, detail_sha256=_sha256(record["detail"]), iso_time=_iso(record["time"]),
+                chain=chain)
+    return line
+
+
+def _sha256(text):
+    return hashlib.sha256(str(text).encode("utf-8")).hexdigest()
+
+
+def _record(when, event, username, ip, method, path, policy, detail):
+    """The chained fields of one record; a path loses its query string (it may name a patient)."""
+    return {
+        "time": float(when), "event": event, "username": username or "", "ip": ip or "", "method": method or "",
+        "path": (path or "").split("?", 1)[0], "policy": policy or "",
+        "detail": json.dumps(detail, sort_keys=True, separators=(",", ":"), default=str),
+    }
+
+
+def _append(conn, record, source_key):
+    """Insert ``record`` after the last row of the chain (inside the caller's transaction); (id, chain)."""
+    row = conn.execute("SELECT chain FROM audit ORDER BY id DESC LIMIT 1").fetchone()
+    chain = _chain(row[0] if row else "", record)
+    cursor = conn.execute(
+        "INSERT INTO audit (time, event, username, ip, method, path, policy, detail, chain, source_key)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (*tuple(record[f] for f in AUDIT_FIELDS), chain, source_key))
+    return cursor.lastrowid, chain
+
+
+def _detail_source_key(text):
+    try:
+        detail = json.loads(text or "{}")
+    except ValueError:
+        return None
+    return detail.get("source_key") if isinstance(detail, dict) else None
 
 
 def _chain(previous, record):

@@ -24,9 +24,9 @@ CONFIG = {
 }
 
 
-def run(config):
+def run(config, **audit_syslog):
     task = MagicMock()
-    task.args = {"config": config}
+    task.args = {"config": config, "audit_syslog": audit_syslog}
     task.async_val = 0
     task.check_mode = False
     task.action = "oscar_emr.remote_access.gateway_validate"
@@ -313,3 +313,33 @@ def test_account_expiry_a_date_and_never_already_past_for_a_new_account():
                       today="2026-12-06")
     assert not result.get("failed"), result
     assert result["config"]["users"][0]["expires"] == "2026-12-20"
+
+
+CA = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ0FfdGVzdA==\n-----END CERTIFICATE-----\n"
+
+
+def test_retention_and_disk_guard_settings_name_their_variables():
+    result = run(changed(audit={"retention_days": 30, "disk_warn_days": 0}))
+    assert result["failed"]
+    assert "gateway_audit_retention_days: 30 is not a whole number of days from 365" in result["msg"]
+    assert "gateway_audit_disk_warn_days: 0 is not" in result["msg"]
+    assert not run(changed(audit={"retention_days": 2557, "disk_warn_days": 180})).get("failed")
+
+
+def test_the_off_box_receiver_needs_its_ca_and_sane_settings():
+    good = {"gateway_audit_syslog_host": "logs.clinic.test", "gateway_audit_syslog_port": 6514,
+            "gateway_audit_syslog_ca": CA, "gateway_audit_syslog_peer": "", "gateway_audit_syslog_queue_max": "1g",
+            "gateway_audit_syslog_retry_seconds": 30}
+    assert not run(CONFIG, **good).get("failed")
+    no_receiver = dict(good)
+    no_receiver.update({"gateway_audit_syslog_host": "", "gateway_audit_syslog_ca": ""})
+    assert not run(CONFIG, **no_receiver).get("failed")  # no receiver: nothing to check
+    bad = dict(good)
+    bad.update({"gateway_audit_syslog_host": "logs.clinic.test:6514", "gateway_audit_syslog_port": 70000,
+                "gateway_audit_syslog_ca": "", "gateway_audit_syslog_queue_max": "lots"})
+    result = run(CONFIG, **bad)
+    assert result["failed"]
+    for expected in ("gateway_audit_syslog_host: 'logs.clinic.test:6514' is not a host name",
+                     "gateway_audit_syslog_port: 70000 is not a TCP port", "gateway_audit_syslog_ca: must be the PEM",
+                     "gateway_audit_syslog_queue_max: 'lots' is not a size"):
+        assert expected in result["msg"], result["msg"]
