@@ -22,6 +22,7 @@ ARGUMENT_SPEC = {
     "disable_max_share": {"type": "float", "default": 0.25},
     "allow_mass_disable": {"type": "bool", "default": False},
     "today": {"type": "str", "default": None},
+    "mail_password_set": {"type": "bool", "default": False},
 }
 
 

@@ -15,6 +15,7 @@ from . import (
     decision_endpoint,
     front_door,
     identity,
+    outbox,
     pages,
     paths,
     security,
@@ -58,8 +59,10 @@ class Gateway:
                                                            self.identities, self.ui)
         sign_in = signin.SignIn(cfg, self.store, self.ui, self.identities, self.passwords, self.regulation, self.box,
                                 tokens, self.session_key, front_door.LOGIN_COOKIE)
-        access = approvals.Approvals(cfg, self.store, self.ui, self.identities,
-                                     {p["name"]: p for p in cfg["access_policy"]["policies"]})
+        self.outbox = outbox.Outbox(cfg, self.store)
+        access = self.approvals = approvals.Approvals(cfg, self.store, self.ui, self.identities,
+                                                      {p["name"]: p for p in cfg["access_policy"]["policies"]},
+                                                      self.outbox)
         self.sync_users()
         prefix = cfg["ui_prefix"]
         self.routes = {

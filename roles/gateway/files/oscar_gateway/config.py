@@ -54,7 +54,14 @@ DEFAULTS = {
         "service_tokens": {},
     },
     "decision_cache": {"max_age_seconds": 0},
-    "approvals": {"request_ttl_seconds": 3600, "grant_seconds": 8 * 3600},
+    # grant_seconds: how long an approval lets the requester in when its policy sets no session_duration (which
+    # otherwise decides, as in Cloudflare Access); never longer than max_grant_seconds.
+    "approvals": {"request_ttl_seconds": 3600, "grant_seconds": 8 * 3600, "max_grant_seconds": 24 * 3600,
+                  "waiting_refresh_seconds": 15},
+    # Approvals by email (outbox.py): no relay_host, no mail (approvers then look at the approvals page themselves).
+    "mail": {"relay_host": "", "relay_port": 587, "starttls": True, "from_address": "", "credentials_file": "",
+             "ca_file": "", "timeout_seconds": 10, "max_attempts": 10, "retry_seconds": 60,
+             "retry_max_seconds": 3600},
     "audit_navigations": True,
     "users": [],
     "access_policy": {"policies": []},
@@ -188,7 +195,16 @@ def validate(data, environ=None):
         raise ConfigError("login.argon2.memory_cost: at most 65536 KiB (the gateway must stay under 80 MB)")
     _number(cfg, "decision_cache", "max_age_seconds", 0, 60)
     _number(cfg, "approvals", "request_ttl_seconds", 60, 86400)
-    _number(cfg, "approvals", "grant_seconds", 60, 86400)
+    _number(cfg, "approvals", "grant_seconds", 60, 7 * 86400)
+    _number(cfg, "approvals", "max_grant_seconds", 60, 7 * 86400)
+    _number(cfg, "approvals", "waiting_refresh_seconds", 1, 300)
+    for key, low, high in (("timeout_seconds", 1, 120), ("max_attempts", 1, 100), ("retry_seconds", 1, 86400),
+                           ("retry_max_seconds", 1, 7 * 86400)):
+        _number(cfg, "mail", key, low, high)
+    for key in ("credentials_file", "ca_file"):
+        value = cfg["mail"][key]
+        if not isinstance(value, str) or (value and not os.path.isabs(value)):
+            raise ConfigError("mail.%s: empty or an absolute path" % key)
     _check_schema(cfg)
     cfg["users"] = _normal_users(cfg["users"])
     cfg["access_policy"] = _validate_policy(cfg["access_policy"])

@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 
-from . import __version__, config
+from . import __version__, config, outbox
 
 
 def limit_heap():
@@ -46,7 +46,7 @@ def main(argv=None):
     limit_heap()
     try:
         cfg, app = build(args.config)
-    except (config.ConfigError, OSError, RuntimeError) as exc:
+    except (config.ConfigError, outbox.MailConfigError, OSError, RuntimeError) as exc:
         sys.stderr.write("oscar-gateway: %s\n" % exc)
         return 2
     if args.check:
@@ -65,6 +65,8 @@ def main(argv=None):
         from .auth_listener import AuthListener
 
         AuthListener(cfg["listen"]["auth_socket"], int(mode, 8), app.decision).start()
+    # Approval mail and the expiry of requests nobody decided, in the background: never in a page's way.
+    outbox.Worker(app.outbox, housekeeping=[app.approvals.expire_requests]).start()
     sys.stderr.write("oscar-gateway %s: mode %s, listening on %s\n" % (__version__, cfg["mode"], sock))
     waitress.serve(
         app, unix_socket=sock, unix_socket_perms=mode,
