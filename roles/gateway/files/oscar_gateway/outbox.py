@@ -12,6 +12,7 @@ credentials come from their own file (``mail.credentials_file``, not readable by
 configuration or a command line.
 """
 
+import email.policy
 import email.utils
 import json
 import os
@@ -26,6 +27,9 @@ from . import web
 
 # The worker looks at the outbox and the approval requests' expiry at least this often; a queued message wakes it.
 POLL_SECONDS = 10.0
+# Headers on one line up to RFC 5322's limit: Python folds a subject a little over 78 characters before its first word,
+# which mail clients show as a leading space.
+_POLICY = email.policy.SMTP.clone(max_line_length=998)
 # What one failed attempt keeps of the error (it is shown by the admin command and in the audit log).
 ERROR_CHARS = 300
 
@@ -105,7 +109,7 @@ class Outbox:
         return min(self.mail["retry_max_seconds"], self.mail["retry_seconds"] * 2 ** max(0, attempts - 1))
 
     def message(self, row):
-        msg = EmailMessage()
+        msg = EmailMessage(policy=_POLICY)
         msg["From"] = email.utils.formataddr((_clean_header(self.sender_name), self.mail["from_address"]))
         msg["To"] = row["recipient"]
         msg["Subject"] = row["subject"]
