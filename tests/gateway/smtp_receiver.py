@@ -76,6 +76,16 @@ class Receiver:
                 raise AssertionError("%d message(s) arrived, expected %d" % (len(self.messages), count))
             return list(self.messages)
 
+    def wait_until(self, predicate, timeout=20.0):
+        """Block until some arrived (recipients, message) satisfies ``predicate``; returns that message."""
+        def found():
+            return next((m for rcpt, m, _tls in self.messages if predicate(rcpt, m)), None)
+        with self.arrived:
+            if not self.arrived.wait_for(lambda: found() is not None, timeout):
+                raise AssertionError("no such message among %d: %s" % (
+                    len(self.messages), [(r, m["Subject"]) for r, m, _t in self.messages]))
+            return found()
+
     def to(self, address):
         return [m for rcpt, m, _tls in self.messages if address in rcpt]
 

@@ -267,3 +267,36 @@ def test_without_a_relay_nothing_is_queued(tmp_path):
     ask(gateway, client)
     assert gateway.store.outbox(include_sent=True) == []
     assert "An approver opens" in client.get("/_gateway/approval", query="policy=sensitive&next=" + PATH).text
+
+
+def test_the_fleet_health_snapshot_reports_given_up_mail(tmp_path):
+    """The gateway as served (waitress on its UNIX socket, the outbox worker started) answers /healthz/mail, and the
+    fleet's health snapshot turns it into a reported, never gating, check."""
+    import subprocess
+    import sys
+
+    from gwtest import GATEWAY_FILES
+    from stack import _unix_open, wait_for
+
+    from ansible_collections.oscar_emr.remote_access.plugins.module_utils import _clinic_health
+
+    gateway = make_gateway(tmp_path, mail=mail_settings(free_port(), max_attempts=1))
+    set_password(gateway, "drsmith")
+    ask(gateway, Client(gateway))
+    gateway.outbox.deliver_due()  # the relay is down and one attempt is all: given up
+    assert gateway.outbox.health()["failed"] == 1
+    server = subprocess.Popen([sys.executable, "-m", "oscar_gateway", "--config", str(tmp_path / "config.json")],
+                              env=dict(os.environ, PYTHONPATH=str(GATEWAY_FILES)), stderr=subprocess.PIPE)
+    try:
+        sock = str(tmp_path / "gw.sock")
+        wait_for(lambda: _unix_open(sock), what="gateway")
+        found = _clinic_health.gateway_mail_check(sock)
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert found == {"name": "gateway mail", "ok": False, "gate": False,
+                     "detail": "approval mail: 0 queued, 1 given up (oscar-gateway-admin outbox)"}
+    # Without a relay there is nothing to report.
+    (tmp_path / "quiet").mkdir()
+    quiet = make_gateway(tmp_path / "quiet")
+    assert Client(quiet).get("/healthz/mail").text.startswith('{"enabled": false')

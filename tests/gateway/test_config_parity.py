@@ -156,8 +156,7 @@ def test_a_relay_in_clear_is_refused_naming_the_variables_and_the_value(tmp_path
     cfg = base_config(tmp_path)
     cfg["mail"] = {"relay_host": "smtp.provider.test", "starttls": False, "from_address": "gw@clinic.test"}
     errors = controller(cfg)
-    assert len([e for e in errors if e.startswith("gateway_mail_")]) == 1, errors
-    error = [e for e in errors if e.startswith("gateway_mail_")][0]
+    (error,) = [e for e in errors if e.startswith("gateway_mail_")]
     assert error.startswith("gateway_mail_starttls: false with gateway_mail_relay_host 'smtp.provider.test': STARTTLS "
                             "is required unless the relay is on loopback"), error
 

@@ -5,6 +5,7 @@ under ``ui_prefix`` are sign-in (``signin``) and justification and approvals (``
 the full contract.
 """
 
+import json
 import secrets
 import traceback
 
@@ -97,6 +98,10 @@ class Gateway:
         if request.path == "/healthz" and request.method in ("GET", "HEAD"):
             start_response(web.STATUS[200], [("Content-Type", "text/plain"), ("Cache-Control", "no-store")])
             return [b"ok\n"]
+        if request.path == "/healthz/mail" and request.method in ("GET", "HEAD"):
+            # The approval mail's outbox for the fleet's health snapshot (_clinic_health.py), on the socket only.
+            start_response(web.STATUS[200], [("Content-Type", "application/json"), ("Cache-Control", "no-store")])
+            return [json.dumps(self.outbox.health()).encode("ascii") + b"\n"]
         handler = self.routes.get(request.path)
         if handler is None:
             body = pages.page("Not found", pages.message("Page not found."), self.cfg["clinic_name"], "x")

@@ -102,6 +102,14 @@ class Outbox:
             self.wake.set()
         return queued
 
+    def health(self):
+        """What the fleet's health snapshot shows: whether mail is on, how many messages are queued and given up,
+        and how long the oldest queued one has waited."""
+        counts, oldest = self.store.outbox_counts()
+        return {"enabled": self.enabled, "queued": counts.get("queued", 0), "failed": counts.get("failed", 0),
+                "sent": counts.get("sent", 0),
+                "oldest_queued_seconds": int(time.time() - oldest) if oldest is not None else None}
+
     # -- delivery (the worker) --------------------------------------------------------------------
 
     def retry_delay(self, attempts):
