@@ -125,8 +125,9 @@ def gateway_mail_check(socket_path, timeout=5.0):
         return None
     oldest = state.get("oldest_queued_seconds")
     ok = not state.get("failed") and (oldest is None or oldest < MAIL_STUCK_SECONDS)
+    waited = ", oldest %d min" % (oldest // 60) if oldest is not None else ""
     detail = "approval mail: %d queued%s, %d given up (oscar-gateway-admin outbox)" % (
-        state.get("queued", 0), ", oldest %d min" % (oldest // 60) if oldest is not None else "", state.get("failed", 0))
+        state.get("queued", 0), waited, state.get("failed", 0))
     return check("gateway mail", ok, detail, gate=False)
 
 
