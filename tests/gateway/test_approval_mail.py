@@ -253,8 +253,8 @@ def test_starttls_is_required_when_configured_and_the_login_comes_from_its_file(
         for path in (tmp_path / "tls" / "config.json", tmp_path / "tls" / "audit.jsonl"):
             assert "relay pass phrase" not in path.read_text()
         os.chmod(credentials, 0o644)
-        from oscar_gateway import outbox
-        with pytest.raises(outbox.MailConfigError, match="lets others read it"):
+        from oscar_gateway import config, outbox
+        with pytest.raises(config.ConfigError, match="lets others read it"):
             outbox.load_credentials(str(credentials))
     finally:
         relay.stop()

@@ -113,13 +113,7 @@ def test_login_with_totp_in_chromium(browser_stack, viewport, name):
         page.screenshot(path=str(OUTPUT / ("login-%s.png" % name)), full_page=True)
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= viewport["width"], "the login page scrolls sideways"
-        page.fill("#username", username)
-        page.fill("#password", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_load_state()
-        assert "/_gateway/mfa" in page.url, page.content()
-        page.fill("#code", pyotp.TOTP(secret).now())
-        page.click("button[type=submit]")
+        sign_in(page, username, secret)
         page.wait_for_url("**/oscar/demographic/search.jsp")
         assert '"reached": "oscar-standin"' in page.content()
         # Header names compared without case: the role's nginx speaks HTTP/2 to Chromium (lower-case names) and
@@ -178,6 +172,7 @@ def sign_in(page, username, secret):
 
 def ask_for_access(browser, stack, username, reason):
     """A locum signs in, gives the purpose and presses Request access; returns (context, page) on the waiting page."""
+    OUTPUT.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport={"width": 390, "height": 844}, ignore_https_errors=True, is_mobile=True,
                                   has_touch=True, device_scale_factor=2)
     page = context.new_page()

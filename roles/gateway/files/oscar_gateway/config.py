@@ -242,20 +242,25 @@ def load(path, environ=None):
     return validate(data, environ)
 
 
-def load_secrets(path):
-    """Read the secrets file (JSON, mode 0600 or stricter): ``session_key`` and ``data_key``, base64."""
+def read_private_json(path, what, refused=0o077, advice="use 0600"):
+    """A JSON file holding secrets (not a symbolic link); refused when its mode has any bit of ``refused``."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     except OSError as exc:
-        raise ConfigError("secrets file %s: %s" % (path, exc)) from exc
+        raise ConfigError("%s %s: %s" % (what, path, exc)) from exc
     with os.fdopen(fd, "r", encoding="utf-8") as handle:
         mode = stat.S_IMODE(os.fstat(handle.fileno()).st_mode)
-        if mode & 0o077:
-            raise ConfigError("secrets file %s: mode %o lets others read it; use 0600" % (path, mode))
+        if mode & refused:
+            raise ConfigError("%s %s: mode %o lets others read it; %s" % (what, path, mode, advice))
         try:
-            data = json.load(handle)
+            return json.load(handle)
         except ValueError as exc:
-            raise ConfigError("secrets file %s: %s" % (path, exc)) from exc
+            raise ConfigError("%s %s: %s" % (what, path, exc)) from exc
+
+
+def load_secrets(path):
+    """Read the secrets file (JSON, mode 0600 or stricter): ``session_key`` and ``data_key``, base64."""
+    data = read_private_json(path, "secrets file")
     keys = {}
     for name in ("session_key", "data_key"):
         value = data.get(name) if isinstance(data, dict) else None

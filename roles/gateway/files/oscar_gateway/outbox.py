@@ -14,16 +14,13 @@ configuration or a command line.
 
 import email.policy
 import email.utils
-import json
-import os
 import smtplib
 import ssl
-import stat
 import threading
 import time
 from email.message import EmailMessage
 
-from . import web
+from . import config, web
 
 # The worker looks at the outbox and the approval requests' expiry at least this often; a queued message wakes it.
 POLL_SECONDS = 10.0
@@ -34,30 +31,15 @@ _POLICY = email.policy.SMTP.clone(max_line_length=998)
 ERROR_CHARS = 300
 
 
-class MailConfigError(ValueError):
-    pass
-
-
 def load_credentials(path):
-    """(username, password) from the relay's credentials file: JSON, not readable by others (0600 or 0640)."""
+    """(username, password) from the relay's credentials file: JSON, not readable by others (0600 or 0640; root owns it
+    and the gateway's group reads it). None without a file."""
     if not path:
         return None
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except OSError as exc:
-        raise MailConfigError("mail credentials file %s: %s" % (path, exc)) from exc
-    with os.fdopen(fd, "r", encoding="utf-8") as handle:
-        mode = stat.S_IMODE(os.fstat(handle.fileno()).st_mode)
-        if mode & 0o007:
-            raise MailConfigError("mail credentials file %s: mode %o lets others read it; use 0640 or 0600"
-                                  % (path, mode))
-        try:
-            data = json.load(handle)
-        except ValueError as exc:
-            raise MailConfigError("mail credentials file %s: not JSON" % path) from exc
+    data = config.read_private_json(path, "mail credentials file", refused=0o007, advice="use 0640 or 0600")
     if not isinstance(data, dict) or not isinstance(data.get("username"), str) or not data["username"] \
             or not isinstance(data.get("password"), str) or not data["password"]:
-        raise MailConfigError("mail credentials file %s: needs a username and a password" % path)
+        raise config.ConfigError("mail credentials file %s: needs a username and a password" % path)
     return data["username"], data["password"]
 
 

@@ -46,7 +46,7 @@ def main(argv=None):
     limit_heap()
     try:
         cfg, app = build(args.config)
-    except (config.ConfigError, outbox.MailConfigError, OSError, RuntimeError) as exc:
+    except (config.ConfigError, OSError, RuntimeError) as exc:
         sys.stderr.write("oscar-gateway: %s\n" % exc)
         return 2
     if args.check:
