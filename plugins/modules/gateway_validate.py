@@ -63,6 +63,13 @@ options:
       - An account in O(config) that is not in O(current_users) (or any account, when there is no database yet) whose
         C(expires) date is not after this day is refused, as it could never sign in.
     type: str
+  mail_password_set:
+    description:
+      - Whether the inventory sets the mail relay's password (C(gateway_mail_password)); the password itself never
+        reaches this check. A relay login needs both a user name (C(mail.credentials_file) set in O(config)) and a
+        password, and a relay.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
