@@ -313,3 +313,20 @@ def test_account_expiry_a_date_and_never_already_past_for_a_new_account():
                       today="2026-12-06")
     assert not result.get("failed"), result
     assert result["config"]["users"][0]["expires"] == "2026-12-20"
+
+
+def test_a_relay_login_without_its_password_fails_before_any_change():
+    mail = {"relay_host": "smtp.provider.test", "from_address": "gw@clinic.test",
+            "credentials_file": "/etc/oscar-gateway/mail-credentials.json"}
+    task = MagicMock()
+    task.args = {"config": changed(mail=mail), "mail_password_set": False}
+    task.async_val = 0
+    task.check_mode = False
+    task.action = "oscar_emr.remote_access.gateway_validate"
+    result = ActionModule(task, MagicMock(), MagicMock(), loader=None, templar=None, shared_loader_obj=None).run(
+        task_vars={})
+    assert result["failed"] and "gateway_mail_password: is empty while gateway_mail_username is set" in result["msg"]
+    task.args = {"config": changed(mail=mail), "mail_password_set": True}
+    result = ActionModule(task, MagicMock(), MagicMock(), loader=None, templar=None, shared_loader_obj=None).run(
+        task_vars={})
+    assert not result.get("failed"), result
