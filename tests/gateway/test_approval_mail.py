@@ -92,6 +92,8 @@ def test_the_approver_is_mailed_signs_in_from_the_link_and_decides_there(mailing
     assert page.status == 303 and page.header("Location") == ORIGIN + PATH
     assert [e["event"] for e in events(mailing) if e["event"].startswith("mail_")] == [
         "mail_queued", "mail_sent", "mail_queued", "mail_sent"]
+    # Sent mail keeps no body (the purpose stays in the audit log only).
+    assert [r["body"] for r in mailing.store.all("SELECT body FROM mail_outbox")] == ["", ""]
 
 
 def test_a_refusal_is_mailed_and_shown_and_the_approver_can_revoke_a_grant(mailing, receiver):

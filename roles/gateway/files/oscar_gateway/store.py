@@ -546,8 +546,10 @@ class Store:
         return self.one("SELECT MIN(next_attempt) FROM mail_outbox WHERE status = 'queued'")[0]
 
     def mail_sent(self, mail_id, now):
-        self.execute("UPDATE mail_outbox SET status = 'sent', attempts = attempts + 1, sent_at = ?, last_error = ''"
-                     " WHERE id = ?", (now, mail_id))
+        """Mark a message sent; its body (a purpose, in the approvers' mail) is not kept once the relay has it: the
+        audit log holds what happened."""
+        self.execute("UPDATE mail_outbox SET status = 'sent', attempts = attempts + 1, sent_at = ?, last_error = '',"
+                     " body = '' WHERE id = ?", (now, mail_id))
 
     def mail_attempt_failed(self, mail_id, error, next_attempt):
         """Count a failed attempt; ``next_attempt`` None gives the message up (status failed)."""
