@@ -23,6 +23,7 @@ ARGUMENT_SPEC = {
     "allow_mass_disable": {"type": "bool", "default": False},
     "today": {"type": "str", "default": None},
     "audit_syslog": {"type": "dict", "default": {}},
+    "mail_password_set": {"type": "bool", "default": False},
 }
 
 

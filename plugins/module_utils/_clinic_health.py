@@ -101,6 +101,36 @@ def http_check(name, url, host=None, unix_socket=None, cafile=None, want=None):
     return check(name, ok, "%s answered %d" % (where, status))
 
 
+# Queued approval mail older than this means the relay has not taken it for a while (the gateway retries up to an hour
+# apart): worth a line in the report, not a reason to hold a patch run.
+MAIL_STUCK_SECONDS = 3600
+
+
+def gateway_mail_check(socket_path, timeout=5.0):
+    """The gateway's approval-mail outbox (its /healthz/mail on the socket), a reported check that never gates; None
+    when the gateway sends no mail (or predates approvals by email)."""
+    conn = _UnixHTTPConnection(socket_path, timeout)
+    try:
+        conn.request("GET", "/healthz/mail")
+        response = conn.getresponse()
+        body = response.read()
+        if response.status != 200:
+            return None
+        state = json.loads(body.decode("utf-8"))
+    except (OSError, ValueError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()
+    if not state.get("enabled"):
+        return None
+    oldest = state.get("oldest_queued_seconds")
+    ok = not state.get("failed") and (oldest is None or oldest < MAIL_STUCK_SECONDS)
+    waited = ", oldest %d min" % (oldest // 60) if oldest is not None else ""
+    detail = "approval mail: %d queued%s, %d given up (oscar-gateway-admin outbox)" % (
+        state.get("queued", 0), waited, state.get("failed", 0))
+    return check("gateway mail", ok, detail, gate=False)
+
+
 def parse_apt_simulation(output):
     """Packages an `apt-get -s dist-upgrade` would install, with versions and whether a security source offers
     them: [{"name", "current", "candidate", "security", "origins"}]. New packages have current None."""
@@ -231,6 +261,9 @@ def snapshot(params, run):
         if os.path.exists(params["gateway_socket"]):
             checks.append(http_check("gateway", "http://localhost/healthz", unix_socket=params["gateway_socket"],
                                      want=[200]))
+            mail = gateway_mail_check(params["gateway_socket"])
+            if mail is not None:
+                checks.append(mail)
         else:
             checks.append(check("gateway", False, "%s does not exist" % params["gateway_socket"]))
 

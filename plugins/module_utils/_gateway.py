@@ -142,6 +142,20 @@ def front_door_name_mismatch(cfg, server_names):
             "nginx_server_names[0]) or put the name first in nginx_server_names" % (host, canonical))
 
 
+def mail_login_problems(cfg, args, problems):
+    """The relay's login comes as a pair: a user name without a password (or the reverse) would fail at every
+    attempt, and a password set while no relay is would be installed for nothing."""
+    mail = cfg.get("mail") or {}
+    has_user, has_password = bool(mail.get("credentials_file")), bool(args.get("mail_password_set"))
+    if has_user and not has_password:
+        problems.add("gateway_mail_password", "is empty while gateway_mail_username is set; put the relay's password "
+                     "in Vault")
+    elif has_password and not has_user:
+        problems.add("gateway_mail_username", "is empty while gateway_mail_password is set")
+    if (has_user or has_password) and not mail.get("relay_host"):
+        problems.add("gateway_mail_relay_host", "is empty while the relay's login is set")
+
+
 def redact_login_method_secrets(policy):
     """The gateway never uses identity-provider secrets: keep them out of its configuration file."""
     out = copy.deepcopy(policy)
@@ -214,6 +228,7 @@ def gateway_problems(args, problems, server_names=None):
             problems.errors.append(name_error)
     mass_disable(cfg, args, problems, args["users_variable"])
     check_audit_syslog(args.get("audit_syslog") or {}, problems)
+    mail_login_problems(cfg, args, problems)
     # The gateway's own schema, the one its loader runs on the host, naming the role variables; with the accounts
     # on the gateway now and the host's date, a new account that has already expired is refused (expires).
     today = parse_date(args.get("today")) or datetime.date.today()

@@ -17,10 +17,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import ipaddress
 import re
 
 from ._expiry import expired_when_new, is_expired, not_a_date
-from ._problems import IDENTIFIER_RE, Problems, is_hostname, is_int, parse_email, show
+from ._problems import IDENTIFIER_RE, Problems, duration_ns, is_hostname, is_int, parse_email, parse_port, show
 
 MODES = ("cloudflare", "standalone")
 USER_KEYS = ("username", "display_name", "email", "role", "enabled", "password_hash", "expires")
@@ -44,6 +45,15 @@ ROLE_VARIABLES = {
     "login.max_failures_per_address": "gateway_login_max_failures_per_address",
     "audit.retention_days": "gateway_audit_retention_days",
     "audit.disk_warn_days": "gateway_audit_disk_warn_days",
+    "approvals.request_ttl_seconds": "gateway_approval_request_seconds",
+    "approvals.grant_seconds": "gateway_approval_grant_seconds",
+    "approvals.max_grant_seconds": "gateway_approval_grant_max_seconds",
+    "mail.relay_host": "gateway_mail_relay_host",
+    "mail.relay_port": "gateway_mail_relay_port",
+    "mail.starttls": "gateway_mail_starttls",
+    "mail.from_address": "gateway_mail_from",
+    "mail.ca_file": "gateway_mail_ca_file",
+    "mail.max_attempts": "gateway_mail_max_attempts",
 }
 # Retention: at least a year (nobody's law asks for less), at most a century (a typo of days for years).
 RETENTION_DAYS = (365, 36525)
@@ -97,6 +107,85 @@ def check_users(users, problems, name=config_key, today=None, existing=None):
             problems.add(where + ".password_hash", "must be an argon2id hash ($argon2id$...); the value is not shown")
 
 
+def is_loopback_host(host):
+    """Whether a relay host name is this machine's loopback: ``localhost`` or a loopback address."""
+    if not isinstance(host, str):
+        return False
+    if host.strip().lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_mail(mail, problems, name=config_key):
+    """Approvals by email: a relay (host name or address) and port, a sender, and STARTTLS unless the relay is on
+    loopback (credentials and approvers' addresses would otherwise cross the network in clear)."""
+    host = mail.get("relay_host", "")
+    if host in ("", None):
+        return
+    if not isinstance(host, str) or not (is_hostname(host.strip("[]"), single_label=True)
+                                         or _is_address(host.strip("[]"))):
+        problems.add(name("mail.relay_host"), "%s is not a host name or an IP address" % show(host))
+        return
+    port = mail.get("relay_port", 587)
+    try:
+        parse_port(port)
+    except ValueError as exc:
+        problems.add(name("mail.relay_port"), "%s %s" % (show(port), exc))
+    starttls = mail.get("starttls", True)
+    if not isinstance(starttls, bool):
+        problems.add(name("mail.starttls"), "%s is not true or false" % show(starttls))
+    elif not starttls and not is_loopback_host(host):
+        problems.add(name("mail.starttls"), "false with %s %s: STARTTLS is required unless the relay is on loopback "
+                     "(127.0.0.1, ::1, localhost), or the relay's password and the approval mail would cross the "
+                     "network in clear" % (name("mail.relay_host"), show(host)))
+    ca_file = mail.get("ca_file", "")
+    if ca_file and (not isinstance(ca_file, str) or not ca_file.startswith("/")):
+        problems.add(name("mail.ca_file"), "%s is not an absolute path on the host" % show(ca_file))
+    sender = mail.get("from_address", "")
+    if not sender:
+        problems.add(name("mail.from_address"), "must be set when %s is (the sender of the approval mail)"
+                     % name("mail.relay_host"))
+    else:
+        problems.check(parse_email, name("mail.from_address"), sender)
+
+
+def _is_address(text):
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def check_approval_grants(cfg, problems, name=config_key):
+    """An approval lets its requester in for the policy's session_duration, or approvals.grant_seconds when the policy
+    sets none: never longer than approvals.max_grant_seconds (24 hours unless the clinic says otherwise)."""
+    approvals = cfg.get("approvals") or {}
+    longest = approvals.get("max_grant_seconds", 86400)
+    default = approvals.get("grant_seconds", 8 * 3600)
+    if not is_int(longest) or not is_int(default):
+        return  # the loader's own range checks name these
+    if default > longest:
+        problems.add(name("approvals.grant_seconds"), "%d is longer than %s (%d), the longest an approval may grant"
+                     % (default, name("approvals.max_grant_seconds"), longest))
+    policies = (cfg.get("access_policy") or {}).get("policies") if isinstance(cfg.get("access_policy"), dict) else None
+    for index, policy in enumerate(policies if isinstance(policies, list) else []):
+        if not isinstance(policy, dict) or not isinstance(policy.get("approval"), dict):
+            continue
+        if policy["approval"].get("required", True) is not True or not isinstance(policy.get("session_duration"), str):
+            continue
+        nanoseconds = duration_ns(policy["session_duration"].strip())
+        if nanoseconds is not None and nanoseconds > longest * 10 ** 9:
+            problems.add("%s.policies[%d].session_duration" % (name("access_policy"), index),
+                         "%s (policy %s) is longer than %s (%d seconds): an approval would let the requester in "
+                         "for longer than the clinic allows; shorten it or raise %s"
+                         % (show(policy["session_duration"]), show(policy.get("name")),
+                            name("approvals.max_grant_seconds"), longest, name("approvals.max_grant_seconds")))
+
+
 def aud_tags(value):
     """The AUD tags as a list (the role accepts one tag as a string)."""
     return [value] if isinstance(value, str) else value
@@ -143,4 +232,8 @@ def check_config(cfg, problems=None, name=config_key, today=None, existing=None)
     if not is_int(warn) or not 1 <= warn <= 3650:
         problems.add(name("audit.disk_warn_days"), "%s is not a whole number of days from 1 to 3650" % show(warn))
     check_users(cfg.get("users", []), problems, name, today, existing)
+    mail = cfg.get("mail") or {}
+    if isinstance(mail, dict):
+        check_mail(mail, problems, name)
+    check_approval_grants(cfg, problems, name)
     return problems

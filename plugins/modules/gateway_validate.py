@@ -69,6 +69,13 @@ options:
         C(_queue_max), C(_retry_seconds)); checked when the host is set.
     type: dict
     default: {}
+  mail_password_set:
+    description:
+      - Whether the inventory sets the mail relay's password (C(gateway_mail_password)); the password itself never
+        reaches this check. A relay login needs both a user name (C(mail.credentials_file) set in O(config)) and a
+        password, and a relay.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""

@@ -1,17 +1,25 @@
 """A real browser (Debian's Chromium, driven by Playwright) signs in with a password and TOTP through
-nginx, on a phone-sized and a desktop viewport. Screenshots go to tests/output/gateway/.
+nginx, on a phone-sized and a desktop viewport, and goes through approvals by email: a locum asks, the clinic
+manager gets the mail from a real SMTP server (aiosmtpd on loopback), follows its link, signs in with TOTP and
+approves, and the locum's waiting page moves on to OSCAR; a refusal and an expiry too. Screenshots go to
+tests/output/gateway/.
 
 Chromium comes from Debian (``apt-get install chromium``, installed here when missing and root);
 Playwright only drives it: ``playwright install`` is never run.
 """
 
+import copy
 import os
+import re
 import shutil
+import sqlite3
 import subprocess
+import time
 
 import pyotp
 import pytest
-from gwtest import PASSWORD
+from gwtest import PASSWORD, POLICY, USERS
+from smtp_receiver import Receiver
 from stack import HOST, ROOT, Stack, ensure_nginx
 from test_nginx_integration import gateway_config, give_totp
 
@@ -46,9 +54,11 @@ def browser_stack(tmp_path_factory):
         pytest.skip(str(exc))
     playwright_api = pytest.importorskip("playwright.sync_api", reason="pip package playwright not installed")
     tmp = tmp_path_factory.mktemp("browser")
-    configs = {"sa": gateway_config(tmp)}
+    receiver = Receiver().start()
+    configs = {"sa": gateway_config(tmp, **approvals_by_email(receiver.port))}
     running = Stack(tmp / "stack", configs).start()
     running.configs = configs
+    running.receiver = receiver
     with playwright_api.sync_playwright() as driver:
         # emr.clinic.test:443 is the loopback nginx: the browser sees the real host name and port.
         rules = "--host-resolver-rules=MAP %s:443 127.0.0.1:%d" % (HOST, running.ports["sa"])
@@ -58,6 +68,29 @@ def browser_stack(tmp_path_factory):
         finally:
             browser.close()
             running.stop()
+            receiver.stop()
+
+
+def approvals_by_email(smtp_port):
+    """The clinic's settings for approvals by email: locums need the manager's approval, mail goes to the loopback
+    SMTP server (on loopback, so without STARTTLS), and the waiting page looks again every 2 seconds."""
+    policy = copy.deepcopy(POLICY)
+    policy["users"] += [{"name": "locum2", "email": "locum2@locums.test", "roles": ["physician"]},
+                        {"name": "manager", "email": "manager@clinic.test", "roles": ["manager"]}]
+    staff = [p["name"] for p in policy["policies"]].index("staff")
+    policy["policies"].insert(staff, {
+        "name": "locums", "decision": "allow", "paths": ["/oscar"], "targets": ["gateway"],
+        "include": {"users": ["locum", "locum2"]}, "session_duration": "10h",
+        "purpose_justification": {"required": True, "prompt": "Which clinic day are you covering?"},
+        "approval": {"required": True, "groups": [{"name": "clinic manager", "emails": ["manager@clinic.test"]}]}})
+    users = [*copy.deepcopy(USERS),
+             {"username": "locum2", "display_name": "Dr. Second Locum", "email": "locum2@locums.test",
+              "role": "physician"},
+             {"username": "manager", "display_name": "Clinic Manager", "email": "manager@clinic.test",
+              "role": "manager"}]
+    return {"access_policy": policy, "users": users, "approvals": {"waiting_refresh_seconds": 2},
+            "mail": {"relay_host": "127.0.0.1", "relay_port": smtp_port, "starttls": False,
+                     "from_address": "oscar-access@clinic.test"}}
 
 
 @pytest.mark.parametrize("viewport, name", [({"width": 390, "height": 844}, "phone"),
@@ -80,13 +113,7 @@ def test_login_with_totp_in_chromium(browser_stack, viewport, name):
         page.screenshot(path=str(OUTPUT / ("login-%s.png" % name)), full_page=True)
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= viewport["width"], "the login page scrolls sideways"
-        page.fill("#username", username)
-        page.fill("#password", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_load_state()
-        assert "/_gateway/mfa" in page.url, page.content()
-        page.fill("#code", pyotp.TOTP(secret).now())
-        page.click("button[type=submit]")
+        sign_in(page, username, secret)
         page.wait_for_url("**/oscar/demographic/search.jsp")
         assert '"reached": "oscar-standin"' in page.content()
         # Header names compared without case: the role's nginx speaks HTTP/2 to Chromium (lower-case names) and
@@ -127,3 +154,123 @@ def test_totp_enrolment_with_qr_code_in_chromium(browser_stack):
         assert stack.requests_seen()[-1]["headers"]["Remote-User"] == "privacy"
     finally:
         context.close()
+
+
+TARGET = "/oscar/provider/providercontrol.jsp"
+
+
+def sign_in(page, username, secret):
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    assert "/_gateway/mfa" in page.url, page.content()
+    page.fill("#code", pyotp.TOTP(secret).now())
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+
+
+def steady(action, tries=3):
+    """``action()`` on a page that reloads itself (the waiting page): a reload in the middle is tried again."""
+    from playwright.sync_api import Error
+
+    for attempt in range(tries):
+        try:
+            return action()
+        except Error:
+            if attempt == tries - 1:
+                raise
+    return None
+
+
+def ask_for_access(browser, stack, username, reason):
+    """A locum signs in, gives the purpose and presses Request access; returns (context, page) on the waiting page."""
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 390, "height": 844}, ignore_https_errors=True, is_mobile=True,
+                                  has_touch=True, device_scale_factor=2)
+    page = context.new_page()
+    page.goto("https://%s%s" % (HOST, TARGET), wait_until="load")
+    sign_in(page, username, give_totp(stack.configs["sa"], username))
+    assert "/_gateway/justify" in page.url, page.content()
+    assert "Which clinic day are you covering?" in page.content()
+    page.fill("#reason", reason)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    assert "/_gateway/approval?" in page.url, page.content()
+    assert "clinic manager" in page.content()
+    page.click("text=Request access")
+    page.wait_for_selector("text=The approvers have been emailed")
+    return context, page
+
+
+def test_a_locum_is_let_in_after_the_manager_approves_from_the_mail(browser_stack):
+    stack, browser = browser_stack
+    receiver = stack.receiver
+    locum, waiting = ask_for_access(browser, stack, "locum", "Covering Dr. Smith's Tuesday clinic")
+    try:
+        steady(lambda: waiting.screenshot(path=str(OUTPUT / "approval-waiting.png"), full_page=True))
+        mail = receiver.wait_until(lambda r, m: r == ["manager@clinic.test"] and "Dr. Locum asks" in m["Subject"])
+        text = mail.get_content()
+        for fact in ("Dr. Locum (user locum, locum@locums.test)", 'policy "locums"',
+                     "Covering Dr. Smith's Tuesday clinic", "From address:  127.0.0.1", "access for 10 hours"):
+            assert fact in text, (fact, text)
+        (link,) = re.findall(r"https://\S+", text)
+        assert re.fullmatch(r"https://emr\.clinic\.test/_gateway/approvals\?request=\d+", link), link
+
+        manager = browser.new_context(viewport={"width": 1280, "height": 800}, ignore_https_errors=True)
+        try:
+            page = manager.new_page()
+            page.goto(link, wait_until="load")
+            assert "/_gateway/login" in page.url  # the link opens the page; signing in comes first
+            sign_in(page, "manager", give_totp(stack.configs["sa"], "manager"))
+            assert page.url == link, page.url
+            row = page.locator("tr", has_text="Dr. Locum")
+            assert "Covering Dr. Smith's Tuesday clinic" in row.inner_text() and "127.0.0.1" in row.inner_text()
+            page.screenshot(path=str(OUTPUT / "approval-manager.png"), full_page=True)
+            row.locator("button", has_text="Approve").click()
+            page.wait_for_selector("text=approved")
+            assert page.locator("h2", has_text="Access granted now").count() == 1
+        finally:
+            manager.close()
+
+        # The locum's waiting page moves on by itself to the OSCAR page asked for.
+        waiting.wait_for_url("**" + TARGET, timeout=20000)
+        assert '"reached": "oscar-standin"' in waiting.content()
+        seen = {k.lower(): v for k, v in stack.requests_seen()[-1]["headers"].items()}
+        assert seen["remote-user"] == "locum"
+        waiting.screenshot(path=str(OUTPUT / "approval-granted.png"), full_page=True)
+        told = receiver.wait_until(lambda r, m: r == ["locum@locums.test"] and "approved" in m["Subject"])
+        assert "was approved by Clinic Manager" in told.get_content()
+    finally:
+        locum.close()
+
+
+def test_a_refusal_and_an_expiry_reach_the_locums_page_and_mailbox(browser_stack):
+    stack, browser = browser_stack
+    receiver = stack.receiver
+    locum, waiting = ask_for_access(browser, stack, "locum2", "Covering the walk-in clinic on Saturday")
+    manager = browser.new_context(viewport={"width": 1280, "height": 800}, ignore_https_errors=True)
+    try:
+        page = manager.new_page()
+        page.goto("https://%s/_gateway/approvals" % HOST, wait_until="load")
+        sign_in(page, "manager", give_totp(stack.configs["sa"], "manager"))
+        page.locator("tr", has_text="Dr. Second Locum").locator("button", has_text="Deny").click()
+        page.wait_for_selector("text=denied")
+        # The waiting page shows the refusal by itself, and offers to ask again.
+        waiting.wait_for_selector("text=was denied by Clinic Manager", timeout=20000)
+        receiver.wait_until(lambda r, m: r == ["locum2@locums.test"] and "was denied" in m["Subject"])
+
+        # Asked again, and nobody decides: the request expires (its time set past here, as an hour passing would).
+        waiting.click("text=Request access")
+        waiting.wait_for_selector("text=The approvers have been emailed")
+        conn = sqlite3.connect(stack.configs["sa"]["database"])
+        with conn:
+            conn.execute("UPDATE approval_requests SET expires = ? WHERE username = 'locum2' AND status = 'pending'",
+                         (time.time() - 1,))
+        conn.close()
+        waiting.wait_for_selector("text=expired: nobody decided in time", timeout=20000)
+        told = receiver.wait_until(lambda r, m: r == ["locum2@locums.test"] and "expired" in m["Subject"])
+        assert "expired: nobody decided in time" in told.get_content()
+    finally:
+        manager.close()
+        locum.close()

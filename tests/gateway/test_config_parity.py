@@ -59,6 +59,29 @@ CASES = [
      "gateway_public_host"),
     ("cache ttl too long", {"decision_cache": {"max_age_seconds": 61}}, False, "decision_cache.max_age_seconds",
      "gateway_decision_cache_ttl"),
+    # Approvals by email: STARTTLS unless the relay is on loopback, a sender, grants no longer than the maximum.
+    ("relay in clear", {"mail": {"relay_host": "smtp.provider.test", "starttls": False,
+                                 "from_address": "gw@clinic.test"}}, False, "mail.starttls", "gateway_mail_starttls"),
+    ("relay on loopback in clear", {"mail": {"relay_host": "127.0.0.1", "relay_port": 25, "starttls": False,
+                                             "from_address": "gw@clinic.test"}}, True, None, None),
+    ("relay localhost in clear", {"mail": {"relay_host": "localhost", "starttls": False,
+                                           "from_address": "gw@clinic.test"}}, True, None, None),
+    ("relay with STARTTLS", {"mail": {"relay_host": "smtp.provider.test", "from_address": "gw@clinic.test"}}, True,
+     None, None),
+    ("relay without a sender", {"mail": {"relay_host": "smtp.provider.test"}}, False, "mail.from_address",
+     "gateway_mail_from"),
+    ("relay sender not an address", {"mail": {"relay_host": "smtp.provider.test", "from_address": "gateway"}}, False,
+     "mail.from_address", "gateway_mail_from"),
+    ("relay port out of range", {"mail": {"relay_host": "smtp.provider.test", "relay_port": 70000,
+                                          "from_address": "gw@clinic.test"}}, False, "mail.relay_port",
+     "gateway_mail_relay_port"),
+    ("relay a URL", {"mail": {"relay_host": "smtp://smtp.provider.test", "from_address": "gw@clinic.test"}}, False,
+     "mail.relay_host", "gateway_mail_relay_host"),
+    ("grant longer than the maximum", {"approvals": {"grant_seconds": 90000}}, False, "approvals.grant_seconds",
+     "gateway_approval_grant_seconds"),
+    ("approval policy session longer than the maximum", {"sensitive_session": "48h"}, False,
+     "access_policy.policies[3].session_duration", "access_policy.policies[3].session_duration"),
+    ("approval policy session within the maximum", {"sensitive_session": "4h"}, True, None, None),
 ]
 
 
@@ -70,6 +93,9 @@ def test_controller_and_gateway_agree(tmp_path, name, change, accepted, key, var
     for field, value in change.items():
         if field == "cloudflare_aud":
             cfg["cloudflare"]["aud"] = value
+        elif field == "sensitive_session":
+            assert cfg["access_policy"]["policies"][3]["name"] == "sensitive"
+            cfg["access_policy"]["policies"][3]["session_duration"] = value
         else:
             cfg[field] = value
     on_controller, on_gateway = controller(cfg), gateway(cfg)
@@ -124,3 +150,29 @@ def test_the_host_layout_checks_with_the_same_schema(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(cfg))
     result = subprocess.run(check, env=env, capture_output=True, text=True, check=False)
     assert result.returncode != 0 and "users[0].role: 'front desk' is not a role name" in result.stdout + result.stderr
+
+
+def test_a_relay_in_clear_is_refused_naming_the_variables_and_the_value(tmp_path):
+    cfg = base_config(tmp_path)
+    cfg["mail"] = {"relay_host": "smtp.provider.test", "starttls": False, "from_address": "gw@clinic.test"}
+    errors = controller(cfg)
+    (error,) = [e for e in errors if e.startswith("gateway_mail_")]
+    assert error.startswith("gateway_mail_starttls: false with gateway_mail_relay_host 'smtp.provider.test': STARTTLS "
+                            "is required unless the relay is on loopback"), error
+
+
+def test_the_relays_login_comes_as_a_pair(tmp_path):
+    from ansible_collections.oscar_emr.remote_access.plugins.module_utils._gateway import mail_login_problems
+    from ansible_collections.oscar_emr.remote_access.plugins.module_utils._problems import Problems
+
+    def problems(credentials_file, password_set, relay="smtp.provider.test"):
+        found = Problems()
+        mail_login_problems({"mail": {"relay_host": relay, "credentials_file": credentials_file}},
+                            {"mail_password_set": password_set}, found)
+        return found.errors
+
+    assert problems("/etc/oscar-gateway/mail-credentials.json", True) == []
+    assert problems("", False) == []
+    assert problems("/etc/oscar-gateway/mail-credentials.json", False)[0].startswith("gateway_mail_password: is empty")
+    assert problems("", True)[0].startswith("gateway_mail_username: is empty")
+    assert problems("", True, relay="")[-1].startswith("gateway_mail_relay_host: is empty")

@@ -64,6 +64,23 @@ def test_the_gateway_needs_https_out_in_cloudflare_mode_only():
     ]
 
 
+def test_a_mail_relay_off_loopback_is_published_and_one_on_loopback_is_not():
+    def needs(relay):
+        return published(run_entry_point("gateway", "firewall", "gateway_firewall_needs", {
+            "gateway_mode": "standalone", "gateway_mail_relay_host": relay, "gateway_mail_relay_port": 2525}),
+            "gateway_firewall_needs")
+
+    for on_loopback in ("127.0.0.1", "localhost", "::1"):
+        assert needs(on_loopback) == {"egress_rules": []}, on_loopback
+    model, _warnings = firewall.build_model({"management_sources": ["192.0.2.10/32"], "egress_enabled": True,
+                                             "egress_essentials": [],
+                                             "role_needs": {"gateway_firewall_needs": needs("smtp.provider.test")}})
+    assert model["egress"]["rules"] == [
+        {"match": "tcp dport 2525 ip daddr 0.0.0.0/0", "comment": "gateway-mail-relay"},
+        {"match": "tcp dport 2525 ip6 daddr ::/0", "comment": "gateway-mail-relay"},
+    ]
+
+
 def test_the_front_doors_ports_are_nginxs_to_publish():
     """The firewall knows the front door's ports only from what nginx publishes: its own port variables and who may
     reach them; [] publishes no rule."""

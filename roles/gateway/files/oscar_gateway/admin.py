@@ -1,10 +1,10 @@
 """Host administration: ``oscar-gateway-admin`` / ``python3 -m oscar_gateway.admin``.
 
 Users, passwords (read from the terminal or standard input, never from the command line), TOTP
-resets, session revocation and listing, the audit log for a period, schema migration, records from
-Cloudflare Access and WireGuard appended to the audit chain (``ingest``, from standard input), and the
-export the monthly access report is made from (``report-export``). Every change is written to the audit
-log with the operator's login name.
+resets, session revocation and listing, the audit log for a period, the approval mail's outbox, schema migration,
+records from Cloudflare Access and WireGuard appended to the audit chain (``ingest``, from standard input), and the
+export the monthly access report is made from (``report-export``). Every change is written to the audit log with
+the operator's login name.
 """
 
 import argparse
@@ -203,6 +203,26 @@ def cmd_audit(admin, args):
                       "detail": json.loads(r["detail"] or "{}")})
     _output(items, args.format, ("time", "event", "username", "ip", "method", "path", "policy", "detail"))
     return 0
+
+
+def cmd_outbox(admin, args):
+    """The approval mail the gateway owes: queued (with the last error of a failed attempt) and given up; with
+    --all the sent ones too. ``--retry ID`` queues a given-up message again (after fixing the relay settings)."""
+    if args.retry is not None:
+        if not admin.store.requeue_mail(args.retry, time.time()):
+            raise SystemExit("no given-up message #%d in the outbox" % args.retry)
+        admin.store.audit("mail_requeued", mail_id=args.retry, by=admin.operator)
+        print("message #%d queued again; the gateway sends it within a few seconds" % args.retry)
+        return 0
+    items = [{"id": r["id"], "created": _iso(r["created"]), "kind": r["kind"], "request": r["request_id"],
+              "recipient": r["recipient"], "status": r["status"], "attempts": r["attempts"],
+              "next_attempt": _iso(r["next_attempt"]) if r["status"] == "queued" else "",
+              "sent": _iso(r["sent_at"]), "last_error": r["last_error"]}
+             for r in admin.store.outbox(include_sent=args.all)]
+    _output(items, args.format, ("id", "created", "kind", "request", "recipient", "status", "attempts",
+                                 "next_attempt", "last_error"))
+    # Non-zero when a message was given up: monitoring and the fleet's health check can see it.
+    return 1 if any(item["status"] == "failed" for item in items) else 0
 
 
 EXPORT_FORMAT = 1
@@ -424,6 +444,11 @@ def main(argv=None):
     p.set_defaults(func=cmd_ingest)
     p = sub.add_parser("audit-guard", help="warn when the audit store could fill its disk (run daily by a timer)")
     p.set_defaults(func=cmd_audit_guard)
+    p = sub.add_parser("outbox", help="the approval mail queued, given up (and with --all, sent)")
+    p.add_argument("--all", action="store_true", help="the sent messages too")
+    p.add_argument("--retry", type=int, metavar="ID", help="queue a given-up message again")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(func=cmd_outbox)
     p = sub.add_parser("migrate", help="bring the database schema up to date (backs it up first)")
     p.set_defaults(func=cmd_migrate)
     args = parser.parse_args(argv)

@@ -5,6 +5,7 @@ under ``ui_prefix`` are sign-in (``signin``) and justification and approvals (``
 the full contract.
 """
 
+import json
 import secrets
 import traceback
 
@@ -15,6 +16,7 @@ from . import (
     decision_endpoint,
     front_door,
     identity,
+    outbox,
     pages,
     paths,
     security,
@@ -58,8 +60,10 @@ class Gateway:
                                                            self.identities, self.ui)
         sign_in = signin.SignIn(cfg, self.store, self.ui, self.identities, self.passwords, self.regulation, self.box,
                                 tokens, self.session_key, front_door.LOGIN_COOKIE)
-        access = approvals.Approvals(cfg, self.store, self.ui, self.identities,
-                                     {p["name"]: p for p in cfg["access_policy"]["policies"]})
+        self.outbox = outbox.Outbox(cfg, self.store)
+        access = self.approvals = approvals.Approvals(cfg, self.store, self.ui, self.identities,
+                                                      {p["name"]: p for p in cfg["access_policy"]["policies"]},
+                                                      self.outbox)
         self.sync_users()
         prefix = cfg["ui_prefix"]
         self.routes = {
@@ -94,6 +98,10 @@ class Gateway:
         if request.path == "/healthz" and request.method in ("GET", "HEAD"):
             start_response(web.STATUS[200], [("Content-Type", "text/plain"), ("Cache-Control", "no-store")])
             return [b"ok\n"]
+        if request.path == "/healthz/mail" and request.method in ("GET", "HEAD"):
+            # The approval mail's outbox for the fleet's health snapshot (_clinic_health.py), on the socket only.
+            start_response(web.STATUS[200], [("Content-Type", "application/json"), ("Cache-Control", "no-store")])
+            return [json.dumps(self.outbox.health()).encode("ascii") + b"\n"]
         handler = self.routes.get(request.path)
         if handler is None:
             body = pages.page("Not found", pages.message("Page not found."), self.cfg["clinic_name"], "x")

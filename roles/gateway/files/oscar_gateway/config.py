@@ -54,7 +54,14 @@ DEFAULTS = {
         "service_tokens": {},
     },
     "decision_cache": {"max_age_seconds": 0},
-    "approvals": {"request_ttl_seconds": 3600, "grant_seconds": 8 * 3600},
+    # grant_seconds: how long an approval lets the requester in when its policy sets no session_duration (which
+    # otherwise decides, as in Cloudflare Access); never longer than max_grant_seconds.
+    "approvals": {"request_ttl_seconds": 3600, "grant_seconds": 8 * 3600, "max_grant_seconds": 24 * 3600,
+                  "waiting_refresh_seconds": 15},
+    # Approvals by email (outbox.py): no relay_host, no mail (approvers then look at the approvals page themselves).
+    "mail": {"relay_host": "", "relay_port": 587, "starttls": True, "from_address": "", "credentials_file": "",
+             "ca_file": "", "timeout_seconds": 10, "max_attempts": 10, "retry_seconds": 60,
+             "retry_max_seconds": 3600},
     "audit_navigations": True,
     # Kept at least this long (never deleted or overwritten); the disk guard plans for it and warns this early.
     "audit": {"retention_days": 2557, "disk_warn_days": 180},
@@ -190,7 +197,16 @@ def validate(data, environ=None):
         raise ConfigError("login.argon2.memory_cost: at most 65536 KiB (the gateway must stay under 80 MB)")
     _number(cfg, "decision_cache", "max_age_seconds", 0, 60)
     _number(cfg, "approvals", "request_ttl_seconds", 60, 86400)
-    _number(cfg, "approvals", "grant_seconds", 60, 86400)
+    _number(cfg, "approvals", "grant_seconds", 60, 7 * 86400)
+    _number(cfg, "approvals", "max_grant_seconds", 60, 7 * 86400)
+    _number(cfg, "approvals", "waiting_refresh_seconds", 1, 300)
+    for key, low, high in (("timeout_seconds", 1, 120), ("max_attempts", 1, 100), ("retry_seconds", 1, 86400),
+                           ("retry_max_seconds", 1, 7 * 86400)):
+        _number(cfg, "mail", key, low, high)
+    for key in ("credentials_file", "ca_file"):
+        value = cfg["mail"][key]
+        if not isinstance(value, str) or (value and not os.path.isabs(value)):
+            raise ConfigError("mail.%s: empty or an absolute path" % key)
     _check_schema(cfg)
     cfg["users"] = _normal_users(cfg["users"])
     cfg["access_policy"] = _validate_policy(cfg["access_policy"])
@@ -228,20 +244,25 @@ def load(path, environ=None):
     return validate(data, environ)
 
 
-def load_secrets(path):
-    """Read the secrets file (JSON, mode 0600 or stricter): ``session_key`` and ``data_key``, base64."""
+def read_private_json(path, what, refused=0o077, advice="use 0600"):
+    """A JSON file holding secrets (not a symbolic link); refused when its mode has any bit of ``refused``."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     except OSError as exc:
-        raise ConfigError("secrets file %s: %s" % (path, exc)) from exc
+        raise ConfigError("%s %s: %s" % (what, path, exc)) from exc
     with os.fdopen(fd, "r", encoding="utf-8") as handle:
         mode = stat.S_IMODE(os.fstat(handle.fileno()).st_mode)
-        if mode & 0o077:
-            raise ConfigError("secrets file %s: mode %o lets others read it; use 0600" % (path, mode))
+        if mode & refused:
+            raise ConfigError("%s %s: mode %o lets others read it; %s" % (what, path, mode, advice))
         try:
-            data = json.load(handle)
+            return json.load(handle)
         except ValueError as exc:
-            raise ConfigError("secrets file %s: %s" % (path, exc)) from exc
+            raise ConfigError("%s %s: %s" % (what, path, exc)) from exc
+
+
+def load_secrets(path):
+    """Read the secrets file (JSON, mode 0600 or stricter): ``session_key`` and ``data_key``, base64."""
+    data = read_private_json(path, "secrets file")
     keys = {}
     for name in ("session_key", "data_key"):
         value = data.get(name) if isinstance(data, dict) else None

@@ -13,6 +13,7 @@ box-shadow:0 2px 14px rgba(20,40,60,.12);padding:28px 24px}
 header{margin-bottom:18px}
 .clinic{font-size:.85rem;letter-spacing:.04em;text-transform:uppercase;color:#4a6274;margin:0 0 4px}
 h1{font-size:1.45rem;margin:0;color:#12344d}
+h2{font-size:1.1rem;margin:22px 0 6px;color:#12344d}
 p{margin:.5em 0}
 label{display:block;font-weight:600;margin:14px 0 6px;font-size:.95rem}
 input[type=text],input[type=password],input[type=email],textarea{width:100%;padding:12px;

@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 
-from . import __version__, config
+from . import __version__, config, outbox
 
 
 def limit_heap():
@@ -65,6 +65,8 @@ def main(argv=None):
         from .auth_listener import AuthListener
 
         AuthListener(cfg["listen"]["auth_socket"], int(mode, 8), app.decision).start()
+    # Approval mail and the expiry of requests nobody decided, in the background: never in a page's way.
+    outbox.Worker(app.outbox, housekeeping=[app.approvals.expire_requests]).start()
     sys.stderr.write("oscar-gateway %s: mode %s, listening on %s\n" % (__version__, cfg["mode"], sock))
     waitress.serve(
         app, unix_socket=sock, unix_socket_perms=mode,

@@ -133,6 +133,28 @@ MIGRATIONS = {
             last_handshake REAL NOT NULL,
             endpoint TEXT NOT NULL DEFAULT '')""",
     ],
+    5: [
+        # Approvals by email: the mail the gateway owes (an outbox, sent by a background thread with retries, so a
+        # relay that is down never holds up a page), and what the approvers' mail and pages show of a request.
+        # Needs only v2's approval_requests.
+        """CREATE TABLE mail_outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            created REAL NOT NULL,
+            kind TEXT NOT NULL,
+            request_id INTEGER,
+            recipient TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            body TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'queued',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt REAL NOT NULL,
+            last_error TEXT NOT NULL DEFAULT '',
+            sent_at REAL)""",
+        "CREATE INDEX mail_outbox_due ON mail_outbox(status, next_attempt)",
+        "ALTER TABLE approval_requests ADD COLUMN ip TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE approval_requests ADD COLUMN decided_by TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE approval_requests ADD COLUMN revoked_at REAL",
+    ],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -204,7 +226,8 @@ def migrate(path, target=SCHEMA_VERSION, log=None):
         backup = backup_database(path, version) if existed and version > 0 else None
         if log and backup:
             log("database backed up to %s before migrating v%d -> v%d" % (backup, version, target))
-        for step in range(version + 1, target + 1):
+        # Numbers are reserved per branch (4, 5, 6 in session 6): a number not on this branch is skipped.
+        for step in sorted(n for n in MIGRATIONS if version < n <= target):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 for statement in MIGRATIONS[step]:
@@ -468,20 +491,19 @@ class Store:
     def expire_approval_requests(self, now):
         """Mark pending requests past their time expired; returns the rows this call expired."""
         expired = []
-        for row in self.all("SELECT id, username, policy FROM approval_requests WHERE status = 'pending'"
-                            " AND expires < ?", (now,)):
+        for row in self.all("SELECT * FROM approval_requests WHERE status = 'pending' AND expires < ?", (now,)):
             if self.execute("UPDATE approval_requests SET status = 'expired', decided_at = ? WHERE id = ?"
                             " AND status = 'pending'", (now, row["id"])).rowcount:
                 expired.append(row)
         return expired
 
-    def add_approval_request(self, username, email, session_hash, policy, reason, path, lifetime):
-        """A pending request that expires ``lifetime`` seconds from now; returns its id."""
+    def add_approval_request(self, username, email, session_hash, policy, reason, path, lifetime, ip=""):
+        """A pending request from client address ``ip`` that expires ``lifetime`` seconds from now; returns its id."""
         now = time.time()
         return self.execute(
-            "INSERT INTO approval_requests (username, email, session_hash, policy, reason, path, created, expires)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (username, email, session_hash, policy, reason, path, now, now + lifetime)).lastrowid
+            "INSERT INTO approval_requests (username, email, session_hash, policy, reason, path, created, expires, ip)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (username, email, session_hash, policy, reason, path, now, now + lifetime, ip)).lastrowid
 
     def approval_request(self, request_id):
         return self.one("SELECT * FROM approval_requests WHERE id = ?", (request_id,))
@@ -506,11 +528,76 @@ class Store:
     def approval_votes(self, request_id):
         return self.all("SELECT * FROM approval_votes WHERE request_id = ?", (request_id,))
 
-    def decide_approval_request(self, request_id, status, now, grant_expires=None):
-        """Move a pending request to ``status`` (approved, denied); False when it was no longer pending."""
+    def decide_approval_request(self, request_id, status, now, grant_expires=None, by=""):
+        """Move a pending request to ``status`` (approved, denied) decided ``by`` someone; False when it was no longer
+        pending."""
         return bool(self.execute(
-            "UPDATE approval_requests SET status = ?, decided_at = ?, grant_expires = ? WHERE id = ?"
-            " AND status = 'pending'", (status, now, grant_expires, request_id)).rowcount)
+            "UPDATE approval_requests SET status = ?, decided_at = ?, grant_expires = ?, decided_by = ? WHERE id = ?"
+            " AND status = 'pending'", (status, now, grant_expires, by, request_id)).rowcount)
+
+    def live_approval_grants(self, now):
+        """Approved requests whose grant has not run out (the approvers' page offers to revoke them)."""
+        return self.all("SELECT * FROM approval_requests WHERE status = 'approved' AND grant_expires > ? ORDER BY id",
+                        (now,))
+
+    def revoke_approval_grant(self, request_id, now, by):
+        """End a live grant now; False when it was not one (already revoked, run out, never approved)."""
+        return bool(self.execute(
+            "UPDATE approval_requests SET status = 'revoked', revoked_at = ?, decided_by = ? WHERE id = ?"
+            " AND status = 'approved' AND grant_expires > ?", (now, by, request_id, now)).rowcount)
+
+    # -- mail outbox (approvals by email) ------------------------------------------------------------
+
+    def queue_mail(self, kind, request_id, recipient, subject, body, now):
+        """One message owed to ``recipient``, due now; returns its id."""
+        return self.execute(
+            "INSERT INTO mail_outbox (created, kind, request_id, recipient, subject, body, next_attempt)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)", (now, kind, request_id, recipient, subject, body, now)).lastrowid
+
+    def due_mail(self, now, limit=20):
+        """Queued messages whose next attempt is due, oldest first."""
+        return self.all("SELECT * FROM mail_outbox WHERE status = 'queued' AND next_attempt <= ? ORDER BY"
+                        " next_attempt, id LIMIT ?", (now, limit))
+
+    def next_mail_due(self):
+        """When the next queued message is due, or None when none is queued."""
+        return self.one("SELECT MIN(next_attempt) FROM mail_outbox WHERE status = 'queued'")[0]
+
+    def mail_sent(self, mail_id, now):
+        """Mark a message sent; its body (a purpose, in the approvers' mail) is not kept once the relay has it: the
+        audit log holds what happened."""
+        self.execute("UPDATE mail_outbox SET status = 'sent', attempts = attempts + 1, sent_at = ?, last_error = '',"
+                     " body = '' WHERE id = ?", (now, mail_id))
+
+    def mail_attempt_failed(self, mail_id, error, next_attempt):
+        """Count a failed attempt; ``next_attempt`` None gives the message up (status failed)."""
+        if next_attempt is None:
+            self.execute("UPDATE mail_outbox SET status = 'failed', attempts = attempts + 1, last_error = ?"
+                         " WHERE id = ?", (error, mail_id))
+        else:
+            self.execute("UPDATE mail_outbox SET attempts = attempts + 1, last_error = ?, next_attempt = ?"
+                         " WHERE id = ?", (error, next_attempt, mail_id))
+
+    def requeue_mail(self, mail_id, now):
+        """A failed message queued again with a fresh count (``oscar-gateway-admin outbox --retry``); False when
+        there is no failed message with this id."""
+        return bool(self.execute("UPDATE mail_outbox SET status = 'queued', attempts = 0, next_attempt = ?"
+                                 " WHERE id = ? AND status = 'failed'", (now, mail_id)).rowcount)
+
+    def outbox(self, include_sent=False):
+        """The outbox for the admin command: what is queued or failed (and sent, with ``include_sent``), no bodies."""
+        sql = ("SELECT id, created, kind, request_id, recipient, subject, status, attempts, next_attempt, last_error,"
+               " sent_at FROM mail_outbox")
+        if not include_sent:
+            sql += " WHERE status != 'sent'"
+        return self.all(sql + " ORDER BY id")
+
+    def outbox_counts(self):
+        """status -> number of messages, and the oldest queued message's creation time (for health reports)."""
+        counts = {row["status"]: row["n"] for row in self.all(
+            "SELECT status, COUNT(*) AS n FROM mail_outbox GROUP BY status")}
+        oldest = self.one("SELECT MIN(created) FROM mail_outbox WHERE status = 'queued'")[0]
+        return counts, oldest
 
     # -- audit ----------------------------------------------------------------------------------
 

@@ -74,6 +74,8 @@ class Ui:
             decision = self.paths.normalize_url(self.origin + value)
         except paths.PathRejected:
             return default
+        if decision == self.prefix + "/approvals":
+            return value  # the one gateway page a sign-in may return to: the link in the approvers' mail opens it
         if decision == self.prefix or decision.startswith(self.prefix + "/") or decision == front_door.AUTH_PATH:
             return default
         return value
@@ -85,9 +87,11 @@ class Ui:
             "This form expired or did not come from this site. Please try again.", self.prefix + "/login",
             "Back to sign-in"), nonce), []
 
-    def need_login(self, request, nonce):
+    def need_login(self, request, nonce, back=None):
+        """Send a visitor who is not signed in to the sign-in page, then to the ``next`` parameter's target (or
+        ``back``, a path of this page to come back to)."""
         if self.mode == "cloudflare":
             return 403, self.page("Access denied", pages.message("A valid Cloudflare Access sign-in is required."),
                                   nonce), []
-        target = self.target_param(self.next_path(request.arg("next")))
+        target = self.target_param(self.next_path(back or request.arg("next")))
         return web.redirect(self.origin + self.prefix + "/login?next=" + target)
