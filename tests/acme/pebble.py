@@ -28,7 +28,7 @@ from tests.fake_cloudflare.tls import make_tls_material
 PEBBLE = "/usr/bin/pebble"
 
 
-def _free_port():
+def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -43,7 +43,7 @@ class Pebble:
         self.validity_seconds = validity_seconds
         self.eab_keys = dict(eab_keys or {})
         self.dir = Path(tempfile.mkdtemp(prefix="pebble-"))
-        self.port, self.management_port = _free_port(), _free_port()
+        self.port, self.management_port = free_port(), free_port()
         self.listener_ca = make_tls_material(self.dir / "tls", hostnames=("localhost",))[0]
         self.proc = None
 
@@ -58,8 +58,8 @@ class Pebble:
             "certificate": str(self.dir / "tls" / "server.pem"),
             "privateKey": str(self.dir / "tls" / "server.key"),
             # http-01 and tls-alpn-01 are never used here; the ports only need to be free.
-            "httpPort": _free_port(),
-            "tlsPort": _free_port(),
+            "httpPort": free_port(),
+            "tlsPort": free_port(),
             "ocspResponderURL": "",
             "externalAccountBindingRequired": bool(self.eab_keys),
             "externalAccountMACKeys": self.eab_keys,

@@ -254,6 +254,38 @@ def test_no_usable_key_fails_closed(tmp_path, jwks):
     assert ask(gateway, sign(claims())).status == 403
 
 
+def test_a_failed_fetch_at_start_up_is_retried_within_seconds(tmp_path, jwks):
+    """The certs endpoint does not answer when the gateway starts (at boot the network or the name server may not be
+    up yet; in the gateway scenario the endpoint double's own start): with no key at all every user is refused, so
+    the next attempt comes after a second, doubling while it fails, not after jwks_min_refetch_seconds (a minute of
+    403s for everyone). Once keys are held the interval holds again. The clock is the KeySet's, moved by hand."""
+    jwks.mode = "down"
+    gateway = make_gateway(tmp_path, mode="cloudflare", environ={gw_config.TEST_CERTS_URL_ENV: jwks.url},
+                           cloudflare={"jwks_min_refetch_seconds": 60, "jwks_timeout_seconds": 1})
+    keyset = gateway.verifier.keyset
+    now = [1000.0]
+    keyset._clock = lambda: now[0]
+    assert not keyset.refresh(force=True)  # server.py's fetch at start-up
+    assert jwks.fetches == 1
+    assert ask(gateway, sign(claims())).status == 403
+    assert jwks.fetches == 1  # not before a second has passed: a flood of tokens is not a flood of fetches
+    now[0] += 1.1
+    assert ask(gateway, sign(claims())).status == 403  # still down: tried again, next wait 2 s
+    assert jwks.fetches == 2
+    now[0] += 1.5
+    assert ask(gateway, sign(claims())).status == 403
+    assert jwks.fetches == 2
+    jwks.mode = "ok"
+    now[0] += 0.6
+    assert ask(gateway, sign(claims())).status == 200
+    assert jwks.fetches == 3
+    # Keys held: an unknown kid costs one fetch per jwks_min_refetch_seconds again.
+    now[0] += 30
+    assert ask(gateway, sign(claims(), KEY_B)).status == 403
+    assert ask(gateway, sign(claims(), Keys("kid-c"))).status == 403
+    assert jwks.fetches == 3
+
+
 def test_hanging_key_endpoint_times_out(tmp_path, jwks):
     jwks.mode = "hang"
     gateway = make_gateway(tmp_path, mode="cloudflare", environ={gw_config.TEST_CERTS_URL_ENV: jwks.url},

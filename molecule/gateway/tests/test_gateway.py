@@ -1,8 +1,8 @@
 """The access gateway behind the nginx front door on Debian 12 and 13, probed from a client through nginx.
 
-The sign-in tests are for the standalone front door (Debian 12); Debian 13's runs in Cloudflare mode (its
-Access-token tests wait on branch s5-12: molecule.yml says why). Commands run in the scenario's containers through
-podman exec; HTTP goes only to the scenario's containers.
+The sign-in tests are for the standalone front door (Debian 12); Debian 13's runs in Cloudflare mode
+(test_cloudflare_mode.py). Commands run in the scenario's containers through podman exec; HTTP goes only to the
+scenario's containers.
 """
 
 import json

@@ -6,17 +6,18 @@ server that answers from the fake Cloudflare API's records, which the role write
 (through the fake's CONNECT proxy, TLS verified). Nothing leaves the machine: the ACME exchange runs on the
 controller, the front door only receives its certificate.
 
-Seven runs, in order, each test relying on the one before (the module-scoped stack keeps pebble's state):
+Eight runs, in order, each test relying on the one before (the module-scoped stack keeps pebble's state):
   1. the role's TLS tasks alone (tasks_from: tls) with a wrong EAB HMAC key: refused with a clear message, nothing
      served changes and the internal CA's client bundle stays;
   2. the whole role with the right key: issuance; the served chain checked with openssl in the container (complete
      to pebble's root, names, validity);
   3. the whole role again: nothing changes (no renewal due);
-  4.-7. the TLS tasks alone with nginx_acme_renew_remaining_share 0.8, so the short lifetime makes renewal due 80 s
+  4.-8. the TLS tasks alone with nginx_acme_renew_remaining_share 0.8, so the short lifetime makes renewal due 80 s
      after issuance (by then the runs above have taken most of it; the rest is waited for): check mode reports it and
      changes nothing; a Cloudflare token that reaches another zone too is refused before it is used; a failing
      challenge (the DNS server silent) leaves the certificate in service, fails the run with a clear message and
-     records the failure on the host for the fleet report; then the renewal goes through and is served. Renewal runs
+     records the failure on the host for the fleet report; so does a CA that does not answer (its URL a closed
+     loopback port); then the renewal goes through and is served. Renewal runs
      take the TLS tasks only (validate, install, certificate, handlers), as a scheduled renewal job may; whole-role
      behaviour is proven by runs 2 and 3.
 """
@@ -41,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the repository, 
 from frontdoor import run
 
 from plugins.module_utils._clinic_health import acme_last_attempt
-from tests.acme.pebble import Pebble
+from tests.acme.pebble import Pebble, free_port
 from tests.fake_cloudflare.dns import FakeCloudflareDNS
 from tests.fake_cloudflare.harness import REPO_ROOT, ansible_bin, ansible_env, running_fake
 
@@ -325,6 +326,29 @@ def test_a_failing_challenge_leaves_the_certificate_in_service_and_is_reported(a
     assert reported["result"] == "failed" and not check["ok"] and not check["gate"]
     assert check["detail"].startswith("ACME renewal failed on %s, the certificate in service expires in 0 days"
                                       % attempt["date"])
+
+
+def test_an_unreachable_ca_leaves_the_certificate_in_service_and_is_reported(acme):
+    """The CA does not answer while renewal is decided (its directory URL names a loopback port nobody listens on):
+    the run fails at once naming the CA, the certificate stays in service and served, nothing is written to the DNS,
+    and the failure is recorded for the fleet report. The next run (the test below) tries again and renews."""
+    old_pem = file_in_front(ACME_DIR + "/fullchain.pem")
+    old = leaf_in_service()
+    closed = "https://127.0.0.1:%d/dir" % free_port()
+    rc, _changed, out = acme.converge(tls_only=True, nginx_acme_renew_remaining_share=RENEW_SHARE,
+                                      nginx_acme_directory_url=closed)
+    assert rc != 0
+    assert ("ACME: could not check the certificate for %s against %s; the certificate in service stays in service "
+            "and the next run tries again." % (NAME, closed)) in out, out[-8000:]
+    assert "Failed at \"Reach the ACME CA's directory\"" in out and "Connection refused" in out, out[-8000:]
+    assert acme.fake.writes == 0
+    assert file_in_front(ACME_DIR + "/fullchain.pem") == old_pem
+    assert served_chain(check_time=False)[0].serial_number == old.serial_number
+    attempt = last_attempt()
+    assert attempt["result"] == "failed" and closed in attempt["message"]
+    reported, check = acme_last_attempt(file_in_front(LAST_ATTEMPT), 0)
+    assert reported["result"] == "failed" and not check["ok"] and not check["gate"]
+    assert check["detail"].startswith("ACME renewal failed on %s" % attempt["date"])
 
 
 def test_a_certificate_past_its_renewal_point_is_renewed_and_served(acme):

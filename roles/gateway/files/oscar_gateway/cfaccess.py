@@ -7,6 +7,9 @@
   in the background when older than ``jwks_ttl_seconds`` and refetched synchronously on an
   unknown ``kid`` at most once per ``jwks_min_refetch_seconds``. When the endpoint is unreachable
   the cached keys keep working; with no usable key every token is refused (fail closed).
+* With no key yet (the fetch at start-up failed: the network or the name server not up at boot),
+  that interval would refuse every user for a minute: then a failed fetch is retried after 1 s,
+  doubling up to ``jwks_min_refetch_seconds``, so the gateway serves as soon as the endpoint answers.
 * ``iss`` must equal ``https://<team>.cloudflareaccess.com`` exactly; ``aud`` must contain one of
   the application's AUD tags; ``exp``, ``iat`` required, ``exp``/``nbf`` checked with a small
   leeway; a ``crit`` header is refused (nothing here understands extensions).
@@ -30,6 +33,8 @@ MAX_TOKEN_LENGTH = 16384
 _SEGMENT = r"(?=[A-Za-z0-9_-])(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2,3})?"
 _COMPACT_JWS = re.compile(r"\A%s\.%s\.%s\Z" % (_SEGMENT, _SEGMENT, _SEGMENT))
 MAX_JWKS_BYTES = 256 * 1024
+# With no key at all, the first retry after a failed fetch (then doubling, up to min_refetch_seconds).
+NO_KEYS_FIRST_RETRY_SECONDS = 1.0
 
 
 class TokenRejected(Exception):
@@ -55,16 +60,20 @@ class Identity:
 
 class KeySet:
     def __init__(self, certs_url, ttl_seconds=3600, min_refetch_seconds=60, timeout_seconds=3, log=None,
-                 opener=None):
+                 opener=None, clock=time.monotonic):
         self.certs_url = certs_url
         self.ttl = ttl_seconds
         self.min_refetch = min_refetch_seconds
         self.timeout = timeout_seconds
         self.log = log or (lambda message: None)
         self._opener = opener or urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        self._clock = clock
         self._keys = {}
         self._fetched_at = 0.0
         self._last_attempt = -1e18
+        # Seconds before the next attempt may follow the last one: min_refetch, or shorter while there is no key.
+        self._wait = 0.0
+        self._no_key_failures = 0
         self._lock = threading.Lock()
         self._refreshing = False
 
@@ -95,20 +104,29 @@ class KeySet:
 
     def refresh(self, force=False):
         """Fetch the JWK set if allowed by the rate limit. Returns True if new keys were loaded."""
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
-            if not force and now - self._last_attempt < self.min_refetch:
+            if not force and now - self._last_attempt < self._wait:
                 return False
             self._last_attempt = now
+            # Until this attempt ends, others wait the whole interval (no stampede of concurrent fetches).
+            self._wait = self.min_refetch
         try:
             keys = self._fetch()
         except Exception as exc:  # noqa: BLE001 - any failure keeps the cached keys
-            self.log("cloudflare: cannot fetch %s: %s (keeping %d cached keys)"
-                     % (self.certs_url, exc.__class__.__name__, len(self._keys)))
+            with self._lock:
+                if not self._keys:
+                    # Nothing to verify with: every token is refused until a fetch succeeds, so retry soon.
+                    self._no_key_failures += 1
+                    self._wait = min(self.min_refetch,
+                                     NO_KEYS_FIRST_RETRY_SECONDS * 2 ** min(self._no_key_failures - 1, 16))
+            self.log("cloudflare: cannot fetch %s: %s (keeping %d cached keys; next attempt in %g s at the earliest)"
+                     % (self.certs_url, exc.__class__.__name__, len(self._keys), self._wait))
             return False
         with self._lock:
             self._keys = keys
-            self._fetched_at = time.monotonic()
+            self._fetched_at = self._clock()
+            self._no_key_failures = 0
         return True
 
     def _refresh_in_background(self):
@@ -128,7 +146,7 @@ class KeySet:
     def key_for(self, kid):
         key = self._keys.get(kid)
         if key is not None:
-            if time.monotonic() - self._fetched_at > self.ttl:
+            if self._clock() - self._fetched_at > self.ttl:
                 self._refresh_in_background()
             return key
         # Unknown kid: one synchronous refetch, rate limited, so random kids cannot flood the endpoint.

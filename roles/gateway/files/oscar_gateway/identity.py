@@ -1,6 +1,7 @@
 """Who is asking: the gateway's sessions (cookie, lifetime, inactivity) and the subject the access policy is
 evaluated for (a signed-in user, a Cloudflare Access identity or service token, or an anonymous visitor)."""
 
+import functools
 import json
 import time
 
@@ -8,6 +9,12 @@ from . import _shared, cfaccess, security, web
 from .store import account_expired
 
 _ap = _shared.access_policy_module()
+
+
+@functools.lru_cache(maxsize=64)
+def _amr(stored):
+    """A session's sign-in methods from their stored JSON; the few distinct values are parsed once, not per request."""
+    return tuple(json.loads(stored or "[]"))
 
 
 class Session:
@@ -31,7 +38,7 @@ class Session:
         self.last_activity = row["last_activity"]
         self.expires = row["expires"]
         self.mfa = bool(row["mfa"])
-        self.amr = json.loads(row["amr"] or "[]")
+        self.amr = _amr(row["amr"])
         self.display_name = row["display_name"] or row["username"]
         self.email = row["email"] or ""
         self.role = row["role"] or ""
@@ -50,6 +57,7 @@ class Identities:
         self.session_cookie = session_cookie
         self.verifier = verifier
         self.service_token_ids = service_token_ids or {}
+        self._memberships = {}
 
     # -- sessions ---------------------------------------------------------------------------------
 
@@ -98,13 +106,24 @@ class Identities:
 
     # -- subjects ---------------------------------------------------------------------------------
 
+    def _membership(self, username, email, role):
+        """(roles, groups) of a person in the access-policy model. The model does not change while the gateway runs
+        and the account's role is part of the key: each person's is worked out once, not on every request."""
+        key = (username, email, role)
+        found = self._memberships.get(key)
+        if found is None:
+            found = (frozenset(self.evaluator.roles_for(username, email, [role])),
+                     frozenset(self.evaluator.groups_for(username, email)))
+            if len(self._memberships) < 4096:
+                self._memberships[key] = found
+        return found
+
     def user_subject(self, session, ip):
         email = session.email if self.mode == "standalone" else session.username
         username = session.username if self.mode == "standalone" else self.evaluator.model_username(email)
-        return _ap.Subject(
-            "user", ip, username=username, email=email, display_name=session.display_name,
-            roles=self.evaluator.roles_for(username, email, [session.role]),
-            groups=self.evaluator.groups_for(username, email), amr=session.amr)
+        roles, groups = self._membership(username, email, session.role)
+        return _ap.Subject("user", ip, username=username, email=email, display_name=session.display_name,
+                           roles=roles, groups=groups, amr=session.amr)
 
     def cf_subject(self, identity, ip):
         if identity.kind == "service":
@@ -115,11 +134,9 @@ class Identities:
         user = self.store.active_user_by_email(email)
         username = self.evaluator.model_username(email) or (user["username"] if user else "")
         display = (user["display_name"] if user else "") or email
-        role = user["role"] if user else ""
-        return _ap.Subject(
-            "user", ip, username=username, email=email, display_name=display,
-            roles=self.evaluator.roles_for(username, email, [role]), groups=self.evaluator.groups_for(username, email),
-            amr=identity.amr, country=identity.country)
+        roles, groups = self._membership(username, email, user["role"] if user else "")
+        return _ap.Subject("user", ip, username=username, email=email, display_name=display, roles=roles,
+                           groups=groups, amr=identity.amr, country=identity.country)
 
     def cf_identity(self, request):
         try:

@@ -47,8 +47,10 @@ class Request:
         self.environ = environ
         self.method = environ.get("REQUEST_METHOD", "GET")
         self.path = environ.get("PATH_INFO", "/")
+        query = environ.get("QUERY_STRING", "")
         try:
-            self.query = parse_qs(environ.get("QUERY_STRING", ""), max_num_fields=MAX_FIELDS)
+            # nginx's auth subrequests (/auth) carry no query: parse_qs is skipped on every decision.
+            self.query = parse_qs(query, max_num_fields=MAX_FIELDS) if query else {}
         except ValueError:
             self.query = None  # more fields than any page has: arg() answers 400
         self._cookies = None
