@@ -128,7 +128,13 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 5, 10, 20])
     parser.add_argument("--parallel", type=int, default=4)
     parser.add_argument("--site-demo", action="store_true")
+    parser.add_argument("--persist", action=argparse.BooleanOptionalAction, default=None,
+                        help="one podman exec session per container (ControlPersist's stand-in) or one per command;"
+                             " default: as the inventory says (the demo's: persist; the simulated clinics': not)")
     args = parser.parse_args()
+    if args.persist is not None:
+        # podman_pipelined's podman_persist option (tests/testbed/podman_persist.py), for every host of every run.
+        os.environ["ANSIBLE_PODMAN_PERSIST"] = str(args.persist).lower()
     if args.site_demo:
         bench_site_demo()
     else:
