@@ -38,7 +38,7 @@ def test_commands_run_as_podman_exec_runs_them(master, tmp_path):
     rc, _out, err = podman_persist.request(path, ["/nonexistent/program"], None)
     assert rc == 127 and b"nonexistent" in err
     # Each command is its own process.
-    pids = {podman_persist.request(path, ["/bin/sh", "-c", "echo $$"], None)[1] for _ in range(3)}
+    pids = {podman_persist.request(path, ["/bin/sh", "-c", "echo $$"], None)[1] for _attempt in range(3)}
     assert len(pids) == 3
 
 
