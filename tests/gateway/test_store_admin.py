@@ -232,6 +232,21 @@ def test_admin_user_add_and_table_output(gateway, tmp_path):
     assert code == 0
 
 
+def test_admin_users_lists_account_expiry(gateway, tmp_path):
+    """The listing shows each account's expiry date (users.expires, migration 3) and whether it has passed."""
+    run_admin(gateway, tmp_path, "user-add", "temp.locum", "--name", "Temp")
+    gateway.store.execute("UPDATE users SET expires = '2000-01-31' WHERE username = 'temp.locum'")
+    gateway.store.execute("UPDATE users SET expires = '2999-12-31' WHERE username = 'drsmith'")
+    _code, out = run_admin(gateway, tmp_path, "users", "--format", "json")
+    listed = {u["username"]: (u["expires"], u["expired"]) for u in json.loads(out)}
+    assert listed["temp.locum"] == ("2000-01-31", True) and listed["drsmith"] == ("2999-12-31", False)
+    _code, out = run_admin(gateway, tmp_path, "users")
+    header, *rows = out.splitlines()
+    assert "EXPIRES" in header.split()
+    locum = next(row for row in rows if row.startswith("temp.locum"))
+    assert "2000-01-31" in locum.split()
+
+
 def test_module_entry_points_run(tmp_path):
     gateway = make_gateway(tmp_path)
     env = dict(os.environ, PYTHONPATH=str(GATEWAY_FILES))

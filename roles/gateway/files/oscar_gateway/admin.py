@@ -154,8 +154,10 @@ def cmd_users(admin, args):
     rows = admin.store.users()
     items = [{"username": r["username"], "display_name": r["display_name"], "email": r["email"], "role": r["role"],
               "enabled": bool(r["enabled"]) and not r["admin_disabled"], "source": r["source"],
+              "expires": r["expires"] or "", "expired": store.account_expired(r["expires"]),
               "password": bool(r["password_hash"]), "totp": bool(r["totp_secret"])} for r in rows]
-    _output(items, args.format, ("username", "display_name", "email", "role", "enabled", "password", "totp"))
+    _output(items, args.format,
+            ("username", "display_name", "email", "role", "enabled", "expires", "expired", "password", "totp"))
 
 
 def _copy_lines(path):
