@@ -1,6 +1,7 @@
 """The gateway's WebAuthn relying party (oscar_gateway/webauthn.py) against a software authenticator: what it
-accepts and what it refuses, on whichever fido2 is importable (the venv's 2.x here; the gateway scenario runs
-this file's checks on Debian 12's 0.9.1 and 13's 1.2.0 through tests/gateway/passkey_selfcheck.py)."""
+accepts and what it refuses, on whichever fido2 is importable (the venv's 2.2 here). The gateway scenario's verify
+(molecule/gateway/tests/test_gateway.py) runs a round trip on Debian 12's python3-fido2 0.9.1 and 13's 1.2.0; this
+file passes with those versions on PYTHONPATH too."""
 
 import json
 
@@ -96,7 +97,7 @@ def test_user_verification_required_refuses_presence_only(rp):
     key = SoftAuthenticator(ORIGIN, user_verified=False)
     _cid, stored, _counter = _register(rp, key)
     options, state = rp.assertion([stored], "required")
-    with pytest.raises(webauthn.Refused, match="[Vv]erif"):
+    with pytest.raises(webauthn.Refused, match=r"[Vv]erif"):
         rp.verify(state, [stored], key.get(options))
     options, state = rp.assertion([stored], "discouraged")
     assert rp.verify(state, [stored], key.get(options))[2] is False

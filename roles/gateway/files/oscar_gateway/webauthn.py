@@ -107,7 +107,7 @@ class RelyingParty:
             else:
                 auth_data = self.server.register_complete(
                     state, _ClientData(response["clientDataJSON"]), _AttestationObject(response["attestationObject"]))
-        except Exception as exc:  # noqa: BLE001 - the library raises ValueError, KeyError, CBOR and crypto errors
+        except Exception as exc:
             raise Refused("registration refused: %s" % exc) from exc
         credential = auth_data.credential_data
         if credential is None:
@@ -150,9 +150,10 @@ class RelyingParty:
             if TAKES_JSON:
                 self.server.authenticate_complete(state, attested, answer)
             else:
-                self.server.authenticate_complete(state, attested, credential_id, _ClientData(response["clientDataJSON"]),
-                                                  auth_data, response["signature"])
-        except Exception as exc:  # noqa: BLE001 - as in register
+                self.server.authenticate_complete(state, attested, credential_id,
+                                                  _ClientData(response["clientDataJSON"]), auth_data,
+                                                  response["signature"])
+        except Exception as exc:
             raise Refused("assertion refused: %s" % exc) from exc
         return credential_id, auth_data.counter, bool(auth_data.is_user_verified())
 
@@ -164,7 +165,8 @@ def _plain_state(state):
 
 def _response(answer, fields):
     """The decoded parts of a browser answer's ``response``, each checked to be base64url."""
-    if not isinstance(answer, dict) or answer.get("type") != "public-key" or not isinstance(answer.get("response"), dict):
+    if (not isinstance(answer, dict) or answer.get("type") != "public-key"
+            or not isinstance(answer.get("response"), dict)):
         raise Refused("not a public-key credential")
     return {name: unb64url(answer["response"].get(name)) for name in fields}
 
