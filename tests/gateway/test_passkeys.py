@@ -227,7 +227,7 @@ def test_passkey_only_refuses_the_right_password_and_recovery_is_the_admins(gate
     add_passkey(client, key)
     page = client.get("/_gateway/passkeys")
     saved = client.post("/_gateway/passkeys", {"csrf": csrf_of(page), "action": "sign_in", "mode": "only"})
-    assert "a passkey alone (password and app codes are refused)" in saved.text
+    assert "Saved: you sign in with a passkey alone (no password)." in saved.text
     phished = Client(gateway)
     response = password_step(phished)
     assert response.status == 200 and "Sign-in failed" in response.text

@@ -162,9 +162,9 @@ def passkey_sign_in(action, csrf, next_path, options, error="", login_url=""):
 
 
 SIGN_IN_MODES = {
-    "off": "password and a second step (a passkey or an app code)",
-    "on": "a passkey alone, or password and a second step",
-    "only": "a passkey alone (password and app codes are refused)",
+    "off": "password and a second step",
+    "on": "a passkey, or password and a second step",
+    "only": "a passkey alone (no password)",
 }
 
 
