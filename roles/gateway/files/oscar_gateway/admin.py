@@ -144,8 +144,8 @@ def cmd_passkey_remove(admin, args):
     prefix = "" if args.all else args.id
     matching = [r for r in admin.store.passkeys(args.username) if r["credential_id"].startswith(prefix)]
     if not args.all and len(matching) != 1:
-        raise SystemExit("%d passkeys of %s start with %r; give more of the id" % (len(matching), args.username,
-                                                                                 args.id))
+        raise SystemExit("%d passkeys of %s start with %r; give more of the id"
+                         % (len(matching), args.username, args.id))
     count = admin.store.remove_passkeys(args.username, prefix)
     admin.store.audit("passkey_removed", username=args.username, by=admin.operator, count=count,
                       credential=prefix[:12] or "*")

@@ -183,8 +183,9 @@ def passkeys_page(action, csrf, options, keys, mode, notice="", error=""):
                            hidden("action", "add") + '<label for="name">Name (for example "office key")</label>'
                            '<input id="name" name="name" type="text" maxlength="40" required>'))
     if keys:
-        choices = "".join('<option value="%s"%s>%s</option>' % (esc(value), " selected" if value == mode else "",
-                                                                 esc(text)) for value, text in SIGN_IN_MODES.items())
+        choices = "".join('<option value="%s"%s>%s</option>'
+                          % (esc(value), " selected" if value == mode else "", esc(text))
+                          for value, text in SIGN_IN_MODES.items())
         body += ("<h2>How you sign in</h2>"
                  + '<form method="post" action="%s">' % esc(action) + hidden("csrf", csrf) + hidden("action", "sign_in")
                  + '<label for="mode">Sign in with</label><select id="mode" name="mode">%s</select>' % choices

@@ -182,4 +182,3 @@ def parse_answer(text):
     if not isinstance(answer, dict):
         raise Refused("answer is not an object")
     return answer
-
