@@ -36,6 +36,15 @@ else:
     from fido2.webauthn import AuthenticatorData as _AuthenticatorData
     from fido2.webauthn import CollectedClientData as _ClientData
 TAKES_JSON = "response" in inspect.signature(Fido2Server.register_complete).parameters
+try:
+    from fido2.features import webauthn_json_mapping as _json_mapping  # 1.x only
+except ImportError:
+    _json_mapping = None
+if _json_mapping is not None and not TAKES_JSON:
+    try:
+        _json_mapping.enabled = False  # 1.x's own behaviour, said once (else a DeprecationWarning at every use)
+    except ValueError:
+        pass  # set already by whoever imported fido2 first; the objects this file hands over work either way
 
 CEREMONY_TIMEOUT_MS = 120000
 MAX_CREDENTIALS_PER_USER = 10
