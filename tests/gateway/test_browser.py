@@ -1,8 +1,8 @@
 """A real browser (Debian's Chromium, driven by Playwright) signs in with a password and TOTP through
-nginx, on a phone-sized and a desktop viewport, and goes through approvals by email: a locum asks, the clinic
-manager gets the mail from a real SMTP server (aiosmtpd on loopback), follows its link, signs in with TOTP and
-approves, and the locum's waiting page moves on to OSCAR; a refusal and an expiry too. Screenshots go to
-tests/output/gateway/.
+nginx, on a phone-sized and a desktop viewport; goes through approvals by email (a locum asks, the clinic
+manager gets the mail from a real SMTP server, aiosmtpd on loopback, follows its link, signs in with TOTP and
+approves, and the locum's waiting page moves on to OSCAR; a refusal and an expiry too); and signs in with a passkey on
+Chromium's virtual authenticator (DevTools' WebAuthn domain). Screenshots go to tests/output/gateway/.
 
 Chromium comes from Debian (``apt-get install chromium``, installed here when missing and root);
 Playwright only drives it: ``playwright install`` is never run.
@@ -22,6 +22,7 @@ from gwtest import PASSWORD, POLICY, USERS
 from smtp_receiver import Receiver
 from stack import HOST, ROOT, Stack, ensure_nginx
 from test_nginx_integration import gateway_config, give_totp
+from test_passkeys import KEYS_ONLY
 
 pytestmark = pytest.mark.integration
 CHROMIUM = "/usr/bin/chromium"
@@ -56,6 +57,7 @@ def browser_stack(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("browser")
     receiver = Receiver().start()
     configs = {"sa": gateway_config(tmp, **approvals_by_email(receiver.port))}
+    configs["sa"]["access_policy"]["policies"].insert(-1, KEYS_ONLY)  # /oscar/billing: security keys only
     running = Stack(tmp / "stack", configs).start()
     running.configs = configs
     running.receiver = receiver
@@ -274,3 +276,81 @@ def test_a_refusal_and_an_expiry_reach_the_locums_page_and_mailbox(browser_stack
     finally:
         manager.close()
         locum.close()
+def test_passkey_enrolment_sign_in_policy_and_removal_in_chromium(browser_stack):
+    stack, browser = browser_stack
+    database = stack.configs["sa"]["database"]
+    secret = give_totp(stack.configs["sa"], "drsmith")
+    context = browser.new_context(viewport={"width": 390, "height": 844}, ignore_https_errors=True, is_mobile=True,
+                                  has_touch=True, device_scale_factor=2)
+    page = context.new_page()
+    devtools = context.new_cdp_session(page)
+    devtools.send("WebAuthn.enable", {"enableUI": False})
+    authenticator = devtools.send("WebAuthn.addVirtualAuthenticator", {"options": {
+        "protocol": "ctap2", "transport": "usb", "hasResidentKey": True, "hasUserVerification": True,
+        "isUserVerified": True, "automaticPresenceSimulation": True}})["authenticatorId"]
+    errors = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    try:
+        # Password and TOTP are not enough where the policy takes security keys only: the sign-in with a key.
+        page.goto("https://%s/oscar/billing/invoice.jsp" % HOST, wait_until="load")
+        page.fill("#username", "drsmith")
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url("**/_gateway/mfa")
+        page.fill("#code", pyotp.TOTP(secret).now())
+        page.click("form:not([data-webauthn]) button[type=submit]")
+        page.wait_for_url("**/_gateway/passkey?next=*")
+        page.screenshot(path=str(OUTPUT / "passkey-needed-phone.png"), full_page=True)
+        assert not [r for r in stack.requests_seen() if r["path"].startswith("/oscar/billing")]
+
+        # Adding a passkey, with the TOTP session.
+        page.goto("https://%s/_gateway/passkeys" % HOST, wait_until="load")
+        page.fill("#name", "office key")
+        page.click("#passkey-button")
+        page.wait_for_selector("text=Passkey added.")
+        page.screenshot(path=str(OUTPUT / "passkeys-phone.png"), full_page=True)
+        credentials = devtools.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})["credentials"]
+        assert len(credentials) == 1 and credentials[0]["isResidentCredential"]
+
+        # The step up with it, to the page that takes security keys only.
+        page.goto("https://%s/oscar/billing/invoice.jsp" % HOST, wait_until="load")
+        assert "/_gateway/passkey" in page.url
+        page.click("#passkey-button")
+        page.wait_for_url("**/oscar/billing/invoice.jsp")
+        assert stack.requests_seen()[-1]["headers"]["Remote-User"] == "drsmith"
+
+        # The account chooses the passkey alone; a fresh browser signs in with it, no password.
+        page.goto("https://%s/_gateway/passkeys" % HOST, wait_until="load")
+        page.select_option("#mode", "only")
+        page.click("form:not([data-webauthn]) button.secondary")
+        page.wait_for_selector("text=Saved: you sign in with a passkey alone")
+        context.clear_cookies()
+        page.goto("https://%s/oscar/" % HOST, wait_until="load")
+        page.click("text=Sign in with a passkey")
+        page.wait_for_url("**/_gateway/passkey?next=*")
+        page.screenshot(path=str(OUTPUT / "passkey-sign-in-phone.png"), full_page=True)
+        page.click("#passkey-button")
+        page.wait_for_url("**/oscar/")
+        assert stack.requests_seen()[-1]["headers"]["Remote-User"] == "drsmith"
+        conn = sqlite3.connect(database)
+        try:
+            methods = conn.execute("SELECT amr FROM sessions WHERE username = 'drsmith' AND revoked_at IS NULL"
+                                   " ORDER BY created DESC LIMIT 1").fetchone()[0]
+            assert methods == '["hwk", "mfa"]'
+        finally:
+            conn.close()
+
+        # Removal: the account has no key left and signs in with password and second step again.
+        page.goto("https://%s/_gateway/passkeys" % HOST, wait_until="load")
+        page.click("button.danger")
+        page.wait_for_selector("text=Passkey removed.")
+        conn = sqlite3.connect(database)
+        try:
+            assert conn.execute("SELECT COUNT(*) FROM passkeys WHERE username = 'drsmith'").fetchone()[0] == 0
+            mode = conn.execute("SELECT sign_in FROM passkey_accounts WHERE username = 'drsmith'").fetchone()[0]
+            assert mode == "off"
+        finally:
+            conn.close()
+        assert not [e for e in errors if "Content Security Policy" in e], errors
+    finally:
+        context.close()

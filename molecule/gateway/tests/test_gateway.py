@@ -9,6 +9,7 @@ import json
 import re
 import subprocess
 import uuid
+from pathlib import Path
 
 import pyotp
 import pytest
@@ -21,6 +22,7 @@ NAME = "emr.clinic.test"
 BASE = "https://" + NAME
 STANDIN_RECORD = "/var/log/oscar-standin/requests.jsonl"
 PASSWORD = "molecule gateway pass phrase 7"
+SOFTAUTHN = Path(__file__).resolve().parents[3] / "tests" / "gateway" / "softauthn.py"
 
 
 def run(container, command, stdin=None, check=True):
@@ -162,8 +164,41 @@ def test_socket_and_secret_file_modes(any_front):
     db = run(any_front, "stat -c '%a %U' /var/lib/oscar-gateway/gateway.db").stdout.split()
     assert db == ["600", "oscar-gateway"]
     assert "session_key" not in run(any_front, "cat /etc/oscar-gateway/config.json").stdout
-    for package in ("python3-jwt", "python3-pyotp", "python3-argon2", "python3-segno", "python3-waitress"):
+    for package in ("python3-jwt", "python3-pyotp", "python3-argon2", "python3-segno", "python3-waitress",
+                    "python3-fido2"):
         run(any_front, "dpkg -s %s" % package)
+
+
+# Registration and sign-in with a passkey through the gateway's own relying party (oscar_gateway/webauthn.py), on the
+# host's python3-fido2, answered by the tests' software authenticator (tests/gateway/softauthn.py, copied in).
+PASSKEY_ROUND_TRIP = """
+import sys
+sys.path[:0] = ["/usr/lib/oscar-gateway", "/tmp"]
+import fido2.server
+from oscar_gateway import webauthn
+from softauthn import SoftAuthenticator
+rp = webauthn.RelyingParty("emr.clinic.test", "Molecule Test Clinic")
+key = SoftAuthenticator("https://emr.clinic.test")
+options, state = rp.registration(b"u" * 32, "drsmith", "Dr Smith", [])
+credential_id, stored, _counter = rp.register(state, key.create(options))
+options, state = rp.assertion([stored], "required")
+assert rp.verify(state, [stored], key.get(options))[0] == credential_id
+options, state = rp.assertion([stored], "required")
+try:
+    rp.verify(state, [stored], key.get(options, origin="https://evil.test"))
+except webauthn.Refused:
+    print("passkey round trip ok", fido2.server.__file__)
+"""
+
+
+def test_passkeys_work_on_the_hosts_python3_fido2(any_front):
+    """Debian 12 ships python3-fido2 0.9, Debian 13 1.2: the gateway's relying party works with both."""
+    version = run(any_front, "dpkg-query -W -f '${Version}' python3-fido2").stdout
+    assert version.startswith("0.9" if any_front == "gateway-oscar" else "1."), version
+    with open(SOFTAUTHN) as handle:
+        run(any_front, "cat > /tmp/softauthn.py", stdin=handle.read())
+    out = run(any_front, "runuser -u oscar-gateway -- python3 -", stdin=PASSKEY_ROUND_TRIP).stdout
+    assert "passkey round trip ok /usr/lib/python3/dist-packages/fido2/server.py" in out, out
 
 
 def test_upgrade_from_schema_v1_kept_users_sessions_and_audit():

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from .decision import (  # noqa: F401
     ALLOW,
+    AUTHENTICATOR_AMR,
     BYPASS,
     DENY,
     GATEWAY_BLIND_SELECTORS,
@@ -33,6 +34,7 @@ from .decision import (  # noqa: F401
     Evaluator,
     Membership,
     Subject,
+    authenticator_allowed,
     gateway_allow_policies_for,
     gateway_mode_errors,
     policies_for_path,

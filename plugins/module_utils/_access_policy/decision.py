@@ -26,6 +26,7 @@ import ipaddress
 
 from .._oscar_paths import rule_form
 from .model import (
+    MFA_AUTHENTICATORS,
     _selectors_used,
     path_matches,
 )
@@ -184,6 +185,23 @@ def gateway_allow_policies_for(model, mode, username, email, role=""):
 # ---------------------------------------------------------------------------------------------
 
 ALLOW, BYPASS, SERVICE, DENY, LOGIN = "allow", "bypass", "service", "deny", "login"
+
+# The model's MFA authenticators (``mfa.allowed_authenticators``) as RFC 8176 methods in a session's ``amr``: a
+# one-time code is TOTP ("otp"), a passkey or security key a proof of possession of a key ("hwk", "swk"). A
+# recovery code ("kba") and a fingerprint alone are none of them.
+AUTHENTICATOR_AMR = {"totp": ("otp",), "security_key": ("hwk", "swk"), "biometrics": ("fpt", "face")}
+
+
+def authenticator_allowed(allowed_authenticators, amr):
+    """Whether a session whose sign-in used the methods ``amr`` satisfies a policy's ``mfa.allowed_authenticators``.
+
+    All of the model's authenticators (its default) is no restriction: any second factor does, a recovery code too.
+    A narrower list admits a session only if its second factor was one of those named.
+    """
+    allowed = set(allowed_authenticators or ())
+    if allowed >= set(MFA_AUTHENTICATORS):
+        return True
+    return any(method in amr for name in allowed for method in AUTHENTICATOR_AMR.get(name, ()))
 
 
 @functools.lru_cache(maxsize=4096)

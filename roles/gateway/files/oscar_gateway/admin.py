@@ -129,6 +129,42 @@ def cmd_reset_totp(admin, args):
     print("TOTP reset for %s (enrols again at next sign-in); %d session(s) revoked" % (args.username, count))
 
 
+def cmd_passkeys(admin, args):
+    admin.user(args.username)
+    mode = admin.store.passkey_sign_in(args.username)
+    items = [{"id": r["credential_id"][:16], "name": r["name"], "created": _iso(r["created"]),
+              "last_used": _iso(r["last_used"]), "sign_count": r["sign_count"], "sign_in": mode}
+             for r in admin.store.passkeys(args.username)]
+    _output(items, args.format, ("id", "name", "created", "last_used", "sign_count", "sign_in"))
+
+
+def cmd_passkey_remove(admin, args):
+    admin.user(args.username)
+    if not args.all and len(args.id or "") < 6:
+        raise SystemExit("give the passkey's id (at least 6 characters, as `passkeys` lists it) or --all")
+    prefix = "" if args.all else args.id
+    matching = [r for r in admin.store.passkeys(args.username) if r["credential_id"].startswith(prefix)]
+    if not args.all and len(matching) != 1:
+        raise SystemExit("%d passkeys of %s start with %r; give more of the id"
+                         % (len(matching), args.username, args.id))
+    count = admin.store.remove_passkeys(args.username, prefix)
+    admin.store.audit("passkey_removed", username=args.username, by=admin.operator, count=count,
+                      credential=prefix[:12] or "*")
+    sessions = admin.revoke(args.username, "passkey removed")
+    print("%d passkey(s) of %s removed (now signs in with %s); %d session(s) revoked"
+          % (count, args.username, admin.store.passkey_sign_in(args.username), sessions))
+
+
+def cmd_passkey_sign_in(admin, args):
+    admin.user(args.username)
+    if not admin.store.set_passkey_sign_in(args.username, args.mode):
+        raise SystemExit("%s has no passkey; only 'off' is possible" % args.username)
+    admin.store.audit("passkey_sign_in_set", username=args.username, by=admin.operator, mode=args.mode)
+    print("%s signs in with: %s" % (args.username, {
+        "off": "password and a second step", "on": "a passkey alone, or password and a second step",
+        "only": "a passkey alone"}[args.mode]))
+
+
 def cmd_unlock(admin, args):
     for key in (["user:" + args.username] if args.username else []) + (["ip:" + args.ip] if args.ip else []):
         admin.store.clear_login_key(key)
@@ -407,6 +443,20 @@ def main(argv=None):
         p = sub.add_parser(name)
         p.add_argument("username")
         p.set_defaults(func=func)
+    p = sub.add_parser("passkeys", help="list a user's passkeys and security keys")
+    p.add_argument("username")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(func=cmd_passkeys)
+    p = sub.add_parser("passkey-remove", help="remove a user's passkey (revokes their sessions)")
+    p.add_argument("username")
+    p.add_argument("id", nargs="?", help="the passkey's id, or its start, as `passkeys` lists it")
+    p.add_argument("--all", action="store_true")
+    p.set_defaults(func=cmd_passkey_remove)
+    p = sub.add_parser("passkey-sign-in", help="how a user with a passkey signs in: off (password and second "
+                       "step), on (also a passkey alone), only (a passkey alone; password and TOTP refused)")
+    p.add_argument("username")
+    p.add_argument("mode", choices=("off", "on", "only"))
+    p.set_defaults(func=cmd_passkey_sign_in)
     p = sub.add_parser("unlock", help="lift a brute-force ban")
     p.add_argument("--username")
     p.add_argument("--ip")

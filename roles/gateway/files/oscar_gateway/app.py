@@ -18,6 +18,7 @@ from . import (
     identity,
     outbox,
     pages,
+    passkeys,
     paths,
     security,
     signin,
@@ -60,6 +61,8 @@ class Gateway:
                                                            self.identities, self.ui)
         sign_in = signin.SignIn(cfg, self.store, self.ui, self.identities, self.passwords, self.regulation, self.box,
                                 tokens, self.session_key, front_door.LOGIN_COOKIE)
+        passkey_pages = passkeys.Passkeys(cfg, self.store, self.ui, self.identities, self.regulation, sign_in)
+        sign_in.passkeys = passkey_pages
         self.outbox = outbox.Outbox(cfg, self.store)
         access = self.approvals = approvals.Approvals(cfg, self.store, self.ui, self.identities,
                                                       {p["name"]: p for p in cfg["access_policy"]["policies"]},
@@ -70,6 +73,8 @@ class Gateway:
             prefix + "/login": sign_in.login,
             prefix + "/mfa": sign_in.mfa,
             prefix + "/enroll": sign_in.enroll,
+            prefix + "/passkey": passkey_pages.sign_in_page,
+            prefix + "/passkeys": passkey_pages.manage,
             prefix + "/justify": access.justify,
             prefix + "/approval": access.request_page,
             prefix + "/approvals": access.approvers_page,

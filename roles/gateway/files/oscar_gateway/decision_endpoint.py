@@ -158,6 +158,14 @@ class DecisionEndpoint:
             mfa = matched["mfa"]
             if (mfa["required"] or self.cfg["login"]["mfa_required"]) and not session.mfa:
                 return self._redirect401(self.ui.url("login", target))
+            if mfa["required"] and not _ap.authenticator_allowed(mfa["allowed_authenticators"], session.amr):
+                # Signed in with a second factor this policy does not take (a TOTP code where it wants a security
+                # key): sign in again, with a passkey when that is what it takes.
+                self.store.audit("authenticator_refused", username=session.username, ip=ip, method=method,
+                                 path=path, policy=name, methods=sorted(session.amr),
+                                 allowed=mfa["allowed_authenticators"])
+                page = "passkey" if "security_key" in mfa["allowed_authenticators"] else "login"
+                return self._redirect401(self.ui.url(page, target))
             age = now - session.created
             limit = self._seconds(matched.get("session_duration"))
             mfa_limit = self._seconds(mfa.get("session_duration")) if mfa["required"] else None

@@ -1,6 +1,7 @@
 """HTML for the gateway's own pages: one small template, inline CSS under a per-response nonce."""
 
 import html
+import json
 
 CSS = """
 *{box-sizing:border-box}
@@ -14,6 +15,7 @@ header{margin-bottom:18px}
 .clinic{font-size:.85rem;letter-spacing:.04em;text-transform:uppercase;color:#4a6274;margin:0 0 4px}
 h1{font-size:1.45rem;margin:0;color:#12344d}
 h2{font-size:1.1rem;margin:22px 0 6px;color:#12344d}
+select{width:100%;padding:12px;border:1px solid #b7c4cf;border-radius:8px;font:inherit;background:#fbfcfd}
 p{margin:.5em 0}
 label{display:block;font-weight:600;margin:14px 0 6px;font-size:.95rem}
 input[type=text],input[type=password],input[type=email],textarea{width:100%;padding:12px;
@@ -44,8 +46,41 @@ def esc(value):
     return html.escape("" if value is None else str(value), quote=True)
 
 
+# The one script of the gateway's pages (under the page's nonce): a form marked data-webauthn="create" or "get" asks
+# the browser for a passkey with the options in its data-options and posts the answer (the JSON of the
+# PublicKeyCredential, binary parts base64url) in its "credential" field. Without it the form posts nothing usable.
+WEBAUTHN_SCRIPT = r"""
+(function(){
+function dec(s){s=s.replace(/-/g,'+').replace(/_/g,'/');while(s.length%4)s+='=';
+return Uint8Array.from(atob(s),function(c){return c.charCodeAt(0);});}
+function enc(b){b=new Uint8Array(b);var s='';for(var i=0;i<b.length;i++)s+=String.fromCharCode(b[i]);
+return btoa(s).replace(/\+/g,'-').replace(/\//g,'_').replace(/=+$/,'');}
+document.querySelectorAll('form[data-webauthn]').forEach(function(form){
+form.addEventListener('submit',function(ev){
+ev.preventDefault();
+var create=form.dataset.webauthn==='create',o=JSON.parse(form.dataset.options),box=form.querySelector('.error');
+o.challenge=dec(o.challenge);
+if(create){o.user.id=dec(o.user.id);}
+(o.excludeCredentials||o.allowCredentials||[]).forEach(function(c){c.id=dec(c.id);});
+if(!window.PublicKeyCredential){box.textContent='This browser cannot use passkeys.';box.hidden=false;return;}
+var asked=create?navigator.credentials.create({publicKey:o}):navigator.credentials.get({publicKey:o});
+asked.then(function(c){var r=c.response,out={id:c.id,rawId:enc(c.rawId),type:c.type,clientExtensionResults:{},
+response:{clientDataJSON:enc(r.clientDataJSON)}};
+if(c.authenticatorAttachment){out.authenticatorAttachment=c.authenticatorAttachment;}
+if(create){out.response.attestationObject=enc(r.attestationObject);}
+else{out.response.authenticatorData=enc(r.authenticatorData);out.response.signature=enc(r.signature);
+if(r.userHandle){out.response.userHandle=enc(r.userHandle);}}
+form.querySelector('input[name=credential]').value=JSON.stringify(out);form.submit();
+},function(e){box.textContent='No passkey answered ('+e.name+'). Try again, or use another way.';box.hidden=false;});
+});});
+})();
+"""
+
+
 def page(title, body, clinic_name, nonce, refresh=None):
     meta = '<meta http-equiv="refresh" content="%d">' % refresh if refresh else ""
+    if "data-webauthn=" in body:
+        body += '<script nonce="%s">%s</script>' % (esc(nonce), WEBAUTHN_SCRIPT)
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
@@ -65,7 +100,7 @@ def error_box(message):
     return '<p class="error" role="alert">%s</p>' % esc(message) if message else ""
 
 
-def login_form(action, csrf, next_path, error="", username=""):
+def login_form(action, csrf, next_path, error="", username="", passkey_url=""):
     return (
         error_box(error)
         + '<form method="post" action="%s" autocomplete="on">' % esc(action)
@@ -77,12 +112,35 @@ def login_form(action, csrf, next_path, error="", username=""):
         + '<input id="password" name="password" type="password" autocomplete="current-password" required'
         + ' maxlength="1024">'
         + '<button type="submit">Sign in</button></form>'
+        + '<p class="muted"><a href="%s">Sign in with a passkey</a></p>' % esc(passkey_url)
     )
 
 
-def mfa_form(action, csrf, next_path, error=""):
+def passkey_form(action, csrf, next_path, options, mode, button, fields=""):
+    """A form the page script answers with a passkey (``mode``: create or get); see WEBAUTHN_SCRIPT."""
     return (
-        error_box(error)
+        '<form method="post" action="%s" data-webauthn="%s" data-options="%s">'
+        % (esc(action), esc(mode), esc(json.dumps(options, separators=(",", ":"))))
+        + hidden("csrf", csrf) + hidden("next", next_path) + hidden("credential", "") + fields
+        + '<p class="error" role="alert" hidden></p>'
+        + '<button type="submit" id="passkey-button">%s</button></form>' % esc(button)
+    )
+
+
+def mfa_form(action, csrf, next_path, error="", passkey_options=None, totp=True):
+    """The second step: a passkey (when the account has one) and, unless it has none, the TOTP code."""
+    body = error_box(error)
+    if passkey_options is not None:
+        body += ("<p>Use your passkey or security key.</p>"
+                 + passkey_form(action, csrf, next_path, passkey_options, "get", "Use passkey"))
+        if not totp:
+            return body + '<p class="muted">Lost your key? Enter one of your recovery codes instead.</p>' + (
+                '<form method="post" action="%s">' % esc(action) + hidden("csrf", csrf) + hidden("next", next_path)
+                + '<label for="code">Recovery code</label><input id="code" name="code" type="text" required'
+                + ' maxlength="16"><button type="submit" class="secondary">Verify</button></form>')
+        body += '<p class="muted">Or:</p>'
+    return (
+        body
         + "<p>Enter the 6-digit code from your authenticator app.</p>"
         + '<form method="post" action="%s">' % esc(action)
         + hidden("csrf", csrf) + hidden("next", next_path)
@@ -92,6 +150,47 @@ def mfa_form(action, csrf, next_path, error=""):
         + '<button type="submit">Verify</button></form>'
         + '<p class="muted">Lost your phone? Enter one of your recovery codes instead.</p>'
     )
+
+
+def passkey_sign_in(action, csrf, next_path, options, error="", login_url=""):
+    return (
+        error_box(error)
+        + "<p>Sign in with the passkey or security key you set up for this clinic.</p>"
+        + passkey_form(action, csrf, next_path, options, "get", "Sign in with a passkey")
+        + ('<p class="muted"><a href="%s">Sign in with password instead</a></p>' % esc(login_url) if login_url else "")
+    )
+
+
+SIGN_IN_MODES = {
+    "off": "password and a second step",
+    "on": "a passkey, or password and a second step",
+    "only": "a passkey alone (no password)",
+}
+
+
+def passkeys_page(action, csrf, options, keys, mode, notice="", error=""):
+    """The account's passkeys: the list, adding one, removing one, and how the account signs in."""
+    rows = "".join(
+        '<tr><td>%s</td><td>%s</td><td>%s</td><td><form class="inline" method="post" action="%s">%s%s%s'
+        '<button type="submit" class="danger">Remove</button></form></td></tr>'
+        % (esc(k["name"]), esc(k["created"]), esc(k["last_used"] or "never"), esc(action), hidden("csrf", csrf),
+           hidden("action", "remove"), hidden("credential_id", k["credential_id"])) for k in keys)
+    body = (('<p class="note">%s</p>' % esc(notice) if notice else "") + error_box(error)
+            + ("<table><tr><th>Name</th><th>Added</th><th>Last used</th><th></th></tr>%s</table>" % rows
+               if keys else "<p>No passkeys or security keys yet.</p>")
+            + "<h2>Add a passkey or security key</h2>"
+            + passkey_form(action, csrf, "", options, "create", "Add passkey",
+                           hidden("action", "add") + '<label for="name">Name (for example "office key")</label>'
+                           '<input id="name" name="name" type="text" maxlength="40" required>'))
+    if keys:
+        choices = "".join('<option value="%s"%s>%s</option>'
+                          % (esc(value), " selected" if value == mode else "", esc(text))
+                          for value, text in SIGN_IN_MODES.items())
+        body += ("<h2>How you sign in</h2>"
+                 + '<form method="post" action="%s">' % esc(action) + hidden("csrf", csrf) + hidden("action", "sign_in")
+                 + '<label for="mode">Sign in with</label><select id="mode" name="mode">%s</select>' % choices
+                 + '<button type="submit" class="secondary">Save</button></form>')
+    return body
 
 
 def enroll_form(action, csrf, next_path, svg, secret, error=""):

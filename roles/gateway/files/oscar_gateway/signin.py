@@ -11,7 +11,7 @@ import time
 
 import segno
 
-from . import pages, security, web
+from . import pages, passkeys, security, web
 from .store import account_expired, account_usable
 
 
@@ -27,6 +27,7 @@ class SignIn:
         self.box = box
         self.tokens = tokens
         self.login_cookie = login_cookie
+        self.passkeys = None  # set by the application (passkeys.Passkeys needs this object too)
         # Recovery codes are stored as HMACs under a key of their own, derived from the session key.
         self.recovery_key = security.mac(session_key, "recovery-codes").encode("ascii")
 
@@ -68,7 +69,7 @@ class SignIn:
         if request.method == "GET":
             next_path = self.ui.next_path(request.arg("next"))
             csrf, headers = self.ui.csrf.issue(request, "login")
-            body = pages.login_form(action, csrf, next_path)
+            body = pages.login_form(action, csrf, next_path, passkey_url=self._passkey_url(next_path))
             return 200, self.ui.page("Sign in", body, nonce), headers
         return self._form_post(request, nonce, "login", lambda: self._login_post(request, nonce))
 
@@ -93,10 +94,16 @@ class SignIn:
                              "account expired" if account_expired(user["expires"]) else "account disabled",
                              known_user=bool(user))
             self._lockouts(keys, username, ip)
+        elif self.store.passkey_sign_in(username) == "only":
+            # The account signs in with its passkey alone: a right password (perhaps phished) is not enough, and the
+            # answer is the same as for a wrong one.
+            self.store.audit("login_refused_passkey_only", username=username, ip=ip, method="POST", path=request.path)
+            usable = False
         if not usable:
             csrf, headers = self.ui.csrf.issue(request, "login")
             body = pages.login_form(request.path, csrf, next_path, "Sign-in failed. Check your username and "
-                                    "password, or wait a few minutes if you tried several times.", username)
+                                    "password, or wait a few minutes if you tried several times.", username,
+                                    self._passkey_url(next_path))
             return 200, self.ui.page("Sign in", body, nonce), headers
         if self.passwords.needs_rehash(user["password_hash"]):
             self.store.set_password_hash(username, self.passwords.hash(password))
@@ -106,7 +113,7 @@ class SignIn:
             self._rotate_out(request)
             self.store.audit("login", username=username, ip=ip, method="POST", path=request.path, mfa=False)
             return web.redirect(self.ui.origin + next_path, [cookie, web.clear_cookie(self.login_cookie)])
-        stage = "totp" if user["totp_secret"] else "enroll"
+        stage = "totp" if user["totp_secret"] or self.store.passkeys(username) else "enroll"
         token, cookie_value = self.tokens.new("login")
         self.store.add_pending_login(security.token_hash(token), username, stage,
                                      self.cfg["sessions"]["pending_login_seconds"], ip, {"next": next_path})
@@ -116,19 +123,24 @@ class SignIn:
         return web.redirect("%s%s/%s" % (self.ui.origin, self.ui.prefix, page),
                             [web.set_cookie(self.login_cookie, cookie_value, max_age=600, same_site="Strict")])
 
+    def _passkey_url(self, next_path):
+        return "%s/passkey?next=%s" % (self.ui.prefix, self.ui.target_param(next_path))
+
     def _rotate_out(self, request):
         """Session fixation: whatever session cookie came with the login is ended, never reused."""
         id_hash = self.identities.session_hash(request)
         if id_hash:
             self.store.end_session(id_hash, "replaced at login")
 
-    def _finish_login(self, request, pending, amr):
+    def _finish_login(self, request, pending, amr, username=None):
+        """A new session for the pending sign-in's account (or ``username``, a passkey's, when it named none)."""
         ip = request.client_ip() or ""
+        username = username or pending["username"]
         self.store.delete_pending_login(pending["id_hash"])
         self._rotate_out(request)
-        _session_hash, cookie = self.identities.create_session(pending["username"], True, amr, ip)
+        _session_hash, cookie = self.identities.create_session(username, True, amr, ip)
         next_path = self.ui.next_path(json.loads(pending["data"] or "{}").get("next"))
-        self.store.audit("login", username=pending["username"], ip=ip, method="POST", path=request.path, mfa=True,
+        self.store.audit("login", username=username, ip=ip, method="POST", path=request.path, mfa=True,
                          methods=amr)
         return next_path, [cookie, web.clear_cookie(self.login_cookie)]
 
@@ -141,21 +153,32 @@ class SignIn:
         if pending is None:
             return web.redirect(self.ui.origin + self.ui.prefix + "/login")
         if request.method == "GET":
-            csrf, headers = self.ui.csrf.issue(request, "mfa")
-            return 200, self.ui.page("Two-step sign-in", pages.mfa_form(request.path, csrf, ""), nonce), headers
+            return self._mfa_page(request, nonce, pending)
         return self._form_post(request, nonce, "mfa", lambda: self._mfa_post(request, nonce, pending))
+
+    def _mfa_page(self, request, nonce, pending, error=""):
+        """The second step: the account's passkeys (a fresh challenge each time) and its TOTP code."""
+        user = self.store.user(pending["username"])
+        options = self.passkeys.second_step(pending)
+        csrf, headers = self.ui.csrf.issue(request, "mfa")
+        body = pages.mfa_form(request.path, csrf, "", error, options, totp=bool(user and user["totp_secret"]))
+        return 200, self.ui.page("Two-step sign-in", body, nonce), headers
 
     def _mfa_post(self, request, nonce, pending):
         ip = request.client_ip() or ""
         username = pending["username"]
-        code = (request.form().get("code") or "").strip()
+        form = request.form()
+        code = (form.get("code") or "").strip()
         keys = self.regulation.keys(username, ip)
         banned = self.regulation.banned(keys)
         user = self.store.user(username)
         method = None
-        if not banned and user and account_usable(user) and user["totp_secret"]:
+        if not banned and user and account_usable(user) and form.get("credential"):
+            if self.passkeys.check_second_step(pending, form["credential"]):
+                method = "passkey"
+        elif not banned and user and account_usable(user) and (user["totp_secret"] or len(code) >= 10):
             digits = code.replace(" ", "")
-            if digits.isdigit() and len(digits) == 6:
+            if digits.isdigit() and len(digits) == 6 and user["totp_secret"]:
                 secret = self.box.open(user["totp_secret"], "totp:" + username)
                 step = security.totp_match(secret, digits, user["totp_last_step"])
                 if step is not None and self.store.use_totp_step(username, step):
@@ -176,11 +199,10 @@ class SignIn:
             else:
                 self.store.audit("mfa_failed", username=username, ip=ip, method="POST", path=request.path)
                 self._lockouts(keys, username, ip)
-            csrf, headers = self.ui.csrf.issue(request, "mfa")
-            return 200, self.ui.page("Two-step sign-in", pages.mfa_form(
-                request.path, csrf, "", "That code did not work. Wait for a new code and try again."), nonce), headers
+            return self._mfa_page(request, nonce, pending, "That did not work. Use your passkey, or wait for a new "
+                                  "code and try again.")
         self.regulation.succeed(username)
-        amr = ["pwd", "otp", "mfa"] if method == "totp" else ["pwd", "mfa", "kba"]
+        amr = {"totp": ["pwd", "otp", "mfa"], "passkey": passkeys.AMR_SECOND_STEP}.get(method, ["pwd", "mfa", "kba"])
         next_path, headers = self._finish_login(request, pending, amr)
         return web.redirect(self.ui.origin + next_path, headers)
 

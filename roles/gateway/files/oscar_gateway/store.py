@@ -155,6 +155,26 @@ MIGRATIONS = {
         "ALTER TABLE approval_requests ADD COLUMN decided_by TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE approval_requests ADD COLUMN revoked_at REAL",
     ],
+    6: [
+        # Passkeys and security keys (WebAuthn). Tables of their own, so this step needs none of 4's or 5's.
+        # passkey_accounts: the account's WebAuthn user handle (random, never the user name) and how it may sign in
+        # (sign_in: 'off' = a passkey is a second factor only; 'on' = also the whole sign-in; 'only' = the whole
+        # sign-in, password and TOTP refused).
+        """CREATE TABLE passkey_accounts (
+            username TEXT PRIMARY KEY REFERENCES users(username) ON DELETE CASCADE,
+            user_handle TEXT NOT NULL UNIQUE,
+            sign_in TEXT NOT NULL DEFAULT 'off' CHECK (sign_in IN ('off', 'on', 'only')))""",
+        # credential_id: hex; credential: the bytes of fido2's AttestedCredentialData (id and COSE public key).
+        """CREATE TABLE passkeys (
+            credential_id TEXT PRIMARY KEY,
+            username TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+            name TEXT NOT NULL DEFAULT '',
+            credential BLOB NOT NULL,
+            sign_count INTEGER NOT NULL DEFAULT 0,
+            created REAL NOT NULL,
+            last_used REAL)""",
+        "CREATE INDEX passkeys_user ON passkeys(username)",
+    ],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -364,6 +384,65 @@ class Store:
                         " AND used_at IS NULL", (time.time(), username, code_hash)).rowcount != 1:
             return None
         return self.one("SELECT COUNT(*) FROM recovery_codes WHERE username = ? AND used_at IS NULL", (username,))[0]
+
+    # -- passkeys -------------------------------------------------------------------------------
+
+    def passkey_user_handle(self, username, new_handle):
+        """The account's WebAuthn user handle (base64url); ``new_handle`` becomes it if it has none yet."""
+        self.execute("INSERT OR IGNORE INTO passkey_accounts (username, user_handle) VALUES (?, ?)",
+                     (username, new_handle))
+        return self.one("SELECT user_handle FROM passkey_accounts WHERE username = ?", (username,))["user_handle"]
+
+    def passkeys(self, username):
+        return self.all("SELECT * FROM passkeys WHERE username = ? ORDER BY created", (username,))
+
+    def passkey(self, credential_id):
+        """The passkey with this credential id (hex), or None."""
+        return self.one("SELECT * FROM passkeys WHERE credential_id = ?", (credential_id,))
+
+    def add_passkey(self, username, credential_id, credential, sign_count, name, limit):
+        """Store a verified credential; False when the account has ``limit`` already or the id is known."""
+        with self.transaction() as conn:
+            count = conn.execute("SELECT COUNT(*) FROM passkeys WHERE username = ?", (username,)).fetchone()[0]
+            if count >= limit:
+                return False
+            return bool(conn.execute(
+                "INSERT OR IGNORE INTO passkeys (credential_id, username, name, credential, sign_count, created)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (credential_id, username, name, credential, sign_count, time.time())).rowcount)
+
+    def use_passkey(self, credential_id, sign_count):
+        """Record a sign-in with the passkey. False when its signature counter did not move forward although it
+        counts (WebAuthn 6.1.1: a cloned authenticator); authenticators that keep 0 are not counting."""
+        return bool(self.execute(
+            "UPDATE passkeys SET sign_count = MAX(sign_count, ?), last_used = ? WHERE credential_id = ?"
+            " AND ((? = 0 AND sign_count = 0) OR ? > sign_count)",
+            (sign_count, time.time(), credential_id, sign_count, sign_count)).rowcount)
+
+    def remove_passkeys(self, username, credential_id_prefix):
+        """Remove the account's passkeys whose id starts with ``credential_id_prefix`` (all with ""); returns how
+        many. An account left without one signs in with password and second factor again (sign_in 'off')."""
+        with self.transaction() as conn:
+            rows = conn.execute("SELECT credential_id FROM passkeys WHERE username = ?", (username,)).fetchall()
+            gone = [r["credential_id"] for r in rows if r["credential_id"].startswith(credential_id_prefix)]
+            for credential_id in gone:
+                conn.execute("DELETE FROM passkeys WHERE credential_id = ?", (credential_id,))
+            if len(gone) == len(rows):
+                conn.execute("UPDATE passkey_accounts SET sign_in = 'off' WHERE username = ?", (username,))
+        return len(gone)
+
+    def passkey_sign_in(self, username):
+        """'off', 'on' or 'only' (see MIGRATIONS[6]); 'off' for an account that never had a passkey."""
+        row = self.one("SELECT sign_in FROM passkey_accounts WHERE username = ?", (username,))
+        return row["sign_in"] if row else "off"
+
+    def set_passkey_sign_in(self, username, mode):
+        """Set how the account signs in; False when it has no passkey (then only 'off' stands)."""
+        with self.transaction() as conn:
+            if mode != "off" and not conn.execute("SELECT 1 FROM passkeys WHERE username = ?", (username,)).fetchone():
+                return False
+            conn.execute("UPDATE passkey_accounts SET sign_in = ? WHERE username = ?", (mode, username))
+        return True
 
     # -- sessions -------------------------------------------------------------------------------
 

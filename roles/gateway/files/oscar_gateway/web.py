@@ -142,8 +142,8 @@ def respond(start_response, status, body, headers=(), nonce="x"):
         ("Cache-Control", "no-store"),
         ("Pragma", "no-cache"),
         ("Content-Security-Policy",
-         "default-src 'none'; style-src 'nonce-%s'; img-src 'self' data:; form-action 'self'; "
-         "frame-ancestors 'none'; base-uri 'none'" % nonce),
+         "default-src 'none'; style-src 'nonce-%s'; script-src 'nonce-%s'; img-src 'self' data:; "
+         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'" % (nonce, nonce)),
         ("X-Frame-Options", "DENY"),
         ("X-Content-Type-Options", "nosniff"),
         # same-origin, not no-referrer: with no-referrer Chromium sends "Origin: null" on form posts,

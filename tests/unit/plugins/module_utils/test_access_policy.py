@@ -473,3 +473,23 @@ def test_a_service_token_may_last_forever():
     data.setdefault("service_tokens", []).append({"name": "fax", "duration": "forever"})
     model = ap.validate_access_policy(data)
     assert [t["duration"] for t in model["service_tokens"] if t["name"] == "fax"] == ["forever"]
+
+
+# -- MFA authenticators the gateway enforces (mfa.allowed_authenticators against a session's amr) -----------------
+
+@pytest.mark.parametrize("allowed, amr, admitted", [
+    # The model's default (all of them) restricts nothing: a recovery code ("kba") still does.
+    (list(ap.MFA_AUTHENTICATORS), ["pwd", "mfa", "kba"], True),
+    (list(ap.MFA_AUTHENTICATORS), ["pwd", "otp", "mfa"], True),
+    # Security keys only: a passkey session, never a TOTP or recovery-code one.
+    (["security_key"], ["pwd", "hwk", "mfa"], True),
+    (["security_key"], ["hwk", "mfa"], True),
+    (["security_key"], ["pwd", "otp", "mfa"], False),
+    (["security_key"], ["pwd", "mfa", "kba"], False),
+    (["totp"], ["pwd", "otp", "mfa"], True),
+    (["totp"], ["pwd", "hwk", "mfa"], False),
+    (["totp", "security_key"], ["pwd", "hwk", "mfa"], True),
+    (["totp", "security_key"], ["pwd", "mfa", "kba"], False),
+])
+def test_authenticator_allowed(allowed, amr, admitted):
+    assert ap.authenticator_allowed(allowed, frozenset(amr)) is admitted
