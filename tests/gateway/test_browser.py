@@ -158,7 +158,9 @@ def test_totp_enrolment_with_qr_code_in_chromium(browser_stack):
         context.close()
 
 
-TARGET = "/oscar/provider/providercontrol.jsp"
+# An OSCAR page the stand-in answers with what reached it (its schedule page sends a visitor without an OSCAR session
+# on to its own login).
+TARGET = "/oscar/demographic/search.jsp"
 
 
 def sign_in(page, username, secret):
