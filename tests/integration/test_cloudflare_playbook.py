@@ -120,7 +120,7 @@ def test_the_playbook_builds_the_clinic_then_changes_nothing(fake, inventory, tm
     assert config["ingress"][1] == {"hostname": SSH_HOST, "service": "ssh://localhost:22"}
     oscar_auds = [apps[HOST]["aud"], apps[HOST + "/oscar/ws"]["aud"]]
     assert config["originRequest"]["access"] == {"required": True, "teamName": "demo-clinic",
-                                                 "audTag": oscar_auds + [ssh_app["aud"]]}
+                                                 "audTag": [*oscar_auds, ssh_app["aud"]]}
     records = {r["name"]: r for r in fake.objects("dns")}
     assert set(records) == {HOST, SSH_HOST}
     for record in records.values():
@@ -133,7 +133,7 @@ def test_the_playbook_builds_the_clinic_then_changes_nothing(fake, inventory, tm
     handed = vault_view(secrets_dir / "cloudflare_secrets.vault.yml", password)
     assert handed["cloudflared_tunnel_token"] == fake._token_for(tunnel)
     # cloudflared checks the SSH application's tokens too; the gateway in front of OSCAR never accepts them.
-    assert handed["cloudflared_access_aud_tags"] == oscar_auds + [ssh_app["aud"]]
+    assert handed["cloudflared_access_aud_tags"] == [*oscar_auds, ssh_app["aud"]]
     assert handed["gateway_cloudflare_aud"] == oscar_auds
     assert handed["gateway_cloudflare_service_tokens"] == {
         "lab-integration": tokens["demo-clinic: lab-integration"]["client_id"],
