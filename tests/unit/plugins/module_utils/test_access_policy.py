@@ -437,7 +437,9 @@ def test_the_demo_inventory_model_is_valid():
     data["application"]["domain"] = "emr.demo-clinic.example"  # a Jinja reference in the inventory
     out = ap.validate_access_policy(data)
     plan = ap.cloudflare_plan(out)
-    assert [a["path"] for a in plan["applications"]] == ["/", "/oscar/ws"]
+    # OSCAR's two applications, then the provider's SSH (access_policy.management_ssh)
+    assert [a["path"] for a in plan["applications"]] == ["/", "/oscar/ws", None]
+    assert plan["applications"][-1]["domain"] == "ssh.demo-clinic.example"
     front = next(p for p in plan["policies"] if p["name"].endswith("front-desk"))
     assert front["approval_required"] and front["purpose_justification_required"]
 
