@@ -13,6 +13,10 @@ from __future__ import annotations
 
 from collections import namedtuple
 
+from ansible_collections.oscar_emr.remote_access.plugins.module_utils._access_policy.cloudflare import (
+    management_ssh_application_name,
+)
+
 Kind = namedtuple("Kind", "name plural collection")
 
 # Deletion order: applications link policies; policies refer to groups, service tokens and identity providers.
@@ -27,13 +31,15 @@ KINDS = (
 
 def belongs_to_clinic(kind, name, prefix, application_name=None):
     """True when an object named ``name`` is the clinic's: its name starts with ``prefix``, or (applications only)
-    it is the clinic's application for a path, ``<application_name> (/path)``."""
+    it is the clinic's application for a path, ``<application_name> (/path)``, or for the provider's SSH,
+    ``<application_name> (SSH)``."""
     if not isinstance(name, str) or not prefix:
         return False
     if name.startswith(prefix):
         return True
     if kind.name == "application" and application_name:
-        return name.startswith(application_name + " (/") and name.endswith(")")
+        return (name.startswith(application_name + " (/") and name.endswith(")")) \
+            or name == management_ssh_application_name(application_name)
     return False
 
 

@@ -33,11 +33,11 @@ def test_the_model_module_validates_and_plans_without_secrets(tmp_path):
     assert ok["changed"] is False
     plan = ok["plan"]
     domains = [a["domain"] for a in plan["applications"]]
-    assert domains == ["emr.demo-clinic.example", "emr.demo-clinic.example/oscar/ws"]
+    assert domains == ["emr.demo-clinic.example", "emr.demo-clinic.example/oscar/ws", "ssh.demo-clinic.example"]
     assert [p["name"] for p in plan["policies"]] == ["demo-clinic: pharmacy-integration",
                                                      "demo-clinic: lab-integration", "demo-clinic: clinicians",
                                                      "demo-clinic: front-desk-outside-canada",
-                                                     "demo-clinic: front-desk"]
+                                                     "demo-clinic: front-desk", "demo-clinic: management-ssh"]
     entra = next(i for i in plan["identity_providers"] if i["name"] == "Entra")
     assert "client_secret" not in entra["config"]
     assert ok["model"]["login_methods"][-1]["config"]["client_secret"] == "********"

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = ROOT / "playbooks" / "cloudflare.yml"
 DEMO = ROOT / "inventories" / "demo_clinic"
 HOST = "emr.demo-clinic.example"
+SSH_HOST = "ssh.demo-clinic.example"  # access_policy.management_ssh.domain of the demo clinic
 
 
 @pytest.fixture
@@ -89,48 +90,69 @@ def test_the_playbook_builds_the_clinic_then_changes_nothing(fake, inventory, tm
     assert [i["name"] for i in fake.objects("idps")] == ["Email one-time PIN"]
     assert sorted(g["name"] for g in fake.objects("groups")) == ["demo-clinic: front-desk", "demo-clinic: managers",
                                                                  "demo-clinic: physicians"]
-    assert [t["name"] for t in fake.objects("service_tokens")] == ["demo-clinic: lab-integration"]
+    tokens = {t["name"]: t for t in fake.objects("service_tokens")}
+    assert set(tokens) == {"demo-clinic: lab-integration", "demo-clinic: it-provider-ssh"}
     policies = {p["name"]: p for p in fake.objects("policies")}
     assert set(policies) == {"demo-clinic: pharmacy-integration", "demo-clinic: lab-integration",
                              "demo-clinic: clinicians", "demo-clinic: front-desk-outside-canada",
-                             "demo-clinic: front-desk"}
+                             "demo-clinic: front-desk", "demo-clinic: management-ssh"}
     assert policies["demo-clinic: front-desk"]["approval_required"] is True
     apps = {a["domain"]: a for a in fake.objects("apps")}
-    assert set(apps) == {HOST, HOST + "/oscar/ws"}
+    assert set(apps) == {HOST, HOST + "/oscar/ws", SSH_HOST}
     assert [link["precedence"] for link in apps[HOST + "/oscar/ws"]["_links"]] == [1, 2, 3, 4, 5]
-    for app in apps.values():  # access_policy.application.mfa reaches every application of the clinic
-        assert app["mfa_config"] == {"mfa_disabled": False, "session_duration": "12h",
-                                     "allowed_authenticators": ["biometrics", "security_key", "totp"]}
+    for domain in (HOST, HOST + "/oscar/ws"):  # access_policy.application.mfa reaches every OSCAR application
+        assert apps[domain]["mfa_config"] == {"mfa_disabled": False, "session_duration": "12h",
+                                              "allowed_authenticators": ["biometrics", "security_key", "totp"]}
+    # The provider's SSH: one application whose only policy admits the provider's service token, and no person.
+    ssh_app = apps[SSH_HOST]
+    assert ssh_app["name"] == "OSCAR EMR - Demo Family Practice (SSH)"
+    assert [link["id"] for link in ssh_app["_links"]] == [policies["demo-clinic: management-ssh"]["id"]]
+    ssh_policy = policies["demo-clinic: management-ssh"]
+    assert ssh_policy["decision"] == "non_identity"
+    assert ssh_policy["include"] == [{"service_token": {"token_id": tokens["demo-clinic: it-provider-ssh"]["id"]}}]
+    assert ssh_policy["require"] == [] and ssh_policy["exclude"] == []
+    assert ssh_app["app_launcher_visible"] is False and ssh_app["mfa_config"] == {"mfa_disabled": True}
+    assert not any(link["id"] == ssh_policy["id"] for a in apps.values() if a is not ssh_app for link in a["_links"])
     (tunnel,) = fake.objects("tunnels")
     config = fake.store["tunnel_configs"][tunnel["id"]]["config"]
     assert config["ingress"][0] == {"hostname": HOST, "service": "https://127.0.0.1:443",
                                     "originRequest": {"originServerName": HOST}}
+    assert config["ingress"][1] == {"hostname": SSH_HOST, "service": "ssh://localhost:22"}
+    oscar_auds = [apps[HOST]["aud"], apps[HOST + "/oscar/ws"]["aud"]]
     assert config["originRequest"]["access"] == {"required": True, "teamName": "demo-clinic",
-                                                 "audTag": [apps[HOST]["aud"], apps[HOST + "/oscar/ws"]["aud"]]}
-    (record,) = fake.objects("dns")
-    assert (record["type"], record["name"], record["content"], record["proxied"]) == \
-        ("CNAME", HOST, tunnel["id"] + ".cfargotunnel.com", True)
+                                                 "audTag": [*oscar_auds, ssh_app["aud"]]}
+    records = {r["name"]: r for r in fake.objects("dns")}
+    assert set(records) == {HOST, SSH_HOST}
+    for record in records.values():
+        assert (record["type"], record["content"], record["proxied"]) == \
+            ("CNAME", tunnel["id"] + ".cfargotunnel.com", True)
     assert {r.path for r in fake.calls("CONNECT")} == {"api.cloudflare.com:443"}
     assert any(r.path.startswith("/zones") and r.host == "api.cloudflare.com" for r in fake.calls("POST"))
 
     secrets_dir = inv / "group_vars" / "all"
     handed = vault_view(secrets_dir / "cloudflare_secrets.vault.yml", password)
     assert handed["cloudflared_tunnel_token"] == fake._token_for(tunnel)
-    assert handed["cloudflared_access_aud_tags"] == [apps[HOST]["aud"], apps[HOST + "/oscar/ws"]["aud"]]
-    assert handed["gateway_cloudflare_aud"] == handed["cloudflared_access_aud_tags"]
+    # cloudflared checks the SSH application's tokens too; the gateway in front of OSCAR never accepts them.
+    assert handed["cloudflared_access_aud_tags"] == [*oscar_auds, ssh_app["aud"]]
+    assert handed["gateway_cloudflare_aud"] == oscar_auds
     assert handed["gateway_cloudflare_service_tokens"] == {
-        "lab-integration": fake.objects("service_tokens")[0]["client_id"]}
+        "lab-integration": tokens["demo-clinic: lab-integration"]["client_id"],
+        "it-provider-ssh": tokens["demo-clinic: it-provider-ssh"]["client_id"]}
     token_file = vault_view(secrets_dir / "cloudflare_service_token_lab_integration.vault.yml", password)
     assert token_file["cloudflare_service_token_lab_integration"]["client_secret"] == \
-        fake.objects("service_tokens")[0]["_secret"]
+        tokens["demo-clinic: lab-integration"]["_secret"]
+    # The provider's token, for its control node's token file (docs/management-path.md).
+    ssh_token = vault_view(secrets_dir / "cloudflare_service_token_it_provider_ssh.vault.yml", password)
+    assert ssh_token["cloudflare_service_token_it_provider_ssh"]["client_id"] == \
+        tokens["demo-clinic: it-provider-ssh"]["client_id"]
     before = {p.name: p.read_bytes() for p in secrets_dir.glob("*.vault.yml")}
 
     # 3. Re-run, also checking the facts handed to the clinic's host: nothing changes anywhere.
     expected = {"expected": {"cloudflared_tunnel_token": handed["cloudflared_tunnel_token"],
                              "gateway_cloudflare_aud": handed["gateway_cloudflare_aud"],
+                             "cloudflared_access_aud_tags": handed["cloudflared_access_aud_tags"],
                              "cloudflared_access_team_name": "demo-clinic", "cloudflared_tunnel_mode": "token",
-                             "gateway_cloudflare_service_tokens": {
-                                 "lab-integration": fake.objects("service_tokens")[0]["client_id"]}}}
+                             "gateway_cloudflare_service_tokens": handed["gateway_cloudflare_service_tokens"]}}
     (tmp_path / "expected.json").write_text(json.dumps(expected))
     wrapper = tmp_path / "site.yml"
     wrapper.write_text(yaml.safe_dump([
@@ -139,7 +161,7 @@ def test_the_playbook_builds_the_clinic_then_changes_nothing(fake, inventory, tm
             {"name": "Compare", "no_log": True, "ansible.builtin.assert": {"that": [
                 "cloudflared_tunnel_token == expected.cloudflared_tunnel_token",
                 "gateway_cloudflare_aud == expected.gateway_cloudflare_aud",
-                "cloudflared_access_aud_tags == expected.gateway_cloudflare_aud",
+                "cloudflared_access_aud_tags == expected.cloudflared_access_aud_tags",
                 "cloudflared_access_team_name == expected.cloudflared_access_team_name",
                 "cloudflared_tunnel_mode == expected.cloudflared_tunnel_mode",
                 "gateway_cloudflare_team_domain == 'demo-clinic.cloudflareaccess.com'",
@@ -184,7 +206,7 @@ def test_the_playbook_builds_the_clinic_then_changes_nothing(fake, inventory, tm
     assert_ok(proc)
     names = {p["name"] for p in fake.objects("policies")}
     assert "demo-clinic: front-desk-outside-canada" not in names and "lakeside: front-desk-outside-canada" in names
-    assert len(names) == 5
+    assert len(names) == 6
 
 
 def test_a_bad_access_policy_stops_the_playbook_before_any_request(fake, inventory, tmp_path):

@@ -45,6 +45,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible_collections.oscar_emr.remote_access.plugins.action import (
     firewall_validate,
     gateway_validate,
+    management_ssh_validate,
     nginx_validate,
 )
 from ansible_collections.oscar_emr.remote_access.plugins.action import (
@@ -60,7 +61,7 @@ PLAYBOOKS = ("site.yml", "wireguard_peers.yml")
 SITE_GROUPS = ("front_door", "wireguard_servers", "cloudflared_connectors")
 COLLECTION = "oscar_emr.remote_access"
 # The roles whose checks run here (cloudflared's entry point only adds egress rules, which keep their defaults).
-ROLES = ("firewall", "wireguard", "nginx", "gateway")
+ROLES = ("firewall", "wireguard", "nginx", "gateway", "management_ssh")
 # Stands in for the interface of the host's default route, which only its facts tell.
 DEFAULT_ROUTE_INTERFACE = "eth0"
 
@@ -102,16 +103,18 @@ def resolve_playbook():
     for task in [*tasks.values(), nginx_needs]:
         task_vars.update(task.get("vars") or {})
     task_vars.update({
-        "__check_host": {"ansible_host": "{{ ansible_host | default(inventory_hostname) }}"},
+        "__check_host": {"ansible_host": "{{ ansible_host | default(inventory_hostname) }}",
+                         "cloudflared_ssh_hostname": "{{ cloudflared_ssh_hostname | default('') }}"},
         "__check_firewall": tasks["firewall"][firewall],
         "__check_wireguard": tasks["wireguard"][wireguard],
         "__check_nginx": tasks["nginx"][nginx],
         "__check_gateway": tasks["gateway"][gateway],
+        "__check_management_ssh": tasks["management_ssh"][f"{COLLECTION}.management_ssh_validate"],
         "__check_nginx_needs": nginx_needs["ansible.builtin.set_fact"]["nginx_firewall_needs"],
     })
     # Each part only for the hosts whose play in site.yml runs that role (the others are never templated).
     parts = {"host": "all", "firewall": "clinic", "wireguard": "wireguard_servers", "nginx": "front_door",
-             "nginx_needs": "front_door", "gateway": "front_door"}
+             "nginx_needs": "front_door", "gateway": "front_door", "management_ssh": "clinic"}
     shown = ", ".join(f"'{part}': (__check_{part} if inventory_hostname in groups['{group}'] | default([]) else none)"
                       for part, group in parts.items())
     return [{
@@ -238,6 +241,7 @@ class Checked:
         self.wireguard = {}
         self.firewall = {}
         self.policy = {}
+        self.management_ssh = {}
         for host, parts in self.hosts.items():
             facts = {}
             if "wireguard" in parts:
@@ -262,7 +266,31 @@ class Checked:
                 if not result.get("failed"):
                     self.policy[host] = _access_policy.validate_access_policy(parts["gateway"]["config"][
                         "access_policy"])
+            if "management_ssh" in parts:
+                # Every example declares its management path: where sshd listens on each host (issue 15).
+                result = run_action(management_ssh_validate, "management_ssh_validate", parts["management_ssh"])
+                self.error(host, "management_ssh", result.get("errors", [result["msg"]] if result.get("failed")
+                                                              else []))
+                if not result.get("failed"):
+                    self.management_ssh[host] = result["model"]
         self.check_wiring()
+        self.check_management_path()
+
+    def check_management_path(self):
+        """SSH through the tunnel: the connector's SSH host name is the one the access policy's SSH application
+        guards (admitting only the provider's service token), and sshd listens on loopback, where it arrives."""
+        for host, parts in self.hosts.items():
+            name = parts["host"]["cloudflared_ssh_hostname"]
+            if not name:
+                continue
+            policies = [p for p in self.policy.values() if p.get("management_ssh")]
+            guarded = [p["management_ssh"]["domain"] for p in policies]
+            if name not in guarded:
+                self.error(host, "management path", [f"cloudflared_ssh_hostname: {name!r} has no Access application "
+                                                     f"(access_policy.management_ssh.domain is {guarded or 'unset'})"])
+            if "127.0.0.1:22" not in self.management_ssh.get(host, {}).get("listen", []):
+                self.error(host, "management path", ["management_ssh_listen_addresses: the tunnel's SSH arrives on "
+                                                     "127.0.0.1, where sshd does not listen"])
 
     def error(self, host, role, errors):
         self.errors.extend(f"{host}: {role}: {e}" for e in errors)
@@ -408,6 +436,7 @@ def test_role_variables_pass_the_roles_own_checks(inventory, checked):
     result = checked(inventory)
     assert result.errors == []
     assert all("firewall" in parts for parts in result.hosts.values()), "every host gets the firewall role"
+    assert set(result.management_ssh) == set(result.hosts), "every host declares where sshd listens"
 
 
 def test_pi_clinic_routes_peers_to_the_gateways_standalone_mfa(checked):

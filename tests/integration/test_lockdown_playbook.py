@@ -79,21 +79,26 @@ def audit_rows(database):
         conn.close()
 
 
+def lab_token(fake):
+    return next(t for t in fake.objects("service_tokens") if t["name"] == "demo-clinic: lab-integration")
+
+
 def test_lockdown_does_each_step_and_loses_nothing(clinic):
     gateway, inv, password, tmp_path = clinic
     write = ["-e", "cloudflare_write_secrets=true", "-e", "cloudflare_vault_password_file=%s" % password,
              "--vault-password-file", str(password)]
     with running_fake() as fake:
-        # The clinic's tunnel and service token, as playbooks/cloudflare.yml names them (only these two: the lockdown
-        # touches nothing else at Cloudflare).
+        # The clinic's tunnel and service tokens (the lab's, and the IT provider's for SSH), as playbooks/cloudflare.yml
+        # names them (only these: the lockdown touches nothing else at Cloudflare).
         made = run_tasks(fake, tmp_path, [
             ("cloudflare_tunnel", {"name": "demo-clinic-oscar", "config_src": "cloudflare", "return_secrets": False}),
-            ("cloudflare_access_service_token", {"name": "demo-clinic: lab-integration", "duration": "8760h"})],
+            ("cloudflare_access_service_token", {"name": "demo-clinic: lab-integration", "duration": "8760h"}),
+            ("cloudflare_access_service_token", {"name": "demo-clinic: it-provider-ssh", "duration": "8760h"})],
             no_log=True)
         assert not any(result.get("failed") for result in made), made
         (tunnel,) = fake.objects("tunnels")
         token_before = fake._token_for(tunnel)
-        (service_token,) = fake.objects("service_tokens")
+        service_token = lab_token(fake)
         secret_before = service_token["_secret"]
         peers_file = inv / "group_vars" / "wireguard_servers" / "wireguard_peers.yml"
         peers_before = peers_file.read_bytes()
@@ -109,7 +114,8 @@ def test_lockdown_does_each_step_and_loses_nothing(clinic):
         for line in ("would preserve the audit store", "would revoke every gateway session",
                      "would disable: drsmith, locum, reception",
                      "would revoke peers: front-desk-laptop, dr-smith-phone",
-                     "would rotate the secret", "would rotate service tokens: demo-clinic: lab-integration"):
+                     "would rotate the secret",
+                     "would rotate service tokens: demo-clinic: lab-integration, demo-clinic: it-provider-ssh"):
             assert line in proc.stdout, line
         assert fake.writes == 0 and fake._token_for(fake.objects("tunnels")[0]) == token_before
         assert peers_file.read_bytes() == peers_before and not (tmp_path / "preserved").exists()
@@ -146,7 +152,7 @@ def test_lockdown_does_each_step_and_loses_nothing(clinic):
         secrets_dir = inv / "group_vars" / "all"
         assert vault_view(secrets_dir / "cloudflare_secrets.vault.yml", password)["cloudflared_tunnel_token"] == \
             fake._token_for(tunnel)
-        (service_token,) = fake.objects("service_tokens")
+        service_token = lab_token(fake)
         assert service_token["_secret"] != secret_before
         assert service_token.get("_previous_secret") in (None, "") or service_token.get(
             "_previous_secret_expires_at") in (None, "")
@@ -154,7 +160,7 @@ def test_lockdown_does_each_step_and_loses_nothing(clinic):
         assert token_file["cloudflare_service_token_lab_integration"]["client_secret"] == service_token["_secret"]
         for secret in (fake._token_for(tunnel), service_token["_secret"], token_before, secret_before):
             assert secret not in proc.stdout and secret not in proc.stderr
-        assert "service tokens rotated: demo-clinic: lab-integration" in proc.stdout
+        assert "service tokens rotated: demo-clinic: lab-integration, demo-clinic: it-provider-ssh" in proc.stdout
         assert "revoked peers: front-desk-laptop, dr-smith-phone" in proc.stdout
 
 

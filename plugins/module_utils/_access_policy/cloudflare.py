@@ -297,8 +297,9 @@ def cloudflare_plan(model):
         by_name = dict((p["name"], p) for p in cloudflare_policies)
         cloudflare_policies = [by_name[n] for n in order]
 
+    ssh = model.get("management_ssh")
     used_groups = set()
-    used_tokens = set()
+    used_tokens = set([ssh["service_token"]]) if ssh else set()
     for policy in cloudflare_policies:
         for clause in ("include", "require", "exclude"):
             used_groups.update(policy[clause]["groups"])
@@ -317,8 +318,9 @@ def cloudflare_plan(model):
             {"name": _prefixed(model, t["name"]), "duration": t["duration"], "model_name": t["name"]}
             for t in model["service_tokens"]
         ],
-        "policies": [_module_policy(model, p) for p in cloudflare_policies],
+        "policies": [_module_policy(model, p) for p in cloudflare_policies + ([ssh["policy"]] if ssh else [])],
         "applications": [],
+        "management_ssh": None,
         "unused": {
             "groups": sorted(set(g["name"] for g in model["groups"]) - used_groups),
             "service_tokens": sorted(set(t["name"] for t in model["service_tokens"]) - used_tokens),
@@ -354,5 +356,42 @@ def cloudflare_plan(model):
             "policies": [_prefixed(model, p["name"]) for p in governing],
             # Cloudflare's own MFA for every application of the clinic; None follows the organisation's default.
             "mfa": copy.deepcopy(app["mfa"]),
+            "management_ssh": False,
         })
+    if ssh:
+        plan["applications"].append(_management_ssh_application(model, ssh))
+        plan["management_ssh"] = {"domain": ssh["domain"], "service_token": _prefixed(model, ssh["service_token"]),
+                                  "service_token_model_name": ssh["service_token"]}
     return plan
+
+
+def management_ssh_application_name(application_name):
+    """The name of the SSH application of the clinic whose OSCAR application is ``application_name``."""
+    return "%s (SSH)" % application_name
+
+
+def _management_ssh_application(model, ssh):
+    """The Access application in front of the provider's SSH host name: machines only (its one policy admits the
+    provider's service token, which takes no seat), refused requests get 401, not a login page, and no launcher tile.
+    A person who signs in matches no policy and is refused."""
+    return {
+        "name": management_ssh_application_name(model["application"]["name"]),
+        "path": None,
+        "domain": ssh["domain"],
+        "destinations": [ssh["domain"]],
+        "session_duration": ssh["session_duration"],
+        "allowed_identity_providers": [],
+        "auto_redirect_to_identity": False,
+        "app_launcher_visible": False,
+        "skip_interstitial": False,
+        "service_auth_401_redirect": True,
+        "custom_deny_message": None,
+        "same_site_cookie_attribute": "lax",
+        "http_only_cookie_attribute": True,
+        "enable_binding_cookie": False,
+        "path_cookie_attribute": False,
+        "policies": [_prefixed(model, ssh["policy"]["name"])],
+        # Explicitly off, whatever the organisation's default: a service token has no second factor to give.
+        "mfa": {"required": False, "allowed_authenticators": [], "session_duration": None},
+        "management_ssh": True,
+    }

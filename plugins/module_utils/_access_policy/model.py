@@ -734,7 +734,8 @@ def validate_login_method(data, path):
 # The whole model
 # ---------------------------------------------------------------------------------------------
 
-_TOP_KEYS = ("version", "name_prefix", "application", "login_methods", "groups", "users", "service_tokens", "policies")
+_TOP_KEYS = ("version", "name_prefix", "application", "login_methods", "groups", "users", "service_tokens", "policies",
+             "management_ssh")
 _APP_KEYS = (
     "name", "domain", "session_duration", "login_methods", "auto_redirect", "app_launcher_visible", "cookies",
     "skip_interstitial", "custom_deny_message", "policies", "service_auth_401_redirect", "mfa",
@@ -850,6 +851,42 @@ def _validate_application(data, path, login_methods, policies):
     return app
 
 
+# The SSH application's one policy: a model policy like any other, named here so that no clinic policy takes the name.
+MANAGEMENT_SSH_POLICY = "management-ssh"
+
+
+def _validate_management_ssh(data, path, service_tokens, app_domain):
+    """The IT provider's SSH host name through the tunnel (``management_ssh``), or None when the clinic has none.
+
+    It becomes a second Cloudflare Access application whose only policy admits the provider's service token: that
+    policy is built and checked by ``validate_policy``, as every policy of the model is.
+    """
+    if data is None:
+        return None
+    _mapping(data, path, ("domain", "service_token", "session_duration"), required=("domain",))
+    ssh = {"domain": validate_hostname(data["domain"], path + ".domain")}
+    if ssh["domain"] == app_domain:
+        _fail(path + ".domain", "is also application.domain: SSH needs a host name of its own", data["domain"])
+    token = data.get("service_token")
+    if token is None or (isinstance(token, str) and not token.strip()):
+        _fail(path + ".service_token", "is required: the SSH application admits only the IT provider's service token "
+              "(define it in service_tokens and name it here); without one, nothing could reach SSH, or, with "
+              "another policy, more than the provider would")
+    token = _name(token, path + ".service_token", "service token name")
+    if token not in service_tokens:
+        _fail(path + ".service_token", "is not a defined service token (defined: %s)"
+              % (", ".join(sorted(service_tokens)) or "none are defined"), token)
+    ssh["service_token"] = token
+    ssh["session_duration"] = validate_duration(
+        data.get("session_duration", "24h"), path + ".session_duration", maximum=MAX_SESSION_DURATION)
+    ssh["policy"] = validate_policy(
+        {"name": MANAGEMENT_SSH_POLICY, "decision": "service_auth", "targets": ["cloudflare"],
+         "include": {"service_tokens": [token]}, "session_duration": ssh["session_duration"],
+         "description": "The IT provider's SSH to the clinic's hosts (access_policy.management_ssh)"},
+        path, {"service_tokens": service_tokens})
+    return ssh
+
+
 def validate_access_policy(data, name="access_policy"):
     """Validate the whole ``access_policy`` inventory variable; return the normalised model."""
     _mapping(data, name, _TOP_KEYS, required=("application", "policies"))
@@ -895,4 +932,10 @@ def validate_access_policy(data, name="access_policy"):
     policies = dict((p["name"], p) for p in model["policies"])
     model["application"] = _validate_application(
         data["application"], name + ".application", [m["name"] for m in model["login_methods"]], policies)
+    model["management_ssh"] = _validate_management_ssh(
+        data.get("management_ssh"), name + ".management_ssh", context["service_tokens"], model["application"]["domain"])
+    if model["management_ssh"] and MANAGEMENT_SSH_POLICY in policies:
+        index = [p["name"] for p in model["policies"]].index(MANAGEMENT_SSH_POLICY)
+        _fail("%s.policies[%d].name" % (name, index), "is the name of management_ssh's own policy; rename this one",
+              MANAGEMENT_SSH_POLICY)
     return model

@@ -115,7 +115,8 @@ def _cloudflare_snippets():
     blocks = {}
     for part in text.split("```")[1::2]:
         kind, _newline, body = part.partition("\n")
-        blocks.setdefault(kind.strip(), body)
+        if kind.strip() == "sh" or "ansible_ssh_common_args" in body:  # not the access policy's snippet
+            blocks.setdefault(kind.strip(), body)
     return blocks["sh"], yaml.safe_load(blocks["yaml"])
 
 

@@ -437,7 +437,9 @@ def test_the_demo_inventory_model_is_valid():
     data["application"]["domain"] = "emr.demo-clinic.example"  # a Jinja reference in the inventory
     out = ap.validate_access_policy(data)
     plan = ap.cloudflare_plan(out)
-    assert [a["path"] for a in plan["applications"]] == ["/", "/oscar/ws"]
+    # OSCAR's two applications, then the provider's SSH (access_policy.management_ssh)
+    assert [a["path"] for a in plan["applications"]] == ["/", "/oscar/ws", None]
+    assert plan["applications"][-1]["domain"] == "ssh.demo-clinic.example"
     front = next(p for p in plan["policies"] if p["name"].endswith("front-desk"))
     assert front["approval_required"] and front["purpose_justification_required"]
 
@@ -493,3 +495,70 @@ def test_a_service_token_may_last_forever():
 ])
 def test_authenticator_allowed(allowed, amr, admitted):
     assert ap.authenticator_allowed(allowed, frozenset(amr)) is admitted
+# -- The IT provider's SSH application (issue 15) ------------------------------------------------------------------
+
+SSH = {"domain": "ssh.clinic.example", "service_token": "provider"}
+
+
+def with_ssh(ssh=None, **changes):
+    data = model(service_tokens=[{"name": "lab"}, {"name": "provider"}], **changes)
+    data["management_ssh"] = SSH if ssh is None else ssh
+    return data
+
+
+def test_the_ssh_application_is_planned_with_one_policy_that_admits_only_the_providers_token():
+    plan = ap.cloudflare_plan(ap.validate_access_policy(with_ssh(name_prefix="c1: ")))
+    ssh_apps = [a for a in plan["applications"] if a["management_ssh"]]
+    assert [a["domain"] for a in ssh_apps] == ["ssh.clinic.example"]
+    (app,) = ssh_apps
+    assert app["name"] == "OSCAR (SSH)" and app["destinations"] == ["ssh.clinic.example"]
+    assert app["policies"] == ["c1: management-ssh"]
+    assert app["app_launcher_visible"] is False and app["service_auth_401_redirect"] is True
+    assert app["mfa"]["required"] is False  # a service token has no second factor
+    policy = next(p for p in plan["policies"] if p["name"] == "c1: management-ssh")
+    assert policy["decision"] == "non_identity"
+    assert policy["include"] == {"service_tokens": ["c1: provider"]}
+    assert policy["require"] == {} and policy["exclude"] == {}
+    # No OSCAR application carries it, and the provider's token is not reported unused.
+    assert all("c1: management-ssh" not in a["policies"] for a in plan["applications"] if not a["management_ssh"])
+    assert plan["unused"]["service_tokens"] == []
+    assert plan["management_ssh"] == {"domain": "ssh.clinic.example", "service_token": "c1: provider",
+                                      "service_token_model_name": "provider"}
+
+
+def test_without_management_ssh_nothing_changes_in_the_plan():
+    plan = ap.cloudflare_plan(ap.validate_access_policy(model()))
+    assert plan["management_ssh"] is None
+    assert not any(a["management_ssh"] for a in plan["applications"])
+    assert "management-ssh" not in [p["name"] for p in plan["policies"]]
+
+
+@pytest.mark.parametrize("ssh, where, message", [
+    ({"domain": "ssh.clinic.example"}, "access_policy.management_ssh.service_token", "is required"),
+    ({"domain": "ssh.clinic.example", "service_token": ""}, "access_policy.management_ssh.service_token",
+     "is required"),
+    ({"domain": "ssh.clinic.example", "service_token": "nobody"}, "access_policy.management_ssh.service_token",
+     "'nobody' is not a defined service token (defined: lab, provider)"),
+    ({"service_token": "provider"}, "access_policy.management_ssh.domain", "is required"),
+    ({"domain": "emr.clinic.example", "service_token": "provider"}, "access_policy.management_ssh.domain",
+     "SSH needs a host name of its own"),
+    ({"domain": "ssh.clinic.example", "service_token": "provider", "sesion_duration": "1h"},
+     "access_policy.management_ssh.sesion_duration", "session_duration"),
+])
+def test_a_management_ssh_mistake_names_the_variable(ssh, where, message):
+    error = error_of(with_ssh(ssh))
+    assert error.startswith(where) and message in error, error
+
+
+def test_a_clinic_policy_cannot_take_the_ssh_policys_name():
+    data = with_ssh()
+    data["policies"][2]["name"] = "management-ssh"
+    assert error_of(data).startswith("access_policy.policies[2].name: 'management-ssh' is the name of management_ssh")
+
+
+def test_the_ssh_application_is_the_clinics_for_pruning_and_no_other_is():
+    from ansible_collections.oscar_emr.remote_access.plugins.module_utils._cloudflare_prune import KINDS, orphans
+    apps = [{"name": "OSCAR (SSH)", "id": "1"}, {"name": "OSCAR (copy)", "id": "2"}, {"name": "Other (SSH)", "id": "3"}]
+    assert orphans(KINDS[0], apps, "c1: ", "OSCAR", keep=[]) == [{"kind": "application", "name": "OSCAR (SSH)",
+                                                                 "id": "1"}]
+    assert orphans(KINDS[0], apps, "c1: ", "OSCAR", keep=["OSCAR (SSH)"]) == []
