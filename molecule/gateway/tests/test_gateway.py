@@ -201,6 +201,29 @@ def test_passkeys_work_on_the_hosts_python3_fido2(any_front):
     assert "passkey round trip ok /usr/lib/python3/dist-packages/fido2/server.py" in out, out
 
 
+def test_the_approval_mail_settings_reach_the_gateway(any_front):
+    """molecule.yml: gateway-oscar mails through a relay on loopback with a login, gateway-trixie through a provider's
+    relay with STARTTLS and no login."""
+    mail = json.loads(run(any_front, "cat /etc/oscar-gateway/config.json").stdout)["mail"]
+    login_file = "/etc/oscar-gateway/mail-credentials.json"
+    if any_front == "gateway-oscar":
+        assert (mail["relay_host"], mail["relay_port"], mail["starttls"]) == ("127.0.0.1", 2525, False)
+        assert mail["credentials_file"] == login_file
+        assert run(any_front, "stat -c '%a %U %G' " + login_file).stdout.split() == ["640", "root", "oscar-gateway"]
+        assert json.loads(run(any_front, "cat " + login_file).stdout)["username"] == "molecule-gateway"
+        assert "relay pass phrase" not in run(any_front, "cat /etc/oscar-gateway/config.json").stdout
+    else:
+        assert (mail["relay_host"], mail["relay_port"], mail["starttls"]) == ("smtp.clinic.test", 587, True)
+        assert mail["credentials_file"] == ""
+        assert run(any_front, "test -e " + login_file, check=False).returncode == 1
+    assert mail["from_address"] == "oscar-access@clinic.test"
+    # The relay is reached over the network (loopback too, which PrivateNetwork= would hide).
+    shown = run(any_front, "systemctl show -p PrivateNetwork -p RestrictAddressFamilies oscar-gateway.service").stdout
+    assert "PrivateNetwork=no" in shown and "AF_INET" in shown, shown
+    # The gateway started with the settings (its loader checked them) and its outbox is empty.
+    assert json.loads(admin(any_front, "outbox --format json").stdout) == []
+
+
 def test_upgrade_from_schema_v1_kept_users_sessions_and_audit():
     front = "gateway-oscar"
     backups = run(front, "ls /var/lib/oscar-gateway/").stdout.split()
