@@ -167,21 +167,16 @@ def _lines(path):
     return [line for line in path.read_text().splitlines() if line.strip()]
 
 
-# What blocks (issue 16, the off-box copy), as far as it is known. The template forwards with omfwd, plain syslog over
-# TLS (RFC 5425). Upstream documents, for rsyslog 8.1901 and later (Debian 12 ships 8.2302), that omfwd counts a
-# message sent once the kernel's socket takes it, so the first message written into a connection the receiver has
-# closed is lost rather than queued (rsyslog/rsyslog#3929, #4354, #3910: "a fundamental problem with TCP ... switch
-# to RELP"). Runs here: on branch s5-16 the first 3 records arrived and the sender saw the receiver go; one run did not
-# get all 7 within 180 s after the receiver came back, which is what that loss would look like (not proven: the
-# receiver's file was not shown); another counted a 4th line while the receiver was down. That 4th line, seen again
-# on 2026-12-06 with every line in the failure message, was record 1 received twice (the sender's first connect was
-# refused, it sent again): at-least-once delivery, harmless to the evidence; the test now counts distinct ids and
-# requires a repeated record to be identical, and did not get further in that run. A gap would be detectable
-# (verify_copy names missing ids; the store keeps every record). If the loss is confirmed, passing honestly needs an
-# acknowledged transport: RELP over TLS (omrelp tls="on" on the sender, imrelp on the receiver, Debian's rsyslog-relp
-# on both), a change of what the clinic's receiver must speak, not made here.
-@pytest.mark.xfail(reason="not proven: omfwd (syslog over TLS) likely loses the first record written while the "
-                   "receiver is down (rsyslog#3929, #4354); see the comment above", strict=False)
+# What blocked (issue 16, the off-box copy). Runs on branch s5-16 and on 2026-12-06: the first 3 records arrive and the
+# sender sees the receiver go; a 4th line while it is down was record 1 received twice (the sender's first connect was
+# refused, it sent again: at-least-once delivery, harmless to the evidence; the test counts distinct ids and requires
+# a repeated record to be identical); and "not all 7 after it came back" was the receiver never coming back: started
+# again, its rsyslogd found its own old pidfile in the container's /run and refused to run (now /run is a tmpfs). A run
+# with that fix was not made before the session's deadline. Still open beyond it: upstream documents that omfwd
+# (plain syslog over TLS, RFC 5425) may lose the first message written into a connection the receiver closed
+# (rsyslog/rsyslog#3929, #4354); if a run shows it, passing needs RELP over TLS (omrelp/imrelp, rsyslog-relp).
+@pytest.mark.xfail(reason="not yet run since the receiver's restart was fixed (stale pidfile); see the comment above",
+                   strict=False)
 def test_records_arrive_wait_while_the_receiver_is_down_and_verify_against_the_chain(image, network, tmp_path):
     net, containers = network
     receiver_dir, sender_dir, log_dir, received_dir = (
@@ -218,7 +213,10 @@ def test_records_arrive_wait_while_the_receiver_is_down_and_verify_against_the_c
     receiver = "oscar-audit-receiver-%d" % os.getpid()
     sender = "oscar-audit-sender-%d" % os.getpid()
     containers.extend([receiver, sender])
-    _podman("run", "-d", "--name", receiver, "--network", net, "--ip", receiver_ip,
+    # /run on a tmpfs: started again, the receiver's rsyslogd (pid 1 again) must not find its own old pidfile and
+    # refuse to run ("pidfile '/run/rsyslogd.pid' and pid 1 already exist"), which is what the receiver "never came
+    # back" of the earlier runs was.
+    _podman("run", "-d", "--name", receiver, "--network", net, "--ip", receiver_ip, "--tmpfs", "/run",
             "-v", "%s:/etc/receiver:ro,Z" % receiver_dir, "-v", "%s:/var/log/remote:Z" % received_dir,
             image, "rsyslogd", "-n", "-f", "/etc/receiver/rsyslog.conf", "-i", "/run/rsyslogd.pid")
     _podman("run", "-d", "--name", sender, "--network", net, *sender_mounts,
