@@ -167,16 +167,12 @@ def _lines(path):
     return [line for line in path.read_text().splitlines() if line.strip()]
 
 
-# What blocked (issue 16, the off-box copy). Runs on branch s5-16 and on 2026-12-06: the first 3 records arrive and the
-# sender sees the receiver go; a 4th line while it is down was record 1 received twice (the sender's first connect was
-# refused, it sent again: at-least-once delivery, harmless to the evidence; the test counts distinct ids and requires
-# a repeated record to be identical); and "not all 7 after it came back" was the receiver never coming back: started
-# again, its rsyslogd found its own old pidfile in the container's /run and refused to run (now /run is a tmpfs). A run
-# with that fix was not made before the session's deadline. Still open beyond it: upstream documents that omfwd
-# (plain syslog over TLS, RFC 5425) may lose the first message written into a connection the receiver closed
-# (rsyslog/rsyslog#3929, #4354); if a run shows it, passing needs RELP over TLS (omrelp/imrelp, rsyslog-relp).
-@pytest.mark.xfail(reason="not yet run since the receiver's restart was fixed (stale pidfile); see the comment above",
-                   strict=False)
+# What the earlier failures were (issue 16, the off-box copy): a 4th line while the receiver was down was record 1
+# received twice (the sender's first connect was refused, it sent again: at-least-once delivery, harmless to the
+# evidence; distinct ids are counted and a repeated record must be identical); "not all 7 after it came back" was the
+# receiver never coming back (its rsyslogd found its own old pidfile in /run and refused to run; /run is a tmpfs now).
+# Upstream documents that omfwd (plain syslog over TLS) may lose the first message written into a connection the
+# receiver closed (rsyslog/rsyslog#3929, #4354); this test would show it as a missing id.
 def test_records_arrive_wait_while_the_receiver_is_down_and_verify_against_the_chain(image, network, tmp_path):
     net, containers = network
     receiver_dir, sender_dir, log_dir, received_dir = (
