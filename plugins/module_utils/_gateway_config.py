@@ -34,6 +34,8 @@ AUD_RE = re.compile(r"^[0-9a-f]{64}$")
 # the role variable it comes from; the controller's messages name the variable, the gateway's the key.
 ROLE_VARIABLES = {
     "mode": "gateway_mode",
+    "listen.unix_socket": "gateway_socket",
+    "listen.auth_socket": "gateway_auth_socket",
     "clinic_name": "gateway_clinic_name",
     "public_host": "gateway_public_host",
     "users": "gateway_users",
@@ -213,6 +215,16 @@ def check_config(cfg, problems=None, name=config_key, today=None, existing=None)
         if not isinstance(aud, list) or not aud or not all(isinstance(a, str) and AUD_RE.match(a) for a in aud):
             problems.add(name("cloudflare.aud"), "%s is not one or more Access application AUD tags (64 hexadecimal "
                          "characters)" % show(cloudflare.get("aud")))
+    listen = cfg.get("listen") or {}
+    sock, auth_sock = listen.get("unix_socket"), listen.get("auth_socket", "")
+    if "unix_socket" in listen and (not isinstance(sock, str) or not sock.startswith("/")):
+        problems.add(name("listen.unix_socket"), "%s is not an absolute path" % show(sock))
+    if auth_sock != "" and (not isinstance(auth_sock, str) or not auth_sock.startswith("/")):
+        problems.add(name("listen.auth_socket"), "%s is not an absolute path" % show(auth_sock))
+    elif auth_sock != "" and auth_sock == sock:
+        # Two listeners cannot bind one path: the second start fails on the host, after every file has changed.
+        problems.add(name("listen.auth_socket"), "%s is the same path as %s; the decisions need a socket of their own"
+                     % (show(auth_sock), name("listen.unix_socket")))
     ttl = (cfg.get("decision_cache") or {}).get("max_age_seconds", 0)
     if not is_int(ttl) or not 0 <= ttl <= 60:
         problems.add(name("decision_cache.max_age_seconds"), "%s is not a whole number of seconds from 0 to 60"

@@ -358,3 +358,18 @@ def test_a_relay_login_without_its_password_fails_before_any_change():
     result = ActionModule(task, MagicMock(), MagicMock(), loader=None, templar=None, shared_loader_obj=None).run(
         task_vars={})
     assert not result.get("failed"), result
+
+
+def test_the_decision_socket_must_be_a_path_of_its_own():
+    """Both listeners on one path: the second bind fails on the host after every file has changed; refused first."""
+    same = {"unix_socket": "/run/oscar-gateway/gateway.sock", "auth_socket": "/run/oscar-gateway/gateway.sock",
+            "socket_mode": "0660"}
+    result = run(changed(listen=same))
+    assert result["failed"]
+    assert "gateway_auth_socket: '/run/oscar-gateway/gateway.sock' is the same path as gateway_socket" in result["msg"]
+    relative = dict(same, unix_socket="run/gateway.sock", auth_socket="auth.sock")
+    result = run(changed(listen=relative))
+    assert "gateway_socket: 'run/gateway.sock' is not an absolute path" in result["msg"]
+    assert "gateway_auth_socket: 'auth.sock' is not an absolute path" in result["msg"]
+    apart = dict(same, auth_socket="/run/oscar-gateway/auth.sock")
+    assert not run(changed(listen=apart)).get("failed")
