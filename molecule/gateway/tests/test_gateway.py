@@ -5,6 +5,8 @@ The sign-in tests are for the standalone front door (Debian 12); Debian 13's run
 scenario's containers.
 """
 
+import email
+import email.policy
 import json
 import re
 import subprocess
@@ -222,6 +224,79 @@ def test_the_approval_mail_settings_reach_the_gateway(any_front):
     assert "PrivateNetwork=no" in shown and "AF_INET" in shown, shown
     # The gateway started with the settings (its loader checked them) and its outbox is empty.
     assert json.loads(admin(any_front, "outbox --format json").stdout) == []
+
+
+# The clinic's relay, played by the tests' own SMTP server (aiosmtpd, tests/gateway/smtp_receiver.py) on the Debian 12
+# host's loopback port 2525 with the login molecule.yml gives the role; each message it takes is written to a file.
+SMTP_DRIVER = """
+import email.policy, pathlib, sys, threading
+sys.path[:0] = ["/opt/molecule-smtp"]
+from smtp_receiver import Receiver
+out = pathlib.Path("/var/tmp/molecule-mail")
+out.mkdir(exist_ok=True)
+receiver = Receiver(login=("molecule-gateway", "molecule relay pass phrase"), port=2525).start()
+written = 0
+while True:
+    with receiver.arrived:
+        receiver.arrived.wait_for(lambda: len(receiver.messages) > written)
+        batch = receiver.messages[written:]
+    for rcpt, message, _tls in batch:
+        written += 1
+        (out / ("%d.rcpt" % written)).write_text(" ".join(rcpt))
+        (out / ("%d.tmp" % written)).write_bytes(message.as_bytes(policy=email.policy.SMTP))
+        (out / ("%d.tmp" % written)).rename(out / ("%d.eml" % written))
+"""
+SMTP_PACKAGES = ("aiosmtpd", "public", "attr", "attrs")
+
+
+def test_an_approval_request_is_mailed_through_the_hosts_relay(front, signed_in):
+    """Approvals by email through the role on Debian 12: drsmith asks for the sensitive-charts policy through nginx;
+    the role's gateway (its outbox thread, its smtplib client, the relay login from the 0640 file, the unit's sandbox)
+    hands the mail to the relay on loopback, with the link that only opens the approvals page."""
+    site = Path(pytest.importorskip("aiosmtpd").__file__).parents[1]
+    receiver = Path(__file__).resolve().parents[3] / "tests" / "gateway" / "smtp_receiver.py"
+    bundle = subprocess.run(["tar", "-C", str(site), "-cf", "-", *SMTP_PACKAGES], capture_output=True, check=True)
+    subprocess.run(["podman", "exec", "-i", front, "bash", "-c",
+                    "rm -rf /opt/molecule-smtp /var/tmp/molecule-mail && mkdir -p /opt/molecule-smtp"
+                    " && tar -C /opt/molecule-smtp -xf -"], input=bundle.stdout, check=True)
+    run(front, "cat > /opt/molecule-smtp/smtp_receiver.py", stdin=receiver.read_text())
+    run(front, "cat > /opt/molecule-smtp/driver.py", stdin=SMTP_DRIVER)
+    run(front, "systemctl stop molecule-smtp 2>/dev/null; systemd-run --unit molecule-smtp /usr/bin/python3 "
+               "/opt/molecule-smtp/driver.py && for i in $(seq 50); do"
+               " (: </dev/tcp/127.0.0.1/2525) 2>/dev/null && exit 0; sleep 0.2; done;"
+               " journalctl -u molecule-smtp --no-pager; exit 1")
+    try:
+        target = "/oscar/sensitive/chart.jsp"
+        status, _, body = signed_in.request("/_gateway/justify?policy=sensitive-charts&next=" + target)
+        assert status == 200, body
+        status, _, body = signed_in.request("/_gateway/justify", {
+            "policy": "sensitive-charts", "next": target, "reason": "Covering the Tuesday clinic",
+            "csrf": csrf(body)})
+        assert status == 303, body
+        status, _, body = signed_in.request("/_gateway/approval?policy=sensitive-charts&next=" + target)
+        assert status == 200, body
+        status, _, body = signed_in.request("/_gateway/approval", {
+            "policy": "sensitive-charts", "next": target, "csrf": csrf(body)})
+        assert status in (200, 303), body
+        # The outbox thread sends within seconds; wait for the file rather than a fixed time.
+        run(front, "for i in $(seq 150); do test -s /var/tmp/molecule-mail/1.eml && exit 0; sleep 0.2; done; "
+                   "oscar-gateway-admin outbox --all; journalctl -u oscar-gateway --no-pager | tail -20; exit 1")
+        assert run(front, "cat /var/tmp/molecule-mail/1.rcpt").stdout.split() == ["reception@clinic.test"]
+        raw = run(front, "cat /var/tmp/molecule-mail/1.eml").stdout
+        mail = email.message_from_string(raw, policy=email.policy.default)
+        assert mail["From"] == "Molecule Test Clinic <oscar-access@clinic.test>", mail["From"]
+        text = mail.get_content()
+        for fact in ("Dr. Ann Smith", '"sensitive-charts"', "Covering the Tuesday clinic"):
+            assert fact in text, (fact, text)
+        assert re.search(r"https://emr\.clinic\.test/_gateway/approvals\?request=\d+", text), text
+        assert "molecule relay pass phrase" not in raw
+        # The outbox marks it sent once the relay's answer is in (just after the relay wrote the file).
+        run(front, "for i in $(seq 50); do oscar-gateway-admin outbox --all --format json | grep -q '\"sent\"'"
+                   " && exit 0; sleep 0.2; done; exit 1")
+        sent = json.loads(admin(front, "outbox --all --format json").stdout)
+        assert [(m["recipient"], m["status"]) for m in sent] == [("reception@clinic.test", "sent")], sent
+    finally:
+        run(front, "systemctl stop molecule-smtp", check=False)
 
 
 def test_upgrade_from_schema_v1_kept_users_sessions_and_audit():
