@@ -272,4 +272,3 @@ def test_cloudflare_mode_visits_by_way_in(cf):  # noqa: F811 - the fixture impor
     assert "service:abc123.access" in page_html and "IP bypass" in page_html
     assert "not recorded by the gateway" not in page_html
     assert "service token" in render.to_csv("sessions", report["tables"]["sessions"])
-

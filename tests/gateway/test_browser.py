@@ -278,6 +278,8 @@ def test_a_refusal_and_an_expiry_reach_the_locums_page_and_mailbox(browser_stack
     finally:
         manager.close()
         locum.close()
+
+
 def test_passkey_enrolment_sign_in_policy_and_removal_in_chromium(browser_stack):
     stack, browser = browser_stack
     database = stack.configs["sa"]["database"]

@@ -239,7 +239,6 @@ def test_records_arrive_wait_while_the_receiver_is_down_and_verify_against_the_c
     except AssertionError as error:
         raise AssertionError("\n".join([str(error), *_lines(received), *_logs(sender, receiver)])) from None
 
-
     lines = _lines(received)
     text = "\n".join(lines)
     assert "Jane Doe" not in text and "4711" not in text and "?x=" not in text and "?next" not in text

@@ -343,6 +343,8 @@ def test_the_off_box_receiver_needs_its_ca_and_sane_settings():
                      "gateway_audit_syslog_port: 70000 is not a TCP port", "gateway_audit_syslog_ca: must be the PEM",
                      "gateway_audit_syslog_queue_max: 'lots' is not a size"):
         assert expected in result["msg"], result["msg"]
+
+
 def test_a_relay_login_without_its_password_fails_before_any_change():
     mail = {"relay_host": "smtp.provider.test", "from_address": "gw@clinic.test",
             "credentials_file": "/etc/oscar-gateway/mail-credentials.json"}

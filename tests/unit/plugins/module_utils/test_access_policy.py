@@ -495,6 +495,8 @@ def test_a_service_token_may_last_forever():
 ])
 def test_authenticator_allowed(allowed, amr, admitted):
     assert ap.authenticator_allowed(allowed, frozenset(amr)) is admitted
+
+
 # -- The IT provider's SSH application (issue 15) ------------------------------------------------------------------
 
 SSH = {"domain": "ssh.clinic.example", "service_token": "provider"}
