@@ -28,6 +28,7 @@ for entry in (str(ROOT), str(COLLECTIONS)):
 # The slowest files (real containers, many ansible-playbook runs) start first, so that when pytest runs on two
 # workers (scripts/run_tests.py) neither is left with a long file at the end while the other idles.
 SLOW_FIRST = (
+    "tests/integration/test_audit_offbox.py",
     "tests/integration/test_fleet_patch.py",
     "tests/integration/test_cloudflare_playbook.py",
     "tests/integration/test_fleet_runner.py",
@@ -40,6 +41,7 @@ SLOW_FIRST = (
     "tests/integration/test_cloudflare_access_identity_provider.py",
     "tests/unit/test_cloudflared_double_contract.py",
     "tests/integration/test_fleet_controller.py",
+    "tests/integration/test_example_inventories.py",
 )
 
 
