@@ -82,6 +82,11 @@ CASES = [
     ("approval policy session longer than the maximum", {"sensitive_session": "48h"}, False,
      "access_policy.policies[3].session_duration", "access_policy.policies[3].session_duration"),
     ("approval policy session within the maximum", {"sensitive_session": "4h"}, True, None, None),
+    ("both listeners on one path", {"listen": {"unix_socket": "/run/gw/gw.sock", "auth_socket": "/run/gw/gw.sock",
+                                               "socket_mode": "0660"}}, False, "listen.auth_socket",
+     "gateway_auth_socket"),
+    ("a relative socket", {"listen": {"unix_socket": "gw.sock", "auth_socket": "", "socket_mode": "0660"}}, False,
+     "listen.unix_socket", "gateway_socket"),
 ]
 
 

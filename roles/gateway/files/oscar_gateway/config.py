@@ -171,12 +171,7 @@ def validate(data, environ=None):
     for key in ("database", "audit_jsonl", "secrets_file"):
         if not isinstance(cfg[key], str) or not os.path.isabs(cfg[key]):
             raise ConfigError("%s: an absolute path" % key)
-    sock = cfg["listen"]["unix_socket"]
-    if not isinstance(sock, str) or not os.path.isabs(sock):
-        raise ConfigError("listen.unix_socket: an absolute path")
-    auth_sock = cfg["listen"]["auth_socket"]
-    if auth_sock != "" and (not isinstance(auth_sock, str) or not os.path.isabs(auth_sock) or auth_sock == sock):
-        raise ConfigError("listen.auth_socket: empty (decisions on listen.unix_socket) or an absolute path of its own")
+    # listen.unix_socket and listen.auth_socket: checked by the shared schema (_check_schema, below).
     if not re.match(r"^0?[0-7]{3}$", str(cfg["listen"]["socket_mode"])):
         raise ConfigError("listen.socket_mode: octal like 0660")
     _number(cfg, None, "threads", 1, 32)
