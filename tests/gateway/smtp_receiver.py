@@ -42,7 +42,7 @@ class _Handler:
 class Receiver:
     """``messages``: (envelope recipients, parsed message, whether it came over TLS)."""
 
-    def __init__(self, tls_dir=None, login=None, refuse=(), port=None):
+    def __init__(self, tls_dir=None, login=None, refuse=(), port=None, hostname="127.0.0.1"):
         self.messages = []
         self.arrived = threading.Condition()
         self.refuse = set(refuse)
@@ -60,7 +60,7 @@ class Receiver:
                 ok = (auth_data.login.decode(), auth_data.password.decode()) == login
                 return AuthResult(success=ok)
             kwargs.update(authenticator=authenticator, auth_required=True, auth_require_tls=tls_dir is not None)
-        self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port, **kwargs)
+        self.controller = Controller(_Handler(self), hostname=hostname, port=self.port, **kwargs)
 
     def start(self):
         self.controller.start()

@@ -210,6 +210,20 @@ def test_after_the_last_attempt_a_message_is_given_up_listed_and_can_be_retried(
     assert gateway.store.one("SELECT status, attempts FROM mail_outbox")[:] == ("queued", 0)
 
 
+def test_an_ipv6_relay_written_in_brackets_is_reached(tmp_path):
+    # The configuration check accepts "[::1]" (as mail servers' relay settings write an IPv6 relay): the outbox
+    # must then reach it, not look "[::1]" up as a host name.
+    receiver = Receiver(hostname="::1").start()
+    try:
+        gateway = make_gateway(tmp_path, mail=mail_settings(receiver.port, relay_host="[::1]"))
+        set_password(gateway, "drsmith")
+        ask(gateway, Client(gateway))
+        assert gateway.outbox.deliver_due() == (1, 0)
+        assert receiver.wait_for(1)[0][0] == ["privacy@clinic.test"]
+    finally:
+        receiver.stop()
+
+
 def test_a_permanent_refusal_is_not_retried(tmp_path):
     receiver = Receiver(refuse={"privacy@clinic.test"}).start()
     try:

@@ -112,7 +112,9 @@ class Outbox:
 
     def _connect(self):
         mail = self.mail
-        smtp = smtplib.SMTP(mail["relay_host"], mail["relay_port"], timeout=mail["timeout_seconds"],
+        # The configuration accepts an IPv6 address in brackets ("[::1]", as mail servers' relay settings write it);
+        # smtplib wants the bare address (it would look the brackets up as a host name and fail).
+        smtp = smtplib.SMTP(mail["relay_host"].strip("[]"), mail["relay_port"], timeout=mail["timeout_seconds"],
                             local_hostname=self.host)
         try:
             smtp.ehlo()
