@@ -27,6 +27,8 @@ PEERS = [
     {"name": "lost-tablet", "owner": "Front desk", "address": "10.90.1.13", "enabled": False},
 ]
 
+PURPOSE = "=cmd|'/c calc'!A1<script>x</script> following up a privacy complaint"  # CSV and HTML injection
+
 
 def this_month():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m")
@@ -59,7 +61,7 @@ def clinic(tmp_path_factory):
     path = "/oscar/sensitive/chart.jsp"
     page = requester.get("/_gateway/justify", query="policy=sensitive&next=" + path)
     requester.post("/_gateway/justify", {"policy": "sensitive", "next": path, "csrf": csrf_of(page),
-                                         "reason": "Following up a privacy complaint"})
+                                         "reason": PURPOSE})
     page = requester.get("/_gateway/approval", query="policy=sensitive&next=" + path)
     requester.post("/_gateway/approval", {"policy": "sensitive", "next": path, "csrf": csrf_of(page)})
     page = approver.get("/_gateway/approvals")
@@ -77,10 +79,10 @@ def clinic(tmp_path_factory):
         page = guesser.get("/_gateway/login", query="next=/oscar/")
         guesser.post("/_gateway/login", {"username": "drsmith", "password": "=HYPERLINK(\"x\")",
                                          "csrf": csrf_of(page)})
-    # A typed-in user name that looks like a spreadsheet formula (CSV injection) and HTML (cross-site scripting).
+    # A typed-in user name no account has (a password typed in the wrong field, say): reported by its fingerprint.
     guesser = Client(gateway, ip="192.0.2.99")
     page = guesser.get("/_gateway/login", query="next=/oscar/")
-    guesser.post("/_gateway/login", {"username": "=cmd|'/c calc'!A1<script>x</script>", "password": PASSWORD,
+    guesser.post("/_gateway/login", {"username": "Tulips-2026!", "password": PASSWORD,
                                      "csrf": csrf_of(page)})
     # A partner's system calls OSCAR's web services from its network, which a bypass policy lets in without a sign-in.
     for _call in range(2):
@@ -138,7 +140,7 @@ def test_purposes_approvals_denials_and_failed_sign_ins(clinic):
     _gateway, tmp = clinic
     tables = build(export(tmp, "--period", this_month()))["tables"]
     assert [(r["account"], r["policy"], r["purpose"]) for r in tables["justifications"]] == [
-        ("drsmith", "sensitive", "Following up a privacy complaint")]
+        ("drsmith", "sensitive", PURPOSE)]
     (approval,) = tables["approvals"]
     assert approval["account"] == "drsmith" and approval["status"] == "approved"
     assert approval["decided_by"].startswith("privacy approve (")
@@ -211,10 +213,14 @@ def test_html_and_csv_are_escaped_and_self_contained(clinic):
     page = render.to_html(report)
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "http://" not in page and "https://" not in page and "src=" not in page
+    rows = list(csv.reader(io.StringIO(render.to_csv("justifications", report["tables"]["justifications"]))))
+    assert rows[0] == list(model.COLUMNS["justifications"])
+    typed = [r for r in rows if "cmd|" in r[5]]
+    assert typed and all(r[5].startswith("'=") for r in typed)
+    # The name typed by the guesser is in neither form, only its keyed fingerprint.
     rows = list(csv.reader(io.StringIO(render.to_csv("failed_signins", report["tables"]["failed_signins"]))))
-    assert rows[0] == list(model.COLUMNS["failed_signins"])
-    typed = [r for r in rows if "cmd|" in r[2]]
-    assert typed and all(r[2].startswith("'=") for r in typed)
+    assert "tulips" not in page.lower() and not [r for r in rows if "tulips" in ",".join(r).lower()]
+    assert [r[2] for r in rows if r[2].startswith("unknown:")]
 
 
 def test_a_broken_chain_names_the_first_broken_record(clinic, tmp_path):

@@ -188,6 +188,28 @@ def test_lockout_per_user_with_backoff_and_audit(gateway):
     assert newly and newly[0][1] == 60
 
 
+def test_a_password_typed_as_the_username_never_reaches_the_audit_log(gateway):
+    # Someone types their password into the username field: the attempt is audited, repeated tries of the same
+    # text show as one name (and lock it out), but the text itself is nowhere in the audit log, which is kept for
+    # years and copied off the host.
+    set_password(gateway, "drsmith")
+    typed = "Summer-2026-Tulips"
+    for attempt in range(3):
+        client = Client(gateway, ip="198.51.100.%d" % (40 + attempt))
+        client.post("/_gateway/login", {"username": typed, "password": "x", "csrf": start_login(client)})
+    client = Client(gateway, ip="198.51.100.50")
+    client.post("/_gateway/login", {"username": "drsmith", "password": "wrong", "csrf": start_login(client)})
+    rows = [dict(r) for r in events(gateway)]
+    assert not [r for r in rows if typed.lower() in json.dumps(r).lower()]
+    failed = [r["username"] for r in rows if r["event"] == "login_failed"]
+    assert len(failed) == 4 and len(set(failed[:3])) == 1 and failed[0].startswith("unknown:")
+    assert failed[3] == "drsmith"  # an account's own name is kept: the privacy officer needs it
+    lockouts = [r["username"] for r in rows if r["event"] == "lockout" and r["username"]]
+    assert lockouts == [failed[0]]
+    # The fingerprint is keyed by the gateway's secret: the off-box copy cannot be searched for guesses.
+    assert failed[0] != "unknown:" + __import__("hashlib").sha256(typed.lower().encode()).hexdigest()[:16]
+
+
 def test_lockout_per_client_ip(gateway):
     client = Client(gateway, ip="198.51.100.50")
     for name in ("a1", "a2", "a3"):

@@ -30,6 +30,7 @@ class SignIn:
         self.passkeys = None  # set by the application (passkeys.Passkeys needs this object too)
         # Recovery codes are stored as HMACs under a key of their own, derived from the session key.
         self.recovery_key = security.mac(session_key, "recovery-codes").encode("ascii")
+        self.typed_name_key = security.mac(session_key, "typed-names").encode("ascii")
 
     def _pending(self, request, stage):
         token = self.tokens.from_cookie(request.cookie(self.login_cookie), "login")
@@ -55,10 +56,19 @@ class SignIn:
             if remaining > 0:
                 time.sleep(remaining)
 
-    def _lockouts(self, keys, username, ip):
+    def _lockouts(self, keys, username, ip, audited_name=None):
         for key, seconds in self.regulation.fail(keys):
-            self.store.audit("lockout", username=username if key.startswith("user:") else "", ip=ip,
-                             key=key.split(":", 1)[0], seconds=seconds)
+            self.store.audit("lockout", username=(username if audited_name is None else audited_name)
+                             if key.startswith("user:") else "", ip=ip, key=key.split(":", 1)[0], seconds=seconds)
+
+    def audited_name(self, typed, user):
+        """The name the audit log gives a sign-in attempt: the account's own, or, for a name no account has, a keyed
+        fingerprint of what was typed. People type their password into the username field; the audit log is kept
+        for years and copied off the host, so it must not keep that. The same typed name gives the same
+        fingerprint, so repeated tries of one name still show as one (and its lockout with it)."""
+        if user is not None or not typed:
+            return typed
+        return "unknown:" + security.mac(self.typed_name_key, typed)[:16]
 
     # -- password -----------------------------------------------------------------------------------
 
@@ -84,16 +94,17 @@ class SignIn:
         user = self.store.user(username) if username else None
         ok = self.passwords.verify(user["password_hash"] if user else None, password[:1024])
         usable = bool(ok and user and account_usable(user))
+        audited = self.audited_name(username, user)
         if banned:
-            self.store.audit("login_refused_locked", username=username, ip=ip, method="POST", path=request.path,
+            self.store.audit("login_refused_locked", username=audited, ip=ip, method="POST", path=request.path,
                              key=banned.split(":", 1)[0])
             usable = False
         elif not usable:
-            self.store.audit("login_failed", username=username, ip=ip, method="POST", path=request.path,
+            self.store.audit("login_failed", username=audited, ip=ip, method="POST", path=request.path,
                              reason="bad credentials" if not ok else
                              "account expired" if account_expired(user["expires"]) else "account disabled",
                              known_user=bool(user))
-            self._lockouts(keys, username, ip)
+            self._lockouts(keys, username, ip, audited)
         elif self.store.passkey_sign_in(username) == "only":
             # The account signs in with its passkey alone: a right password (perhaps phished) is not enough, and the
             # answer is the same as for a wrong one.
