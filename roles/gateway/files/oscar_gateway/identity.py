@@ -9,6 +9,8 @@ from . import _shared, cfaccess, security, web
 from .store import account_expired
 
 _ap = _shared.access_policy_module()
+# Values worked out once and remembered (session cookies' id hashes), at most this many; then the memory starts over.
+REMEMBERED = 4096
 
 
 @functools.lru_cache(maxsize=64)
@@ -58,6 +60,7 @@ class Identities:
         self.verifier = verifier
         self.service_token_ids = service_token_ids or {}
         self._memberships = {}
+        self._session_hashes = {}
 
     # -- sessions ---------------------------------------------------------------------------------
 
@@ -69,9 +72,22 @@ class Identities:
         return id_hash, web.set_cookie(self.session_cookie, cookie_value)
 
     def session_hash(self, request):
-        """The id hash of the session cookie the request carries (signature checked), or None."""
-        token = self.tokens.from_cookie(request.cookie(self.session_cookie), "session")
-        return security.token_hash(token) if token else None
+        """The id hash of the session cookie the request carries (signature checked), or None. A pure function of the
+        cookie's value and the key: each signed-in browser's value is checked once and remembered (valid ones only, so
+        forged values cannot fill the memory), not hashed twice on every request."""
+        value = request.cookie(self.session_cookie)
+        if not value:
+            return None
+        id_hash = self._session_hashes.get(value)
+        if id_hash is None:
+            token = self.tokens.from_cookie(value, "session")
+            if not token:
+                return None
+            id_hash = security.token_hash(token)
+            if len(self._session_hashes) >= REMEMBERED:
+                self._session_hashes = {}
+            self._session_hashes[value] = id_hash
+        return id_hash
 
     def load_session(self, request, ip="", path="", method=""):
         """The request's live session, or None; one found expired, inactive or of a disabled user is ended here."""
