@@ -7,6 +7,7 @@ per-policy MFA and session age, justification and approval, the audit and nginx'
 """
 
 import functools
+import operator
 import re
 import threading
 import time
@@ -32,7 +33,7 @@ UNATTENDED_WINDOW_SECONDS = 300
 # Pure results remembered per decision's inputs (target URL, path and subject, person), at most this many of each;
 # then that memory starts over.
 REMEMBERED = 4096
-_SUBJECT_FIELDS = _ap.Subject.__slots__
+_subject_fields = operator.attrgetter(*_ap.Subject.__slots__)  # every field of a subject, as one tuple
 
 
 class UnattendedAudit:
@@ -141,7 +142,7 @@ class DecisionEndpoint:
         """The shared evaluator's (outcome, policy), remembered per path and subject: a pure function of the two and of
         the access-policy model, which does not change while the gateway runs. Every field of the subject is part of
         the key (whatever the evaluator may read of it)."""
-        key = (path, *(getattr(subject, name) for name in _SUBJECT_FIELDS))
+        key = (path, _subject_fields(subject))
         found = self._decisions.get(key)
         if found is None:
             found = self.evaluator.decide(path, subject)

@@ -20,15 +20,22 @@ def _amr(stored):
 
 
 class Session:
+    """A session row as read (never changed afterwards: the store may hand the same one to later requests while the
+    database is unchanged)."""
+
     __slots__ = (
+        "account_expires",
+        "admin_disabled",
         "amr",
         "created",
         "display_name",
         "email",
+        "enabled",
         "expires",
         "id_hash",
         "last_activity",
         "mfa",
+        "revoked_at",
         "role",
         "username",
     )
@@ -44,6 +51,10 @@ class Session:
         self.display_name = row["display_name"] or row["username"]
         self.email = row["email"] or ""
         self.role = row["role"] or ""
+        self.revoked_at = row["revoked_at"]
+        self.enabled = row["enabled"]
+        self.admin_disabled = row["admin_disabled"]
+        self.account_expires = row["account_expires"]
 
 
 class Identities:
@@ -94,25 +105,25 @@ class Identities:
         id_hash = self.session_hash(request)
         if id_hash is None:
             return None
-        row = self.store.session(id_hash)
-        if row is None or row["revoked_at"] is not None:
+        session = self.store.session(id_hash, Session)
+        if session is None or session.revoked_at is not None:
             return None
         now = time.time()
         reason = None
-        if now >= row["expires"]:
+        if now >= session.expires:
             reason = "expired"
-        elif now - row["last_activity"] > self.cfg["sessions"]["inactivity_seconds"]:
+        elif now - session.last_activity > self.cfg["sessions"]["inactivity_seconds"]:
             reason = "inactive"
-        elif self.mode == "standalone" and (not row["enabled"] or row["admin_disabled"]):
+        elif self.mode == "standalone" and (not session.enabled or session.admin_disabled):
             reason = "user disabled"
-        elif self.mode == "standalone" and account_expired(row["account_expires"]):
+        elif self.mode == "standalone" and account_expired(session.account_expires):
             reason = "account expired"
         if reason:
-            if self.store.end_session(row["id_hash"], reason):
-                self.store.audit("session_ended", username=row["username"], ip=ip, method=method, path=path,
+            if self.store.end_session(session.id_hash, reason):
+                self.store.audit("session_ended", username=session.username, ip=ip, method=method, path=path,
                                  reason=reason)
             return None
-        return Session(row)
+        return session
 
     def touch(self, session):
         """Record activity, at most once per ``activity_write_seconds``."""

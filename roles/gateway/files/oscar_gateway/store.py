@@ -463,32 +463,36 @@ class Store:
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (id_hash, username, now, now, now + lifetime, int(mfa), json.dumps(list(amr)), ip or ""))
 
-    def session(self, id_hash):
+    def session(self, id_hash, build=None):
         """The session row with its user's display name, email, role, enabled flags and the account's expiry date
-        (account_expires: the session's own ``expires`` is its end time); None if unknown.
+        (account_expires: the session's own ``expires`` is its end time), or ``build(row)`` when given; None if
+        unknown.
 
-        Rows read are remembered per connection (so per thread) only while the database stays as it was: any commit
+        What is read is remembered per connection (so per thread) only while the database stays as it was: any commit
         by another connection (another thread, the admin command revoking a session or disabling a user) changes
-        SQLite's ``PRAGMA data_version``, any change by this one its ``total_changes``, and either drops them all. So
-        a revocation holds from the very next request, and an unchanged database costs one PRAGMA instead of the
-        join on every decision."""
+        SQLite's ``PRAGMA data_version``, any change by this one its ``total_changes``, and either drops it all. So a
+        revocation holds from the very next request, and an unchanged database costs one PRAGMA instead of the join
+        (and ``build``) on every decision."""
         conn = self.conn()
         local = self._local
         version = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
-        rows = getattr(local, "sessions", None)
-        if rows is None or local.sessions_version != version or len(rows) >= SESSION_ROWS_REMEMBERED:
-            rows = local.sessions = {}
+        remembered = getattr(local, "sessions", None)
+        if remembered is None or local.sessions_version != version or len(remembered) >= SESSION_ROWS_REMEMBERED:
+            remembered = local.sessions = {}
             local.sessions_version = version
-        row = rows.get(id_hash)
-        if row is None:
-            row = conn.execute(
+        key = (id_hash, build)
+        found = remembered.get(key)
+        if found is None:
+            found = conn.execute(
                 "SELECT s.*, u.display_name AS display_name, u.email AS email, u.role AS role, u.enabled AS enabled,"
                 " u.admin_disabled AS admin_disabled, u.expires AS account_expires"
                 " FROM sessions s LEFT JOIN users u ON u.username = s.username"
                 " WHERE s.id_hash = ?", (id_hash,)).fetchone()
-            if row is not None:
-                rows[id_hash] = row
-        return row
+            if found is not None:
+                if build is not None:
+                    found = build(found)
+                remembered[key] = found
+        return found
 
     def live_session_username(self, id_hash):
         row = self.one("SELECT username FROM sessions WHERE id_hash = ? AND revoked_at IS NULL", (id_hash,))
