@@ -30,7 +30,7 @@ def warm(client):
 
 
 def test_a_session_revoked_by_the_admin_command_in_another_process_is_refused_on_the_next_request(tmp_path):
-    gateway, client = signed_in(tmp_path)
+    _gateway, client = signed_in(tmp_path)
     warm(client)
     admin = subprocess.run(
         [sys.executable, "-m", "oscar_gateway.admin", "--config", str(tmp_path / "config.json"), "revoke", "--user",
