@@ -10,7 +10,9 @@ Measures requests per second and p50/p99 latency of
       session cookie, the Access token, method, host, raw request URI and client address; short TTL);
 and the ratios b/a and c/a; then the decision itself (the gateway's /auth over its decision socket, which nginx
 uses; over the pages' waitress socket for comparison; and in process), and the gateway's memory (RSS now and peak,
-after logins that run argon2).
+after logins that run argon2). Each decision figure comes with the CPU time it cost: the gateway process's own (every
+thread's time on a CPU, from /proc, over the socket decisions) or the calling thread's (in process). CPU per decision
+moves far less with the machine's load than latency does.
 
 Everything runs on 127.0.0.1 with bounded loops (a time limit and a request cap per worker).
 Usage: .venv/bin/python benchmarks/gateway_bench.py [--seconds 5] [--workers 4] [--json FILE]
@@ -87,15 +89,32 @@ def load(port, path, headers, seconds, workers):
     }
 
 
-def unix_decisions(sock_path, headers, count):
-    """Round trips to the gateway's /auth on its UNIX socket, keep-alive, like nginx's upstream."""
+def cpu_seconds(pid):
+    """CPU time of every thread of process ``pid`` so far (nanosecond counters of /proc/PID/task/*/schedstat)."""
+    total = 0
+    for task in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/schedstat" % (pid, task)) as handle:
+                total += int(handle.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass  # a thread that ended meanwhile
+    return total / 1e9
+
+
+def unix_decisions(sock_path, headers, count, pid):
+    """Round trips to the gateway's /auth on its UNIX socket, keep-alive, like nginx's upstream; the gateway process's
+    CPU time per decision (all its threads, measured while the connection's thread is alive)."""
     lines = ["GET /auth HTTP/1.1", "Host: gateway"] + ["%s: %s" % kv for kv in headers.items()]
     request = ("\r\n".join(lines) + "\r\n\r\n").encode()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(sock_path)
     handle = sock.makefile("rb")
     latencies, statuses = [], {}
-    for _unused in range(count):
+    cpu_before = None
+    for index in range(count + 1):  # the first round trip starts the connection's thread: not counted
+        if index == 1:
+            cpu_before = cpu_seconds(pid)
+            latencies, statuses = [], {}
         started = time.perf_counter()
         sock.sendall(request)
         status = int(handle.readline().split()[1])
@@ -110,9 +129,10 @@ def unix_decisions(sock_path, headers, count):
             handle.read(length)
         latencies.append(time.perf_counter() - started)
         statuses[status] = statuses.get(status, 0) + 1
+    cpu_us = (cpu_seconds(pid) - cpu_before) / count * 1e6
     sock.close()
     return {"requests": count, "p50_ms": percentile(latencies, 50) * 1000,
-            "p99_ms": percentile(latencies, 99) * 1000, "statuses": statuses}
+            "p99_ms": percentile(latencies, 99) * 1000, "statuses": statuses, "cpu_us_per_decision": cpu_us}
 
 
 def in_process_decisions(tmp, count):
@@ -123,13 +143,15 @@ def in_process_decisions(tmp, count):
     set_password(gateway, "drsmith")
     login(client, gateway, "drsmith", enroll_totp(gateway, "drsmith"))
     latencies = []
+    cpu_before = time.thread_time()
     for _unused in range(count):
         started = time.perf_counter()
         response = client.auth("/oscar/demographic/search.jsp", headers=XHR)
         latencies.append(time.perf_counter() - started)
         assert response.status == 200
+    cpu_us = (time.thread_time() - cpu_before) / count * 1e6
     return {"requests": count, "p50_ms": percentile(latencies, 50) * 1000,
-            "p99_ms": percentile(latencies, 99) * 1000}
+            "p99_ms": percentile(latencies, 99) * 1000, "cpu_us_per_decision": cpu_us}
 
 
 def rss(stack):
@@ -179,10 +201,11 @@ def main():
         decision_headers = dict(XHR, **{"X-Original-URL": "https://emr.clinic.test/oscar/demographic/search.jsp",
                                         "X-Original-Method": "GET", "X-Real-IP": "127.0.0.1",
                                         "Cookie": cookie["Cookie"]})
+        pid = stack.procs["gw-sa"].pid
         results["decision_unix_socket"] = unix_decisions(cfg["listen"]["auth_socket"], decision_headers,
-                                                         args.decisions)
+                                                         args.decisions, pid)
         results["decision_waitress_socket"] = unix_decisions(cfg["listen"]["unix_socket"], decision_headers,
-                                                             args.decisions)
+                                                             args.decisions, pid)
         results["gateway_memory"] = rss(stack)
     finally:
         stack.stop()
@@ -204,8 +227,9 @@ def main():
     results["ratio_b_over_a"] = b / a
     results["ratio_c_over_a"] = c / a
 
-    print("gateway benchmark on loopback (%d CPUs, %d workers, %.0f s per run)" % (
-        results["cpus"], args.workers, args.seconds))
+    results["load_average"] = os.getloadavg()
+    print("gateway benchmark on loopback (%d CPUs, %d workers, %.0f s per run), load average at the end %s" % (
+        results["cpus"], args.workers, args.seconds, "/".join("%.2f" % x for x in results["load_average"])))
     for key, label in (("a_no_auth", "(a) nginx -> stand-in, no auth"), ("b_gateway", "(b) with the gateway"),
                        ("c_gateway_cached", "(c) with the decision cache")):
         r = results[key]
@@ -216,7 +240,8 @@ def main():
                        ("decision_waitress_socket", "decision over waitress's socket"),
                        ("decision_in_process", "decision in process")):
         r = results[key]
-        print("  %-34s p50 %6.3f ms  p99 %6.3f ms  (%d requests)" % (label, r["p50_ms"], r["p99_ms"], r["requests"]))
+        print("  %-34s p50 %6.3f ms  p99 %6.3f ms  CPU %4.0f us/decision  (%d requests)" % (
+            label, r["p50_ms"], r["p99_ms"], r["cpu_us_per_decision"], r["requests"]))
     mem = results["gateway_memory"]
     print("  gateway memory: RSS %.1f MB, peak %.1f MB (after 4 logins with argon2id m=19 MiB)" % (
         mem["rss_mb"], mem["peak_rss_mb"]))

@@ -29,11 +29,29 @@ _REQUEST_LINE = re.compile(rb"\A(GET|HEAD) (/auth) (HTTP/1\.[01])\r?\n\Z")
 # Every header line at once: a name of RFC 9110 token characters, a colon, a value without CR or LF. (Names with "_"
 # are dropped below; nginx drops them too, underscores_in_headers off.)
 _HEADER_BLOCK = re.compile(rb"\A(?:[!#$%&'*+.^`|~0-9A-Za-z_-]+:[^\r\n]*\r?\n)*\Z")
-_UNSAFE_VALUE = re.compile(r"[\r\n\x00]")
+# Header name -> its environ key ("" for a name holding "_": dropped). nginx sends the same few names on every
+# subrequest, so each is worked out once; bounded, as the names are the browser's.
+_ENVIRON_KEYS = {}
+_MAX_ENVIRON_KEYS = 1024
+_BODY_KEYS = ("CONTENT_LENGTH", "CONTENT_TYPE")  # WSGI's two keys without HTTP_; the last line counts
 
 
 class BadRequest(Exception):
     """Not an auth subrequest from nginx: answered 400, connection closed."""
+
+
+def _environ_key(name):
+    key = _ENVIRON_KEYS.get(name)
+    if key is None:
+        if "_" in name:
+            key = ""
+        else:
+            key = name.upper().replace("-", "_")
+            if key not in _BODY_KEYS:
+                key = "HTTP_" + key
+        if len(_ENVIRON_KEYS) < _MAX_ENVIRON_KEYS:
+            _ENVIRON_KEYS[name] = key
+    return key
 
 
 def read_request(stream):
@@ -64,30 +82,26 @@ def read_request(stream):
     # split("\n"), never splitlines(): that would also break a value at \x85, \x0b or \x1c and make a header of it.
     for line in block.decode("latin-1").split("\n")[:-1]:
         name, _sep, value = line.partition(":")
-        if "_" in name:
+        key = _ENVIRON_KEYS.get(name) or _environ_key(name)
+        if not key:
             continue
-        key = name.upper().replace("-", "_")
         value = value.strip(" \t\r")
-        if key in ("CONTENT_LENGTH", "CONTENT_TYPE"):
-            environ[key] = value
-            continue
-        key = "HTTP_" + key
-        environ[key] = environ[key] + ", " + value if key in environ else value
+        if key in environ and key not in _BODY_KEYS:
+            value = environ[key] + ", " + value
+        environ[key] = value
     if environ.get("CONTENT_LENGTH", "0") not in ("", "0") or "HTTP_TRANSFER_ENCODING" in environ:
         raise BadRequest("a body")  # nginx sends the auth subrequest without one
     return method, protocol, environ
 
 
 def response_bytes(status, headers, keep_alive):
-    lines = ["HTTP/1.1 " + web.STATUS[status]]
-    for name, value in headers:
-        if _UNSAFE_VALUE.search(name) or _UNSAFE_VALUE.search(str(value)):
-            return response_bytes(403, [("Cache-Control", "no-store"), ("X-Accel-Expires", "0")], keep_alive)
-        lines.append("%s: %s" % (name, value))
-    lines.append("Content-Length: 0")
-    if not keep_alive:
-        lines.append("Connection: close")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    lines = ["%s: %s" % pair for pair in headers]
+    # A CR, LF or NUL in any name or value makes the answer a bare 403 (checked before the lines' own CRLFs are added).
+    joined = "".join(lines)
+    if "\r" in joined or "\n" in joined or "\x00" in joined:
+        return response_bytes(403, [("Cache-Control", "no-store"), ("X-Accel-Expires", "0")], keep_alive)
+    return "\r\n".join(["HTTP/1.1 " + web.STATUS[status], *lines, "Content-Length: 0",
+                         "\r\n" if keep_alive else "Connection: close\r\n\r\n"]).encode("latin-1")
 
 
 class AuthListener:

@@ -7,6 +7,7 @@ per-policy MFA and session age, justification and approval, the audit and nginx'
 """
 
 import functools
+import operator
 import re
 import threading
 import time
@@ -29,6 +30,10 @@ BYPASS_EVENT = "access_bypass"
 # One record per way in, account, address and policy in this many seconds: an integration polling every few seconds
 # must not flood the audit store (nginx's decision cache already hides most repeats from the gateway).
 UNATTENDED_WINDOW_SECONDS = 300
+# Pure results remembered per decision's inputs (target URL, path and subject, person), at most this many of each;
+# then that memory starts over.
+REMEMBERED = 4096
+_subject_fields = operator.attrgetter(*_ap.Subject.__slots__)  # every field of a subject, as one tuple
 
 
 class UnattendedAudit:
@@ -75,6 +80,9 @@ class DecisionEndpoint:
         self.identities = identities
         self.ui = ui
         self.unattended = UnattendedAudit(store)
+        self._splits = {}
+        self._decisions = {}
+        self._identity_values = {}
 
     def __call__(self, request):
         """(status, headers) with status 200, 401 or 403 only."""
@@ -118,6 +126,31 @@ class DecisionEndpoint:
         target = target[target.find("/"):] if "/" in target else "/"
         return decision_path, target
 
+    def _split_remembered(self, request):
+        """``_split_original``, remembered per X-Original-URL (a pure function of it and the configuration; the same
+        pages are asked for over and over). Refusals are not remembered."""
+        url = request.header("X-Original-URL")
+        found = self._splits.get(url)
+        if found is None:
+            found = self._split_original(request)
+            if len(self._splits) >= REMEMBERED:
+                self._splits = {}
+            self._splits[url] = found
+        return found
+
+    def _evaluate(self, path, subject):
+        """The shared evaluator's (outcome, policy), remembered per path and subject: a pure function of the two and of
+        the access-policy model, which does not change while the gateway runs. Every field of the subject is part of
+        the key (whatever the evaluator may read of it)."""
+        key = (path, _subject_fields(subject))
+        found = self._decisions.get(key)
+        if found is None:
+            found = self.evaluator.decide(path, subject)
+            if len(self._decisions) >= REMEMBERED:
+                self._decisions = {}
+            self._decisions[key] = found
+        return found
+
     def _decide(self, request):
         now = time.time()
         method = request.header("X-Original-Method") or "GET"
@@ -127,14 +160,14 @@ class DecisionEndpoint:
         if ip is None:
             return self._deny("no trustworthy client address", method=method)
         try:
-            path, target = self._split_original(request)
+            path, target = self._split_remembered(request)
         except paths.PathRejected as exc:
             return self._deny("path refused: %s" % str(exc)[:120], ip=ip, method=method)
         if self.paths.is_blocked(path):
             return self._deny("blocked path", ip=ip, method=method, path=path)
 
         session, subject, identity = self.identities.identify(request, ip, path, method)
-        outcome, matched = self.evaluator.decide(path, subject)
+        outcome, matched = self._evaluate(path, subject)
         name = matched["name"] if matched else ""
         if outcome == _ap.BYPASS:
             # Whoever it is (a person signed in may be in the bypassed network too), the policy let the address in.
@@ -227,7 +260,15 @@ class DecisionEndpoint:
             headers.append(_NO_STORE)
         if subject is None:
             return headers
-        values = (subject.username or subject.email, subject.email, subject.display_name or subject.username,
-                  ",".join(sorted(subject.groups | subject.roles)))
-        headers.extend((name, web.header_safe(value)) for name, value in zip(front_door.IDENTITY_HEADERS, values))
+        key = (subject.username, subject.email, subject.display_name, subject.groups, subject.roles)
+        identity = self._identity_values.get(key)
+        if identity is None:  # each person's headers are worked out once
+            values = (subject.username or subject.email, subject.email, subject.display_name or subject.username,
+                      ",".join(sorted(subject.groups | subject.roles)))
+            identity = tuple((name, web.header_safe(value))
+                             for name, value in zip(front_door.IDENTITY_HEADERS, values))
+            if len(self._identity_values) >= REMEMBERED:
+                self._identity_values = {}
+            self._identity_values[key] = identity
+        headers.extend(identity)
         return headers

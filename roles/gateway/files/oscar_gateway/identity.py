@@ -9,6 +9,8 @@ from . import _shared, cfaccess, security, web
 from .store import account_expired
 
 _ap = _shared.access_policy_module()
+# Values worked out once and remembered (session cookies' id hashes), at most this many; then the memory starts over.
+REMEMBERED = 4096
 
 
 @functools.lru_cache(maxsize=64)
@@ -18,15 +20,22 @@ def _amr(stored):
 
 
 class Session:
+    """A session row as read (never changed afterwards: the store may hand the same one to later requests while the
+    database is unchanged)."""
+
     __slots__ = (
+        "account_expires",
+        "admin_disabled",
         "amr",
         "created",
         "display_name",
         "email",
+        "enabled",
         "expires",
         "id_hash",
         "last_activity",
         "mfa",
+        "revoked_at",
         "role",
         "username",
     )
@@ -42,6 +51,10 @@ class Session:
         self.display_name = row["display_name"] or row["username"]
         self.email = row["email"] or ""
         self.role = row["role"] or ""
+        self.revoked_at = row["revoked_at"]
+        self.enabled = row["enabled"]
+        self.admin_disabled = row["admin_disabled"]
+        self.account_expires = row["account_expires"]
 
 
 class Identities:
@@ -58,6 +71,7 @@ class Identities:
         self.verifier = verifier
         self.service_token_ids = service_token_ids or {}
         self._memberships = {}
+        self._session_hashes = {}
 
     # -- sessions ---------------------------------------------------------------------------------
 
@@ -69,34 +83,47 @@ class Identities:
         return id_hash, web.set_cookie(self.session_cookie, cookie_value)
 
     def session_hash(self, request):
-        """The id hash of the session cookie the request carries (signature checked), or None."""
-        token = self.tokens.from_cookie(request.cookie(self.session_cookie), "session")
-        return security.token_hash(token) if token else None
+        """The id hash of the session cookie the request carries (signature checked), or None. A pure function of the
+        cookie's value and the key: each signed-in browser's value is checked once and remembered (valid ones only, so
+        forged values cannot fill the memory), not hashed twice on every request."""
+        value = request.cookie(self.session_cookie)
+        if not value:
+            return None
+        id_hash = self._session_hashes.get(value)
+        if id_hash is None:
+            token = self.tokens.from_cookie(value, "session")
+            if not token:
+                return None
+            id_hash = security.token_hash(token)
+            if len(self._session_hashes) >= REMEMBERED:
+                self._session_hashes = {}
+            self._session_hashes[value] = id_hash
+        return id_hash
 
     def load_session(self, request, ip="", path="", method=""):
         """The request's live session, or None; one found expired, inactive or of a disabled user is ended here."""
         id_hash = self.session_hash(request)
         if id_hash is None:
             return None
-        row = self.store.session(id_hash)
-        if row is None or row["revoked_at"] is not None:
+        session = self.store.session(id_hash, Session)
+        if session is None or session.revoked_at is not None:
             return None
         now = time.time()
         reason = None
-        if now >= row["expires"]:
+        if now >= session.expires:
             reason = "expired"
-        elif now - row["last_activity"] > self.cfg["sessions"]["inactivity_seconds"]:
+        elif now - session.last_activity > self.cfg["sessions"]["inactivity_seconds"]:
             reason = "inactive"
-        elif self.mode == "standalone" and (not row["enabled"] or row["admin_disabled"]):
+        elif self.mode == "standalone" and (not session.enabled or session.admin_disabled):
             reason = "user disabled"
-        elif self.mode == "standalone" and account_expired(row["account_expires"]):
+        elif self.mode == "standalone" and account_expired(session.account_expires):
             reason = "account expired"
         if reason:
-            if self.store.end_session(row["id_hash"], reason):
-                self.store.audit("session_ended", username=row["username"], ip=ip, method=method, path=path,
+            if self.store.end_session(session.id_hash, reason):
+                self.store.audit("session_ended", username=session.username, ip=ip, method=method, path=path,
                                  reason=reason)
             return None
-        return Session(row)
+        return session
 
     def touch(self, session):
         """Record activity, at most once per ``activity_write_seconds``."""

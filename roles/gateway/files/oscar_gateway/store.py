@@ -15,6 +15,7 @@ that an edit of the column shows up in the verification too.
 """
 
 import datetime
+import functools
 import hashlib
 import json
 import os
@@ -24,6 +25,8 @@ import time
 
 from . import _shared
 
+# Session rows each thread's connection remembers while the database is unchanged (Store.session); then it starts over.
+SESSION_ROWS_REMEMBERED = 4096
 AUDIT_FIELDS = ("time", "event", "username", "ip", "method", "path", "policy", "detail")
 # Free text people type (a purpose justification, the reason of an approval request) may name a patient: the JSON-lines
 # copy, which is shipped off the host, carries its SHA-256 instead (``<key>_sha256``); SQLite keeps the text.
@@ -186,7 +189,13 @@ class StoreError(RuntimeError):
 def account_expired(expires, today=None):
     """Whether an account with this expiry date (the users row's ``expires``) no longer works today on this host: the
     collection's one rule (_expiry.py), the one the role's check and the fleet report use."""
-    return _shared.expiry_module().is_expired(expires, today or datetime.date.today())
+    return _account_expired(expires, today or datetime.date.today())
+
+
+@functools.lru_cache(maxsize=1024)
+def _account_expired(expires, today):
+    """The rule is a pure function of the two dates: every decision asks it for the same few, so each is parsed once."""
+    return _shared.expiry_module().is_expired(expires, today)
 
 
 def account_usable(user, today=None):
@@ -454,14 +463,36 @@ class Store:
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (id_hash, username, now, now, now + lifetime, int(mfa), json.dumps(list(amr)), ip or ""))
 
-    def session(self, id_hash):
+    def session(self, id_hash, build=None):
         """The session row with its user's display name, email, role, enabled flags and the account's expiry date
-        (account_expires: the session's own ``expires`` is its end time); None if unknown."""
-        return self.one(
-            "SELECT s.*, u.display_name AS display_name, u.email AS email, u.role AS role, u.enabled AS enabled,"
-            " u.admin_disabled AS admin_disabled, u.expires AS account_expires"
-            " FROM sessions s LEFT JOIN users u ON u.username = s.username"
-            " WHERE s.id_hash = ?", (id_hash,))
+        (account_expires: the session's own ``expires`` is its end time), or ``build(row)`` when given; None if
+        unknown.
+
+        What is read is remembered per connection (so per thread) only while the database stays as it was: any commit
+        by another connection (another thread, the admin command revoking a session or disabling a user) changes
+        SQLite's ``PRAGMA data_version``, any change by this one its ``total_changes``, and either drops it all. So a
+        revocation holds from the very next request, and an unchanged database costs one PRAGMA instead of the join
+        (and ``build``) on every decision."""
+        conn = self.conn()
+        local = self._local
+        version = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
+        remembered = getattr(local, "sessions", None)
+        if remembered is None or local.sessions_version != version or len(remembered) >= SESSION_ROWS_REMEMBERED:
+            remembered = local.sessions = {}
+            local.sessions_version = version
+        key = (id_hash, build)
+        found = remembered.get(key)
+        if found is None:
+            found = conn.execute(
+                "SELECT s.*, u.display_name AS display_name, u.email AS email, u.role AS role, u.enabled AS enabled,"
+                " u.admin_disabled AS admin_disabled, u.expires AS account_expires"
+                " FROM sessions s LEFT JOIN users u ON u.username = s.username"
+                " WHERE s.id_hash = ?", (id_hash,)).fetchone()
+            if found is not None:
+                if build is not None:
+                    found = build(found)
+                remembered[key] = found
+        return found
 
     def live_session_username(self, id_hash):
         row = self.one("SELECT username FROM sessions WHERE id_hash = ? AND revoked_at IS NULL", (id_hash,))
