@@ -2,7 +2,7 @@
 edge is unreachable, instead of dialling again at once.
 
 Upstream's supervisor rotates to another edge address after a failed dial, then waits ("Retrying connection in up
-to 2s", doubling to 32 s). Pinned to one address there is no other: Serve returns ErrNoAddressesLeft before its
+to 2s", doubling to 1m4s). Pinned to one address there is no other: Serve returns ErrNoAddressesLeft before its
 backoff and startFirstTunnel retries a static edge at once. Over HTTP/2 (the demo's connector runs on it) a refused
 dial is immediate, so one address made the demo's connector log thousands of lines a second and use half a core.
 The demo inventory gives two loopback addresses (cloudflared_test_edge); the role makes one --edge of each.
