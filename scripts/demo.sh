@@ -167,7 +167,15 @@ sed -n '/^TASK \[Show the peers\]/,/^$/p' .build/demo-wireguard-list.log |
 echo
 echo "cloudflared on demo-oscar: the real connector (upstream's package $CLOUDFLARED_DEB), running as its own user."
 echo "It CANNOT REACH CLOUDFLARE: the demo has no real tunnel, so the connector is pinned to a local edge that answers"
-echo "nothing (127.0.0.1:7844) and has no route off the machine. It stays up and retries; it is never ready (/ready 503)."
+echo "nothing (127.0.0.1:7844 and 127.0.0.2:7844) and has no route off the machine. It stays up and retries, waiting"
+echo "longer between attempts (up to a minute) as with an unreachable edge; it is never ready (/ready 503)."
+# Pinned: every --edge of the running unit is a loopback address (the role refuses any other; this checks the host).
+edges="$(podman exec demo-oscar systemctl show -p ExecStart --value cloudflared.service | grep -o -- '--edge [^ ;]*' |
+  cut -d' ' -f2 || true)"
+if [ -z "$edges" ] || printf '%s\n' "$edges" | grep -qv '^127\.'; then
+  echo "demo: cloudflared on demo-oscar is not pinned to loopback edges only: ${edges:-no --edge}" >&2
+  exit 1
+fi
 echo "  podman exec demo-oscar systemctl status cloudflared.service"
 # Running, or the demo stops here: a connector that is not running is what this section exists to show. The real
 # connector is Type=notify and sends READY=1 only after its first edge connection, which the demo cannot have: it

@@ -87,6 +87,12 @@ def cloudflared_ready_url(address):
     return _model.ready_url(address)
 
 
+@_wrap
+def cloudflared_test_edge_option(value):
+    """cloudflared_test_edge (an address or a list) as tunnel options: ' --edge ADDRESS' each, '' without one."""
+    return _model.pinned_edge_options(_plain(value))
+
+
 class FilterModule(object):
     """cloudflared role filters."""
 
@@ -100,4 +106,5 @@ class FilterModule(object):
             "cloudflared_token_file_supported": cloudflared_token_file_supported,
             "cloudflared_ready_url": cloudflared_ready_url,
             "cloudflared_help_has_flag": cloudflared_help_has_flag,
+            "cloudflared_test_edge_option": cloudflared_test_edge_option,
         }

@@ -760,6 +760,25 @@ def check_metrics_address(address):
     return None
 
 
+def pinned_edges(value):
+    """cloudflared_test_edge as a list of addresses: one address, a list of them, or none ('' or [])."""
+    if value is None or (_is_str(value) and not value):
+        return []
+    if _is_str(value):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    raise ValueError("%r is not an address or a list of addresses" % (value,))
+
+
+def pinned_edge_options(value):
+    """cloudflared's tunnel options for the test edges: ' --edge ADDRESS' for each, or '' without one. The real
+    connector backs off between attempts only when it has another edge address to turn to: pinned to a single
+    address that fails, it finds none, skips its backoff and dials again at once (upstream's supervisor: Serve
+    returns ErrNoAddressesLeft before its backoff timer, and startFirstTunnel retries a static edge at once)."""
+    return "".join(" --edge %s" % edge for edge in pinned_edges(value))
+
+
 def ready_url(address):
     host, port = split_host_port(address)
     if ":" in host:
@@ -955,12 +974,18 @@ def settings_problems(settings):
     if problem:
         add("metrics_address", problem)
 
-    test_edge = settings.get("test_edge")
-    if test_edge:
-        problem = check_metrics_address(test_edge)
+    try:
+        edges = pinned_edges(settings.get("test_edge"))
+    except ValueError as exc:
+        edges = []
+        add("test_edge", str(exc))
+    for edge in edges:
+        problem = check_metrics_address(edge)
         if problem:
-            add("test_edge", "%s; it is for isolated tests only and must pin the connector to a loopback address "
-                "that answers nothing, such as 127.0.0.1:7844" % problem.replace("metrics and /ready must", "it must"))
+            add("test_edge", "%s; it is for isolated tests only and must pin the connector to loopback addresses "
+                "that answer nothing, such as 127.0.0.1:7844" % problem.replace("metrics and /ready must", "it must"))
+    if len(set(edges)) != len(edges):
+        add("test_edge", "%r names an address twice" % (edges,))
 
     timeout = settings.get("ready_timeout")
     if not _is_int(timeout) or not 5 <= timeout <= 3600:

@@ -18,6 +18,12 @@ them. The podman_pipelined connection (with `podman_persist`) sends each command
 - the master exits after IDLE_SECONDS without a request (as ControlPersist=60s), when the container stops (the exec
   session ends), or when asked (the connection's reset).
 
+A container stopped, restarted or re-created under the same name ends the master's exec session, but `podman
+restart` can return before the master has seen it end. The relay acknowledges each request when it reads it, so the
+master knows which commands the container never received: those are answered `stale` (the caller starts a new
+master and sends the command again), and only a command that started when its container stopped is `lost` (a
+connection failure, as a dropped SSH connection is). A replaced master never removes its successor's socket.
+
 Standard library only: the master runs under the controller's Python, the relay under the container's.
 """
 
@@ -33,11 +39,16 @@ import time
 IDLE_SECONDS = 60
 
 # Runs in the container (python3 -c RELAY). One request a line on stdin, one answer a line on stdout, each request in
-# its own thread (a host's worker and a task delegated to it can use the container at once).
+# its own thread (a host's worker and a task delegated to it can use the container at once). First line out: hello;
+# then an acknowledgement of each request as it is read, before it starts.
 RELAY = r"""
 import base64, json, subprocess, sys, threading
 lock = threading.Lock()
 out = sys.stdout.buffer
+def send(message):
+    with lock:
+        out.write(json.dumps(message).encode() + b"\n")
+        out.flush()
 def run(request):
     data = request.get("stdin")
     try:
@@ -46,13 +57,13 @@ def run(request):
         answer = {"rc": proc.returncode, "out": proc.stdout, "err": proc.stderr}
     except OSError as exc:
         answer = {"rc": 127, "out": b"", "err": ("relay: %s\n" % exc).encode()}
-    answer = {"id": request["id"], "rc": answer["rc"], "out": base64.b64encode(answer["out"]).decode(),
-              "err": base64.b64encode(answer["err"]).decode()}
-    with lock:
-        out.write(json.dumps(answer).encode() + b"\n")
-        out.flush()
+    send({"id": request["id"], "rc": answer["rc"], "out": base64.b64encode(answer["out"]).decode(),
+          "err": base64.b64encode(answer["err"]).decode()})
+send({"hello": True})
 for line in sys.stdin.buffer:
-    threading.Thread(target=run, args=(json.loads(line),), daemon=True).start()
+    request = json.loads(line)
+    send({"ack": request["id"]})
+    threading.Thread(target=run, args=(request,), daemon=True).start()
 """
 
 
@@ -69,8 +80,12 @@ class NoMaster(Exception):
     """No master listens on the control path (none started yet, or it exited): start one."""
 
 
+class Stale(NoMaster):
+    """The master's exec session had ended before the container received the command: start a new master."""
+
+
 class Lost(Exception):
-    """The master lost the container (its exec session ended) before the command's answer."""
+    """The master lost the container (its exec session ended) after the command started, before its answer."""
 
 
 def request(path, argv, in_data):
@@ -90,18 +105,22 @@ def request(path, argv, in_data):
     if not answer:
         raise Lost("the podman_persist master closed the connection without an answer")
     answer = json.loads(answer)
+    if "stale" in answer:
+        raise Stale(answer["stale"])
     if "lost" in answer:
         raise Lost(answer["lost"])
     return answer["rc"], base64.b64decode(answer["out"]), base64.b64decode(answer["err"])
 
 
-def alive(path):
-    """Whether a master listens on path."""
+def usable(path):
+    """Whether a master listens on path and still has its container's exec session."""
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         conn.connect(path)
-        return True
-    except OSError:
+        conn.sendall(json.dumps({"ping": True}).encode())
+        conn.shutdown(socket.SHUT_WR)
+        return json.loads(_recv_all(conn) or b"{}").get("ok", False)
+    except (OSError, ValueError):
         return False
     finally:
         conn.close()
@@ -121,9 +140,19 @@ def stop(path):
         conn.close()
 
 
+class _Pending:
+    """A command handed to the relay: acknowledged once the container has read it; done when answered or lost."""
+
+    def __init__(self):
+        self.done = threading.Event()
+        self.acknowledged = False
+        self.answer = None
+
+
 class Master:
     def __init__(self, path, exec_argv):
         self.path = path
+        self.inode = None
         self.relay = subprocess.Popen([*exec_argv, "python3", "-c", RELAY], stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         self.lock = threading.Lock()
@@ -134,19 +163,47 @@ class Master:
         self.last = time.monotonic()
         self.done = threading.Event()
 
+    def started(self):
+        """Whether the relay runs in the container (its hello arrived); False when `podman exec` failed."""
+        line = self.relay.stdout.readline()
+        try:
+            return json.loads(line).get("hello") is True
+        except ValueError:
+            return False
+
     def read_answers(self):
         for line in self.relay.stdout:
             answer = json.loads(line)
             with self.lock:
-                slot = self.waiting.pop(answer.pop("id"))
-            slot.append(answer)
-            slot[0].set()
+                if "ack" in answer:
+                    self.waiting[answer["ack"]].acknowledged = True
+                    continue
+                pending = self.waiting.pop(answer.pop("id"))
+            pending.answer = answer
+            pending.done.set()
         with self.lock:
             self.lost = "the container's exec session ended (exit %s): the container stopped" % self.relay.wait()
-            for slot in self.waiting.values():
-                slot[0].set()
+            for pending in self.waiting.values():
+                pending.done.set()
             self.waiting.clear()
         self.done.set()
+
+    def send(self, message):
+        """Hand message to the relay: its _Pending, or None when the exec session has ended."""
+        pending = _Pending()
+        with self.lock:
+            if self.lost is not None:
+                return None
+            self.next_id += 1
+            self.waiting[self.next_id] = pending
+            message["id"] = self.next_id
+            try:
+                self.relay.stdin.write(json.dumps(message).encode() + b"\n")
+                self.relay.stdin.flush()
+            except OSError:
+                del self.waiting[self.next_id]
+                return None
+        return pending
 
     def serve_client(self, conn):
         try:
@@ -155,18 +212,18 @@ class Master:
                 self.done.set()
                 conn.sendall(b"{}")
                 return
-            slot = [threading.Event()]
-            with self.lock:
-                if self.lost is None:
-                    self.next_id += 1
-                    self.waiting[self.next_id] = slot
-                    message["id"] = self.next_id
-                    self.relay.stdin.write(json.dumps(message).encode() + b"\n")
-                    self.relay.stdin.flush()
-                else:
-                    slot[0].set()
-            slot[0].wait()
-            answer = slot[1] if len(slot) > 1 else {"lost": self.lost}
+            if message.get("ping"):
+                conn.sendall(json.dumps({"ok": True} if self.lost is None else {"stale": self.lost}).encode())
+                return
+            pending = self.send(message)
+            if pending is not None:
+                pending.done.wait()
+            if pending is not None and pending.answer is not None:
+                answer = pending.answer
+            elif pending is not None and pending.acknowledged:
+                answer = {"lost": self.lost}
+            else:  # the container never read it: safe to send again through a new session
+                answer = {"stale": self.lost or "the container's exec session ended"}
             conn.sendall(json.dumps(answer).encode())
         except (OSError, ValueError):
             pass
@@ -175,6 +232,14 @@ class Master:
             with self.lock:
                 self.busy -= 1
                 self.last = time.monotonic()
+
+    def unlink(self):
+        """Remove the control socket, unless a new master (started after this one lost its session) has taken it."""
+        try:
+            if os.stat(self.path).st_ino == self.inode:
+                os.unlink(self.path)
+        except OSError:
+            pass
 
     def serve(self, listener):
         threading.Thread(target=self.read_answers, daemon=True).start()
@@ -193,10 +258,7 @@ class Master:
             threading.Thread(target=self.serve_client, args=(conn,), daemon=True).start()
         # No new clients from here on; those already queued on the socket are still served (they connected before
         # the unlink), then the relay ends when its stdin closes.
-        try:
-            os.unlink(self.path)
-        except OSError:
-            pass
+        self.unlink()
         listener.setblocking(False)
         while True:
             try:
@@ -222,17 +284,23 @@ class Master:
 
 def main(argv):
     """podman_persist.py CONTROL_PATH PODMAN_ARGV...: listen on CONTROL_PATH, relay to `PODMAN_ARGV python3 -c RELAY`.
-    Prints "ready" on stdout once it listens, then closes stdout (the connection waits for that line)."""
+    Prints "ready" on stdout once the relay runs in the container and the socket listens, then closes stdout (the
+    connection waits for that line); exits without it when the exec session does not start (no such container)."""
     path, exec_argv = argv[0], argv[1:]
     os.umask(0o077)
+    master = Master(path, exec_argv)
+    if not master.started():
+        master.relay.kill()
+        master.relay.wait()
+        sys.exit(1)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         os.unlink(path)
     except FileNotFoundError:
         pass
     listener.bind(path)
+    master.inode = os.stat(path).st_ino
     listener.listen(64)
-    master = Master(path, exec_argv)
     sys.stdout.write("ready\n")
     sys.stdout.flush()
     os.close(1)

@@ -144,6 +144,8 @@ class Connection(PodmanConnection):
         return os.path.join(directory, "podman-" + key)
 
     def _persistent_exec(self, argv, in_data):
+        # NoMaster: none listens, or (Stale) its container stopped before receiving the command, as when the container
+        # was restarted or re-created under the same name: the command goes once more, through a new master.
         persist, path = _persist(), self._control_path()
         try:
             try:
@@ -158,16 +160,21 @@ class Connection(PodmanConnection):
         # One master per control path: a worker that finds none takes the lock, looks again, and starts it.
         with open(path + ".lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            if os.path.exists(path):
-                if _persist().alive(path):
-                    return
-                os.unlink(path)  # a master that was killed leaves its socket behind
+            if _persist().usable(path):
+                return
+            try:  # a master that was killed left its socket behind, or one whose container stopped is on its way out
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
             master = subprocess.Popen(  # pylint: disable=consider-using-with  # it outlives this task, as SSH's master
                 [sys.executable, _PERSIST_FILE, path, *self._exec_argv()], stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
-            if master.stdout.readline() != b"ready\n":
-                raise AnsibleConnectionFailure("podman_persist: the master for %s did not start" % self._container_id)
+            ready = master.stdout.readline() == b"ready\n"
             master.stdout.close()
+            if not ready:
+                master.wait()
+                raise AnsibleConnectionFailure("podman_persist: no exec session in %s (is it running?)"
+                                               % self._container_id)
 
 
 _PERSIST_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "podman_persist.py")

@@ -98,6 +98,14 @@ def test_an_isolated_test_edge_is_a_tunnel_option_before_run(token_file, env_fil
     unit = render_unit(token_file, env_file, test_edge_option=" --edge 127.0.0.1:7844")
     exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
     assert " tunnel --config /etc/cloudflared/config.yml --edge 127.0.0.1:7844 run" in exec_start
+    # Two addresses (so that the connector backs off between attempts): one --edge each, as the role's vars make them.
+    variables = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
+    assert variables["__cloudflared_test_edge_option"] == (
+        "{{ cloudflared_test_edge | oscar_emr.remote_access.cloudflared_test_edge_option }}")
+    option = filters.cloudflared_test_edge_option(["127.0.0.1:7844", "127.0.0.2:7844"])
+    exec_start = next(line for line in render_unit(token_file, env_file, test_edge_option=option).splitlines()
+                      if line.startswith("ExecStart="))
+    assert " tunnel --config /etc/cloudflared/config.yml --edge 127.0.0.1:7844 --edge 127.0.0.2:7844 run" in exec_start
 
 
 def test_type_notify_start_is_not_limited_by_systemd_the_role_waits_itself():
@@ -117,7 +125,7 @@ def test_filters_are_registered():
     names = set(filters.FilterModule().filters())
     assert names == {"cloudflared_problems", "cloudflared_config", "cloudflared_ingress_report", "cloudflared_version",
                      "cloudflared_token_file_supported", "cloudflared_ready_url", "cloudflared_egress_rules",
-                     "cloudflared_help_has_flag"}
+                     "cloudflared_help_has_flag", "cloudflared_test_edge_option"}
     assert filters.cloudflared_version("cloudflared version 2025.8.0 (built x)") == "2025.8.0"
     assert filters.cloudflared_version("garbage") == ""
     assert filters.cloudflared_token_file_supported("2025.4.0") is True

@@ -446,10 +446,24 @@ def test_absent_needs_nothing():
     ({"ingress_extra_rules": [{"hostname": "a.clinic.example", "servce": "http://x"}]},
      "cloudflared_ingress_extra_rules[0] (rule #2).servce: unknown key"),
     ({"ingress_extra_rules": "a.clinic.example"}, "cloudflared_ingress_extra_rules: must be a list"),
+    ({"test_edge": "198.51.100.7:7844"}, "cloudflared_test_edge: '198.51.100.7:7844': it must listen on loopback"),
+    ({"test_edge": ["127.0.0.1:7844", "edge.example:7844"]}, "cloudflared_test_edge: 'edge.example:7844': it must"),
+    ({"test_edge": ["127.0.0.1:7844", "127.0.0.1:7844"]}, "names an address twice"),
+    ({"test_edge": {"edge": "127.0.0.1:7844"}}, "cloudflared_test_edge: {'edge': '127.0.0.1:7844'} is not an address"),
 ])
 def test_each_problem_names_its_variable(overrides, expected):
     found = problems(**overrides)
     assert any(expected in problem for problem in found), found
+
+
+@pytest.mark.parametrize("value,options", [
+    ("", ""), ([], ""), (None, ""),
+    ("127.0.0.1:7844", " --edge 127.0.0.1:7844"),
+    (["127.0.0.1:7844", "127.0.0.2:7844"], " --edge 127.0.0.1:7844 --edge 127.0.0.2:7844"),
+])
+def test_test_edges_are_one_edge_option_each(value, options):
+    assert m.pinned_edge_options(value) == options
+    assert problems(test_edge=value) == []
 
 
 def test_every_problem_is_reported_at_once():
