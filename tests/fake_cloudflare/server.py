@@ -252,6 +252,18 @@ class FakeCloudflare:
             self.access_logs.append(record)
         return copy.deepcopy(record)
 
+    def add_tunnel(self, name, tunnel_id, secret, config_src="cloudflare"):
+        """A tunnel that already exists with a known id and secret (such as a test scenario's, whose connectors run
+        with it); as the API creates one, under that id. Returns its view (no secret)."""
+        with self.lock:
+            _status, answer = self.create_tunnel({}, {"name": name, "config_src": config_src, "tunnel_secret": secret})
+            made = answer["result"]["id"]
+            tunnel = self.store["tunnels"].pop(made)
+            tunnel["id"] = tunnel_id
+            self.store["tunnels"][tunnel_id] = tunnel
+            self.store["tunnel_configs"][tunnel_id] = self.store["tunnel_configs"].pop(made)
+            return self._tunnel_view(tunnel)
+
     def zone_id(self, name):
         return next(z["id"] for z in self.store["zones"].values() if z["name"] == name)
 

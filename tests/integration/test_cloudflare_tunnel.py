@@ -186,3 +186,14 @@ def test_bad_arguments_fail_with_clear_messages_before_any_request(fake, tmp_pat
         assert result["failed"] is True, args
         assert message in result["msg"], (args, result["msg"])
     assert fake.calls() == []
+
+
+def test_a_seeded_tunnel_is_found_by_name_with_its_id_and_secret(fake, tmp_path):
+    """add_tunnel (the fake's helper for a tunnel made elsewhere, such as the cloudflared scenario's): the module finds
+    it by name, under the given id, and reads the token made of that id and secret."""
+    tunnel_id, secret = "3c1e6b2a-5d4f-4e8a-9b7c-0123456789ab", base64.b64encode(b"s" * 32).decode()
+    seeded = fake.add_tunnel("seeded", tunnel_id, secret)
+    assert seeded["id"] == tunnel_id and "_secret" not in seeded
+    found = run_module(fake, tmp_path, "cloudflare_tunnel", {"name": "seeded"}, no_log=True)
+    assert found["changed"] is False and found["tunnel_id"] == tunnel_id and found["_writes"] == 0
+    assert json.loads(base64.b64decode(found["token"])) == {"a": fake.account_id, "t": tunnel_id, "s": secret}

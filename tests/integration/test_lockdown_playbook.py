@@ -150,8 +150,12 @@ def test_lockdown_does_each_step_and_loses_nothing(clinic):
         (tunnel,) = fake.objects("tunnels")
         assert fake._token_for(tunnel) != token_before
         secrets_dir = inv / "group_vars" / "all"
-        assert vault_view(secrets_dir / "cloudflare_secrets.vault.yml", password)["cloudflared_tunnel_token"] == \
-            fake._token_for(tunnel)
+        handoff = vault_view(secrets_dir / "cloudflare_secrets.vault.yml", password)
+        assert handoff["cloudflared_tunnel_token"] == fake._token_for(tunnel)
+        # The credentials file of a locally managed connector carries the new secret too (not Ansible's no_log mask).
+        assert handoff["cloudflared_tunnel_credentials"] == {
+            "AccountTag": fake.account_id, "TunnelID": tunnel["id"], "TunnelName": "demo-clinic-oscar",
+            "TunnelSecret": tunnel["_secret"]}
         service_token = lab_token(fake)
         assert service_token["_secret"] != secret_before
         assert service_token.get("_previous_secret") in (None, "") or service_token.get(
