@@ -42,6 +42,13 @@ options:
     type: str
     choices: [present, absent]
     default: present
+  create:
+    description:
+      - V(false) fails, before any change, when no live tunnel has O(name), instead of creating one. For a run that
+        must act on the clinic's existing tunnel, such as the lockdown's rotation of its secret: a new, unused tunnel
+        would hide a misspelt name while the old token stays valid.
+    type: bool
+    default: true
   config_src:
     description:
       - V(cloudflare) for a remotely managed tunnel (cloudflared runs with a token; ingress lives in Cloudflare),
@@ -353,6 +360,7 @@ def main():
         argument_spec=dict(
             name=dict(type="str", required=True),
             state=dict(type="str", default="present", choices=["present", "absent"]),
+            create=dict(type="bool", default=True),
             config_src=dict(type="str", default="cloudflare", choices=["cloudflare", "local"]),
             tunnel_secret=dict(type="str", no_log=True),
             ingress=dict(type="list", elements="dict", options=dict(
@@ -404,6 +412,9 @@ def main():
         ids = ", ".join(t["id"] for t in live)
         cf.fail("%d live tunnels are named %r (ids: %s); delete the extras" % (len(live), name, ids))
     current = live[0] if live else None
+    if current is None and params["state"] == "present" and not params["create"]:
+        cf.fail("no live tunnel is named %r in the account, and create is false: nothing was changed (is the name "
+                "right?)" % name)
 
     if params["state"] == "absent":
         if current is None:

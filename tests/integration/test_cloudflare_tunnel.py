@@ -197,3 +197,17 @@ def test_a_seeded_tunnel_is_found_by_name_with_its_id_and_secret(fake, tmp_path)
     found = run_module(fake, tmp_path, "cloudflare_tunnel", {"name": "seeded"}, no_log=True)
     assert found["changed"] is False and found["tunnel_id"] == tunnel_id and found["_writes"] == 0
     assert json.loads(base64.b64decode(found["token"])) == {"a": fake.account_id, "t": tunnel_id, "s": secret}
+
+
+def test_with_create_false_a_missing_tunnel_fails_and_nothing_is_made(fake, tmp_path):
+    """The lockdown rotates the clinic's existing tunnel: a misspelt name must fail, not make a second tunnel while
+    the old token stays valid."""
+    secret = base64.b64encode(b"n" * 32).decode()
+    (missing,) = run_tasks(fake, tmp_path, [("cloudflare_tunnel", {"name": "no-such-tunnel", "create": False,
+                                                                   "tunnel_secret": secret})])
+    assert missing["failed"] is True and "no live tunnel is named 'no-such-tunnel'" in missing["msg"]
+    assert live(fake) == [] and not [c for c in fake.calls() if c.method != "GET"]
+    fake.add_tunnel("seeded", "3c1e6b2a-5d4f-4e8a-9b7c-0123456789ab", base64.b64encode(b"s" * 32).decode())
+    rotated = run_module(fake, tmp_path, "cloudflare_tunnel", {"name": "seeded", "create": False,
+                                                               "tunnel_secret": secret}, no_log=True)
+    assert rotated["changed"] is True and len(live(fake)) == 1
