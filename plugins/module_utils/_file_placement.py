@@ -1,0 +1,112 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, oscar_emr.remote_access contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The rules of the place_files action (plugins/action/place_files.py): which files to read on the host in one step,
+and which of them differ from what the role wants there.
+
+PRIVATE to this collection: it may change without notice.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hashlib
+import os
+import re
+
+SOURCES = ("template", "src", "content")
+
+
+class PlacementError(ValueError):
+    """A file entry the action cannot place; the message names the entry and the value."""
+
+
+def parse_mode(mode, where):
+    """The permission bits of ``mode``, an octal string such as ``"0644"``. A number is refused: YAML reads an
+    unquoted 0644 as 420, and the two cannot be told apart afterwards; a symbolic mode cannot be compared."""
+    if isinstance(mode, str) and re.match(r"^0?[0-7]{3,4}$", mode):
+        return int(mode, 8)
+    raise PlacementError("%s: mode %r must be an octal string such as '0644'" % (where, mode))
+
+
+def check_entry(entry, index):
+    """The entry normalised (``state``, ``mode`` as a number, ``source`` naming which of template/src/content), or
+    PlacementError naming the entry by its place in ``files`` and the bad value."""
+    where = "files[%d]" % index
+    if not isinstance(entry, dict):
+        raise PlacementError("%s: %r must be a dictionary" % (where, entry))
+    unknown = sorted(set(entry) - set(SOURCES) - {"dest", "owner", "group", "mode", "validate", "state"})
+    if unknown:
+        raise PlacementError("%s: unknown keys %s" % (where, ", ".join(unknown)))
+    dest = entry.get("dest")
+    if not isinstance(dest, str) or not os.path.isabs(dest) or dest.endswith("/"):
+        raise PlacementError("%s: dest %r must be the absolute path of a file" % (where, dest))
+    where = "files[%d] (%s)" % (index, dest)
+    state = entry.get("state", "present")
+    if state not in ("present", "absent"):
+        raise PlacementError("%s: state %r must be present or absent" % (where, state))
+    checked = {"dest": dest, "state": state}
+    if state == "absent":
+        extra = sorted(set(entry) - {"dest", "state"})
+        if extra:
+            raise PlacementError("%s: a file to remove takes no %s" % (where, ", ".join(extra)))
+        return checked
+    sources = [name for name in SOURCES if entry.get(name) is not None]
+    if len(sources) != 1:
+        raise PlacementError("%s: give exactly one of template, src and content (given: %s)"
+                             % (where, ", ".join(sources) or "none"))
+    if sources[0] == "content" and not isinstance(entry["content"], str):
+        raise PlacementError("%s: content must be a string" % where)
+    for name in ("owner", "group"):
+        if not isinstance(entry.get(name), str) or not entry[name]:
+            raise PlacementError("%s: %s %r must be a user or group name (or number, as a string)"
+                                 % (where, name, entry.get(name)))
+    checked.update(source=sources[0], value=entry[sources[0]], owner=entry["owner"], group=entry["group"],
+                   mode=parse_mode(entry.get("mode"), where), validate=entry.get("validate"))
+    return checked
+
+
+def find_arguments(paths):
+    """ansible.builtin.find's arguments that read every one of ``paths`` (and perhaps a few more files of the same
+    names in the same directories, which the caller ignores) in one module run: checksum, mode, owner, group."""
+    directories = sorted(set(os.path.dirname(path) for path in paths))
+    patterns = sorted(set("^%s$" % re.escape(os.path.basename(path)) for path in paths))
+    return {"paths": directories, "patterns": patterns, "use_regex": True, "file_type": "any", "hidden": True,
+            "recurse": False, "follow": False, "get_checksum": True}
+
+
+def found_by_path(find_result):
+    """ansible.builtin.find's files as {path: its entry}."""
+    return dict((item["path"], item) for item in find_result.get("files") or [])
+
+
+def checksum(data):
+    """The checksum ansible's copy and stat compare (SHA-1 of the bytes)."""
+    return hashlib.sha1(data).hexdigest()
+
+
+def _same_account(wanted, name, number):
+    return str(number) == wanted if wanted.isdigit() else name == wanted
+
+
+def differences(have, entry, data):
+    """What differs between the file found on the host (``have``: its find entry, None when absent) and the wanted
+    ``entry`` with content ``data`` (bytes): a list of "absent", "not a regular file", "content", "mode", "owner",
+    "group"; empty when the file is as wanted."""
+    if have is None:
+        return ["absent"]
+    if not have.get("isreg"):
+        return ["not a regular file"]
+    found = []
+    if have.get("checksum") != checksum(data):
+        found.append("content")
+    if int(str(have.get("mode")), 8) != entry["mode"]:
+        found.append("mode")
+    if not _same_account(entry["owner"], have.get("pw_name"), have.get("uid")):
+        found.append("owner")
+    if not _same_account(entry["group"], have.get("gr_name"), have.get("gid")):
+        found.append("group")
+    return found
