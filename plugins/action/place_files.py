@@ -83,7 +83,7 @@ class ActionModule(ActionBase):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
         try:
-            dummy, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
+            _spec, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
             entries = [check_entry(entry, index) for index, entry in enumerate(args["files"])]
             dests = [entry["dest"] for entry in entries]
             repeated = sorted(set(dest for dest in dests if dests.count(dest) > 1))
@@ -127,7 +127,7 @@ class ActionModule(ActionBase):
                 break
 
         changed = [item["dest"] for item in results if item.get("changed")]
-        result.update(changed=bool(changed), changed_dests=changed, results=results)
+        result.update(changed=bool(changed), updated=changed, results=results)
         if diffs and self._task.diff:
             result["diff"] = diffs
         return result

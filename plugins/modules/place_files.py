@@ -27,7 +27,7 @@ description:
     are those of the builtin modules, and a file that differs in owner or mode only is fixed as they fix it.
   - Files are placed in the order given; the first that fails (a validation that refuses it, say) stops the task
     and later files are left as they are.
-  - The task is changed when any file changed. Which ones did is in RV(changed_dests), so a task that places files
+  - The task is changed when any file changed. Which ones did is in RV(updated), so a task that places files
     of different handlers can notify each handler only for its own files (see the examples).
   - Give secrets in a task of their own with C(no_log) and C(diff) off, as for the copy module.
   - The rules (the find arguments, what counts as different) are in C(plugins/module_utils/_file_placement.py).
@@ -84,13 +84,13 @@ EXAMPLES = r"""
 - name: Reload nginx when nginx.conf changed (one handler per file group)
   ansible.builtin.debug:
     msg: nginx.conf changed
-  changed_when: "'/etc/nginx/nginx.conf' in __nginx_files.changed_dests"
-  when: "'/etc/nginx/nginx.conf' in __nginx_files.changed_dests"
+  changed_when: true
+  when: "'/etc/nginx/nginx.conf' in __nginx_files.updated"
   notify: Reload nginx
 """
 
 RETURN = r"""
-changed_dests:
+updated:
   description: The destinations that changed (or would change, in check mode), in the order given.
   returned: success
   type: list

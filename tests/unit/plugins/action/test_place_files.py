@@ -59,14 +59,14 @@ TASKS = """
   ansible.builtin.debug:
     msg: app.conf changed
   changed_when: true
-  when: where ~ '/app.conf' in placed.changed_dests
+  when: where ~ '/app.conf' in placed.updated
   notify: App handler
 
 - name: Tell the unit handler about unit.service only
   ansible.builtin.debug:
     msg: unit.service changed
   changed_when: true
-  when: where ~ '/unit.service' in placed.changed_dests
+  when: where ~ '/unit.service' in placed.updated
   notify: Unit handler
 """ % {"owner": OWNER, "group": GROUP}
 
@@ -102,7 +102,7 @@ def play(base, *options, **extra):
                ANSIBLE_PIPELINING="0", ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
                ANSIBLE_NOCOLOR="1")
     return subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-c", "local", "-i", "localhost,",
-                           "-vvv", str(base / "site.yml"), "-e", json.dumps(variables)] + list(options),
+                           "-vvv", str(base / "site.yml"), "-e", json.dumps(variables), *options],
                           capture_output=True, text=True, env=env, check=False, cwd=str(base))
 
 
