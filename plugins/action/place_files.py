@@ -24,6 +24,7 @@ from ansible_collections.oscar_emr.remote_access.plugins.module_utils._file_plac
     differences,
     find_arguments,
     found_by_path,
+    paths_to_read,
 )
 
 
@@ -41,7 +42,7 @@ class _CompareFirst(object):
     def run(self, tmp=None, task_vars=None):
         with open(self.copy_action._task.args["src"], "rb") as rendered:
             data = rendered.read()
-        self.reasons = differences(self.have, self.entry, data)
+        self.reasons = differences(self.have, self.entry, checksum(data))
         if not self.reasons:
             return {"changed": False, "dest": self.entry["dest"], "checksum": checksum(data)}
         return self.copy_action.run(tmp=tmp, task_vars=task_vars)
@@ -102,7 +103,7 @@ class ActionModule(ActionBase):
         found = {}
         if entries:
             read = self._execute_module(module_name="ansible.legacy.find",
-                                        module_args=find_arguments([entry["dest"] for entry in entries]),
+                                        module_args=find_arguments(paths_to_read(entries)),
                                         task_vars=task_vars)
             if read.get("failed"):
                 result.update(failed=True, msg="Could not read the files on the host: %s" % read.get("msg"))
@@ -113,7 +114,7 @@ class ActionModule(ActionBase):
         for entry in entries:
             have = found.get(entry["dest"])
             try:
-                placed = self._place_one(entry, have, task_vars)
+                placed = self._place_one(entry, have, found.get(entry.get("value")), task_vars)
             except AnsibleError as error:
                 placed = {"failed": True, "msg": str(error)}
             placed.pop("invocation", None)
@@ -132,7 +133,7 @@ class ActionModule(ActionBase):
             result["diff"] = diffs
         return result
 
-    def _place_one(self, entry, have, task_vars):
+    def _place_one(self, entry, have, have_source, task_vars):
         if entry["state"] == "absent":
             if have is None:
                 return {"changed": False, "state": "absent"}
@@ -160,15 +161,20 @@ class ActionModule(ActionBase):
             placed["reasons"] = stand_ins[-1].reasons if stand_ins else None
             return placed
 
-        if entry["source"] == "content":
-            data = entry["value"].encode("utf-8")
+        if entry["remote_src"]:
+            # The source was read on the host with the destinations; one that is not a regular file (a link, say)
+            # has no checksum there and goes to the copy module, which follows it or says what is wrong.
+            wanted = (have_source or {}).get("checksum") if (have_source or {}).get("isreg") else None
+            module_args["remote_src"] = True
+        elif entry["source"] == "content":
+            wanted = checksum(entry["value"].encode("utf-8"))
         else:
             source = self._loader.get_real_file(self._find_needle("files", entry["value"]), decrypt=True)
             with open(source, "rb") as handle:
-                data = handle.read()
-        reasons = differences(have, entry, data)
+                wanted = checksum(handle.read())
+        reasons = differences(have, entry, wanted) if wanted else ["source not read"]
         if not reasons:
-            return {"changed": False, "checksum": checksum(data), "reasons": []}
+            return {"changed": False, "checksum": wanted, "reasons": []}
         module_args[entry["source"]] = entry["value"]
         placed = self._builtin_action("ansible.legacy.copy", module_args, self._shared_loader_obj).run(
             task_vars=task_vars)

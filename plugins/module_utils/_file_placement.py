@@ -38,7 +38,7 @@ def check_entry(entry, index):
     where = "files[%d]" % index
     if not isinstance(entry, dict):
         raise PlacementError("%s: %r must be a dictionary" % (where, entry))
-    unknown = sorted(set(entry) - set(SOURCES) - {"dest", "owner", "group", "mode", "validate", "state"})
+    unknown = sorted(set(entry) - set(SOURCES) - {"dest", "owner", "group", "mode", "validate", "state", "remote_src"})
     if unknown:
         raise PlacementError("%s: unknown keys %s" % (where, ", ".join(unknown)))
     dest = entry.get("dest")
@@ -48,7 +48,7 @@ def check_entry(entry, index):
     state = entry.get("state", "present")
     if state not in ("present", "absent"):
         raise PlacementError("%s: state %r must be present or absent" % (where, state))
-    checked = {"dest": dest, "state": state}
+    checked = {"dest": os.path.normpath(dest), "state": state}
     if state == "absent":
         extra = sorted(set(entry) - {"dest", "state"})
         if extra:
@@ -60,12 +60,18 @@ def check_entry(entry, index):
                              % (where, ", ".join(sources) or "none"))
     if sources[0] == "content" and not isinstance(entry["content"], str):
         raise PlacementError("%s: content must be a string" % where)
+    remote_src = entry.get("remote_src", False)
+    if remote_src not in (True, False) or (remote_src and sources[0] != "src"):
+        raise PlacementError("%s: remote_src %r must be true or false, and true only with src" % (where, remote_src))
+    if remote_src and not os.path.isabs(entry["src"]):
+        raise PlacementError("%s: src %r must be an absolute path on the host (remote_src)" % (where, entry["src"]))
     for name in ("owner", "group"):
         if not isinstance(entry.get(name), str) or not entry[name]:
             raise PlacementError("%s: %s %r must be a user or group name (or number, as a string)"
                                  % (where, name, entry.get(name)))
-    checked.update(source=sources[0], value=entry[sources[0]], owner=entry["owner"], group=entry["group"],
-                   mode=parse_mode(entry.get("mode"), where), validate=entry.get("validate"))
+    value = os.path.normpath(entry["src"]) if remote_src else entry[sources[0]]
+    checked.update(source=sources[0], value=value, owner=entry["owner"], group=entry["group"],
+                   mode=parse_mode(entry.get("mode"), where), validate=entry.get("validate"), remote_src=remote_src)
     return checked
 
 
@@ -92,16 +98,21 @@ def _same_account(wanted, name, number):
     return str(number) == wanted if wanted.isdigit() else name == wanted
 
 
-def differences(have, entry, data):
+def paths_to_read(entries):
+    """Every destination, and the source on the host of each remote_src entry."""
+    return [entry["dest"] for entry in entries] + [entry["value"] for entry in entries if entry.get("remote_src")]
+
+
+def differences(have, entry, wanted_checksum):
     """What differs between the file found on the host (``have``: its find entry, None when absent) and the wanted
-    ``entry`` with content ``data`` (bytes): a list of "absent", "not a regular file", "content", "mode", "owner",
-    "group"; empty when the file is as wanted."""
+    ``entry`` whose content has ``wanted_checksum`` (``checksum``): a list of "absent", "not a regular file",
+    "content", "mode", "owner", "group"; empty when the file is as wanted."""
     if have is None:
         return ["absent"]
     if not have.get("isreg"):
         return ["not a regular file"]
     found = []
-    if have.get("checksum") != checksum(data):
+    if have.get("checksum") != wanted_checksum:
         found.append("content")
     if int(str(have.get("mode")), 8) != entry["mode"]:
         found.append("mode")

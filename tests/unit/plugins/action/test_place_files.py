@@ -15,8 +15,10 @@ import pytest
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._file_placement import (
     PlacementError,
     check_entry,
+    checksum,
     differences,
     find_arguments,
+    paths_to_read,
 )
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -51,6 +53,12 @@ TASKS = """
         owner: %(owner)s
         group: %(group)s
         mode: "0600"
+      - src: "{{ source }}"
+        remote_src: true
+        dest: "{{ where }}/copied.pem"
+        owner: %(owner)s
+        group: %(group)s
+        mode: "0640"
       - dest: "{{ where }}/stale"
         state: absent
   register: placed
@@ -91,12 +99,13 @@ def role(tmp_path):
     (base / "files" / "unit.service").write_text("[Unit]\nDescription=demo\n")
     (tmp_path / "site.yml").write_text(PLAY)
     (tmp_path / "target").mkdir()
+    (tmp_path / "source.pem").write_text("CA one\n")
     return tmp_path
 
 
 def play(base, *options, **extra):
     """The completed ansible-playbook run (-vvv, no pipelining: each module run shows as one PUT of AnsiballZ)."""
-    variables = dict({"where": str(base / "target"), "first": "valid", "word": "one",
+    variables = dict({"where": str(base / "target"), "source": str(base / "source.pem"), "first": "valid", "word": "one",
                       "ansible_python_interpreter": sys.executable}, **extra)
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_ROLES_PATH=str(base / "roles"),
                ANSIBLE_PIPELINING="0", ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
@@ -125,6 +134,7 @@ def test_only_what_differs_is_written_with_the_builtins_validate_diff_check_mode
     assert (target / "unit.service").read_text() == "[Unit]\nDescription=demo\n"
     assert (target / "note").read_text() == "token=one\n"
     assert oct((target / "note").stat().st_mode & 0o777) == "0o600"
+    assert (target / "copied.pem").read_text() == "CA one\n"
     assert not (target / "stale").exists()
     assert "APP-HANDLER-RAN" in first.stdout and "UNIT-HANDLER-RAN" in first.stdout
 
@@ -149,6 +159,14 @@ def test_only_what_differs_is_written_with_the_builtins_validate_diff_check_mode
     assert sorted(module_runs(changed)) == ["copy", "copy", "find", "stat", "stat"]
     assert "APP-HANDLER-RAN" in changed.stdout and "UNIT-HANDLER-RAN" not in changed.stdout
 
+    # A source on the host that changed is copied again (remote_src), and only it.
+    (role / "source.pem").write_text("CA two\n")
+    recopied = play(role, word="two")
+    assert recopied.returncode == 0, recopied.stdout[-3000:]
+    assert (target / "copied.pem").read_text() == "CA two\n"
+    assert sorted(module_runs(recopied)) == ["copy", "find"]
+    assert "HANDLER-RAN" not in recopied.stdout
+
     # A mode that drifted is put back (the file's handler only).
     os.chmod(target / "unit.service", 0o666)
     fixed = play(role, word="two")
@@ -170,6 +188,8 @@ def test_only_what_differs_is_written_with_the_builtins_validate_diff_check_mode
     ({"dest": "/a", "content": "x", "owner": "root", "group": "root", "mode": "u=rw"}, "octal string"),
     ({"dest": "/a", "content": "x", "group": "root", "mode": "0644"}, "owner None"),
     ({"dest": "/a", "state": "absent", "mode": "0644"}, "takes no mode"),
+    ({"dest": "/a", "content": "x", "remote_src": True, "owner": "root", "group": "root", "mode": "0644"},
+     "true only with src"),
     ({"dest": "/a", "content": "x", "owner": "root", "group": "root", "mode": "0644", "modee": 1}, "unknown keys"),
 ])
 def test_bad_entries_are_named(entry, message):
@@ -178,7 +198,11 @@ def test_bad_entries_are_named(entry, message):
 
 
 def test_one_find_reads_every_destination():
-    args = find_arguments(["/etc/a.conf", "/etc/x/b+c.conf", "/etc/x/a.conf"])
+    entries = [check_entry({"dest": path, "content": "", "owner": "root", "group": "root", "mode": "0644"}, 0)
+               for path in ("/etc/a.conf", "/etc/x/b+c.conf")]
+    entries.append(check_entry({"dest": "/etc/x/a.conf", "src": "/etc/x/a.conf", "remote_src": True, "owner": "root",
+                                "group": "root", "mode": "0644"}, 2))
+    args = find_arguments(paths_to_read(entries))
     assert args["paths"] == ["/etc", "/etc/x"]
     assert args["patterns"] == ["^a\\.conf$", "^b\\+c\\.conf$"]
     assert args["get_checksum"] and args["use_regex"] and not args["recurse"] and not args["follow"]
@@ -188,7 +212,8 @@ def test_differences_by_name_or_number():
     entry = check_entry({"dest": "/a", "content": "x", "owner": "0", "group": "root", "mode": "0644"}, 0)
     have = {"isreg": True, "checksum": "11f6ad8ec52a2984abaafd7c3b516503785c2072", "mode": "0644", "uid": 0,
             "pw_name": "root", "gid": 0, "gr_name": "root"}
-    assert differences(have, entry, b"x") == []
-    assert differences(dict(have, mode="0600", gr_name="adm"), entry, b"y") == ["content", "mode", "group"]
-    assert differences(dict(have, isreg=False), entry, b"x") == ["not a regular file"]
-    assert differences(None, entry, b"x") == ["absent"]
+    x = checksum(b"x")
+    assert differences(have, entry, x) == []
+    assert differences(dict(have, mode="0600", gr_name="adm"), entry, checksum(b"y")) == ["content", "mode", "group"]
+    assert differences(dict(have, isreg=False), entry, x) == ["not a regular file"]
+    assert differences(None, entry, x) == ["absent"]
