@@ -121,3 +121,10 @@ def differences(have, entry, wanted_checksum):
     if not _same_account(entry["group"], have.get("gr_name"), have.get("gid")):
         found.append("group")
     return found
+
+
+def file_entries(names, src_dir, dest_dir, owner, group, mode):
+    """place_files entries for files of the same owner, group and mode: each name's ``src_dir/name`` to
+    ``dest_dir/name``."""
+    return [{"src": "%s/%s" % (src_dir.rstrip("/"), name), "dest": "%s/%s" % (dest_dir.rstrip("/"), name),
+             "owner": owner, "group": group, "mode": mode} for name in names]

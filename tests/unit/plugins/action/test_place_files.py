@@ -105,8 +105,8 @@ def role(tmp_path):
 
 def play(base, *options, **extra):
     """The completed ansible-playbook run (-vvv, no pipelining: each module run shows as one PUT of AnsiballZ)."""
-    variables = dict({"where": str(base / "target"), "source": str(base / "source.pem"), "first": "valid", "word": "one",
-                      "ansible_python_interpreter": sys.executable}, **extra)
+    variables = dict({"where": str(base / "target"), "source": str(base / "source.pem"), "first": "valid",
+                      "word": "one", "ansible_python_interpreter": sys.executable}, **extra)
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS), ANSIBLE_ROLES_PATH=str(base / "roles"),
                ANSIBLE_PIPELINING="0", ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
                ANSIBLE_NOCOLOR="1")
@@ -217,3 +217,17 @@ def test_differences_by_name_or_number():
     assert differences(dict(have, mode="0600", gr_name="adm"), entry, checksum(b"y")) == ["content", "mode", "group"]
     assert differences(dict(have, isreg=False), entry, x) == ["not a regular file"]
     assert differences(None, entry, x) == ["absent"]
+
+
+def test_file_entries_name_each_source_and_destination():
+    from ansible_collections.oscar_emr.remote_access.plugins.filter.file_entries import FilterModule
+
+    entries = FilterModule().filters()["file_entries"](["a.py", "pkg/b.py"], "oscar_gateway", "/opt/lib/", "root",
+                                                       "root", "0644")
+    assert entries == [
+        {"src": "oscar_gateway/a.py", "dest": "/opt/lib/a.py", "owner": "root", "group": "root", "mode": "0644"},
+        {"src": "oscar_gateway/pkg/b.py", "dest": "/opt/lib/pkg/b.py", "owner": "root", "group": "root",
+         "mode": "0644"},
+    ]
+    assert [check_entry(entry, index)["dest"] for index, entry in enumerate(entries)] == ["/opt/lib/a.py",
+                                                                                          "/opt/lib/pkg/b.py"]
