@@ -23,7 +23,7 @@ description:
     mode).
   - It reads every destination in one P(ansible.builtin.find#module) run (checksum, mode, owner, group), renders
     the templates and reads the sources on the controller, and hands only a file that differs to ansible's own
-    template or copy action (or the file module, to remove one). So O(files[].validate), C(--diff) and check mode
+    template or copy action (or the file module, to remove one). So C(validate), C(--diff) and check mode
     are those of the builtin modules, and a file that differs in owner or mode only is fixed as they fix it.
   - Files are placed in the order given; the first that fails (a validation that refuses it, say) stops the task
     and later files are left as they are.
@@ -41,7 +41,9 @@ attributes:
     support: full
     description: The diff of each file that changed, as the template and copy modules give it.
   platform:
+    support: full
     platforms: posix
+    description: Runs on the controller; reads and writes files on POSIX hosts.
 options:
   files:
     description:
