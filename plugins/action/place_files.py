@@ -142,6 +142,16 @@ class ActionModule(ActionBase):
 
         module_args = {"dest": entry["dest"], "owner": entry["owner"], "group": entry["group"],
                        "mode": "0%03o" % entry["mode"]}
+        if entry["state"] == "directory":
+            reasons = differences(have, entry, None)
+            if not reasons:
+                return {"changed": False, "reasons": []}
+            module_args.update(path=module_args.pop("dest"), state="directory")
+            placed = self._execute_module(module_name="ansible.legacy.file", module_args=module_args,
+                                          task_vars=task_vars)
+            placed["reasons"] = reasons
+            return placed
+
         if entry["validate"]:
             module_args["validate"] = entry["validate"]
 

@@ -46,13 +46,20 @@ def check_entry(entry, index):
         raise PlacementError("%s: dest %r must be the absolute path of a file" % (where, dest))
     where = "files[%d] (%s)" % (index, dest)
     state = entry.get("state", "present")
-    if state not in ("present", "absent"):
-        raise PlacementError("%s: state %r must be present or absent" % (where, state))
+    if state not in ("present", "absent", "directory"):
+        raise PlacementError("%s: state %r must be present, absent or directory" % (where, state))
     checked = {"dest": os.path.normpath(dest), "state": state}
     if state == "absent":
         extra = sorted(set(entry) - {"dest", "state"})
         if extra:
             raise PlacementError("%s: a file to remove takes no %s" % (where, ", ".join(extra)))
+        return checked
+    if state == "directory":
+        extra = sorted(set(entry) - {"dest", "state", "owner", "group", "mode"})
+        if extra:
+            raise PlacementError("%s: a directory takes no %s" % (where, ", ".join(extra)))
+        _check_accounts(entry, where)
+        checked.update(owner=entry["owner"], group=entry["group"], mode=parse_mode(entry.get("mode"), where))
         return checked
     sources = [name for name in SOURCES if entry.get(name) is not None]
     if len(sources) != 1:
@@ -65,14 +72,18 @@ def check_entry(entry, index):
         raise PlacementError("%s: remote_src %r must be true or false, and true only with src" % (where, remote_src))
     if remote_src and not os.path.isabs(entry["src"]):
         raise PlacementError("%s: src %r must be an absolute path on the host (remote_src)" % (where, entry["src"]))
-    for name in ("owner", "group"):
-        if not isinstance(entry.get(name), str) or not entry[name]:
-            raise PlacementError("%s: %s %r must be a user or group name (or number, as a string)"
-                                 % (where, name, entry.get(name)))
+    _check_accounts(entry, where)
     value = os.path.normpath(entry["src"]) if remote_src else entry[sources[0]]
     checked.update(source=sources[0], value=value, owner=entry["owner"], group=entry["group"],
                    mode=parse_mode(entry.get("mode"), where), validate=entry.get("validate"), remote_src=remote_src)
     return checked
+
+
+def _check_accounts(entry, where):
+    for name in ("owner", "group"):
+        if not isinstance(entry.get(name), str) or not entry[name]:
+            raise PlacementError("%s: %s %r must be a user or group name (or number, as a string)"
+                                 % (where, name, entry.get(name)))
 
 
 def find_arguments(paths):
@@ -105,14 +116,17 @@ def paths_to_read(entries):
 
 def differences(have, entry, wanted_checksum):
     """What differs between the file found on the host (``have``: its find entry, None when absent) and the wanted
-    ``entry`` whose content has ``wanted_checksum`` (``checksum``): a list of "absent", "not a regular file",
-    "content", "mode", "owner", "group"; empty when the file is as wanted."""
+    ``entry`` whose content has ``wanted_checksum`` (``checksum``; None for a directory): a list of "absent", "not a
+    regular file", "not a directory", "content", "mode", "owner", "group"; empty when it is as wanted."""
     if have is None:
         return ["absent"]
-    if not have.get("isreg"):
-        return ["not a regular file"]
     found = []
-    if have.get("checksum") != wanted_checksum:
+    if entry["state"] == "directory":
+        if not have.get("isdir"):
+            return ["not a directory"]
+    elif not have.get("isreg"):
+        return ["not a regular file"]
+    elif have.get("checksum") != wanted_checksum:
         found.append("content")
     if int(str(have.get("mode")), 8) != entry["mode"]:
         found.append("mode")

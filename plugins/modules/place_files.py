@@ -52,7 +52,9 @@ options:
         C(content) (a string), and C(owner), C(group) and C(mode) (an octal string such as C("0644")), and may have
         C(validate) (a command with C(%s), as for the copy module).
       - A file to remove has C(dest) and C(state=absent).
-      - Each C(dest) once; the destinations' directories must exist.
+      - A directory has C(dest), C(state=directory), C(owner), C(group) and C(mode); give it before the files in it
+        (entries are placed in the order given).
+      - Each C(dest) once; the destinations' directories must exist or come earlier in the list.
     type: list
     elements: dict
     required: true
@@ -101,8 +103,8 @@ updated:
 results:
   description:
     - Per file, in the order given (up to the one that failed), C(dest), C(changed), C(reasons) (what differed, of
-      C(absent), C(content), C(mode), C(owner), C(group) and C(not a regular file); empty or missing when nothing
-      did) and the builtin module's own return values when it ran.
+      C(absent), C(content), C(mode), C(owner), C(group), C(not a regular file) and C(not a directory); empty or
+      missing when nothing did) and the builtin module's own return values when it ran.
   returned: always
   type: list
   elements: dict

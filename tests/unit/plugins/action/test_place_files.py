@@ -48,8 +48,13 @@ TASKS = """
         owner: %(owner)s
         group: %(group)s
         mode: "0644"
+      - dest: "{{ where }}/private"
+        state: directory
+        owner: %(owner)s
+        group: %(group)s
+        mode: "0750"
       - content: "token={{ word }}\\n"
-        dest: "{{ where }}/note"
+        dest: "{{ where }}/private/note"
         owner: %(owner)s
         group: %(group)s
         mode: "0600"
@@ -132,8 +137,9 @@ def test_only_what_differs_is_written_with_the_builtins_validate_diff_check_mode
     assert (target / "app.conf").read_text() == "valid\nword=one\n"
     assert oct((target / "app.conf").stat().st_mode & 0o777) == "0o640"
     assert (target / "unit.service").read_text() == "[Unit]\nDescription=demo\n"
-    assert (target / "note").read_text() == "token=one\n"
-    assert oct((target / "note").stat().st_mode & 0o777) == "0o600"
+    assert (target / "private" / "note").read_text() == "token=one\n"
+    assert oct((target / "private" / "note").stat().st_mode & 0o777) == "0o600"
+    assert oct((target / "private").stat().st_mode & 0o777) == "0o750"
     assert (target / "copied.pem").read_text() == "CA one\n"
     assert not (target / "stale").exists()
     assert "APP-HANDLER-RAN" in first.stdout and "UNIT-HANDLER-RAN" in first.stdout
@@ -155,7 +161,7 @@ def test_only_what_differs_is_written_with_the_builtins_validate_diff_check_mode
     changed = play(role, word="two")
     assert changed.returncode == 0, changed.stdout[-3000:]
     assert (target / "app.conf").read_text() == "valid\nword=two\n"
-    assert (target / "note").read_text() == "token=two\n"
+    assert (target / "private" / "note").read_text() == "token=two\n"
     assert sorted(module_runs(changed)) == ["copy", "copy", "find", "stat", "stat"]
     assert "APP-HANDLER-RAN" in changed.stdout and "UNIT-HANDLER-RAN" not in changed.stdout
 
@@ -167,8 +173,9 @@ def test_only_what_differs_is_written_with_the_builtins_validate_diff_check_mode
     assert sorted(module_runs(recopied)) == ["copy", "find"]
     assert "HANDLER-RAN" not in recopied.stdout
 
-    # A mode that drifted is put back (the file's handler only).
+    # A mode that drifted is put back (the file's handler only), a directory's too.
     os.chmod(target / "unit.service", 0o666)
+    os.chmod(target / "private", 0o755)
     fixed = play(role, word="two")
     assert fixed.returncode == 0, fixed.stdout[-3000:]
     assert oct((target / "unit.service").stat().st_mode & 0o777) == "0o644"
@@ -188,6 +195,8 @@ def test_only_what_differs_is_written_with_the_builtins_validate_diff_check_mode
     ({"dest": "/a", "content": "x", "owner": "root", "group": "root", "mode": "u=rw"}, "octal string"),
     ({"dest": "/a", "content": "x", "group": "root", "mode": "0644"}, "owner None"),
     ({"dest": "/a", "state": "absent", "mode": "0644"}, "takes no mode"),
+    ({"dest": "/a", "state": "directory", "content": "x", "owner": "root", "group": "root", "mode": "0755"},
+     "a directory takes no content"),
     ({"dest": "/a", "content": "x", "remote_src": True, "owner": "root", "group": "root", "mode": "0644"},
      "true only with src"),
     ({"dest": "/a", "content": "x", "owner": "root", "group": "root", "mode": "0644", "modee": 1}, "unknown keys"),
@@ -217,6 +226,10 @@ def test_differences_by_name_or_number():
     assert differences(dict(have, mode="0600", gr_name="adm"), entry, checksum(b"y")) == ["content", "mode", "group"]
     assert differences(dict(have, isreg=False), entry, x) == ["not a regular file"]
     assert differences(None, entry, x) == ["absent"]
+    directory = check_entry({"dest": "/d", "state": "directory", "owner": "root", "group": "root", "mode": "0700"}, 0)
+    assert differences(dict(have, isdir=True, isreg=False, mode="0700"), directory, None) == []
+    assert differences(dict(have, isdir=True, isreg=False, mode="0755"), directory, None) == ["mode"]
+    assert differences(have, directory, None) == ["not a directory"]
 
 
 def test_file_entries_name_each_source_and_destination():
