@@ -8,6 +8,7 @@ for playbooks that want the same messages.
 
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._nginx import (
     nginx_input_errors,
+    nginx_internal_ca_due,
     nginx_subject_alt_names,
 )
 
@@ -16,4 +17,5 @@ class FilterModule:
     """nginx role input checks and helpers."""
 
     def filters(self):
-        return {"nginx_input_errors": nginx_input_errors, "nginx_subject_alt_names": nginx_subject_alt_names}
+        return {"nginx_input_errors": nginx_input_errors, "nginx_subject_alt_names": nginx_subject_alt_names,
+                "nginx_internal_ca_due": nginx_internal_ca_due}

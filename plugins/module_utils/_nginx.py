@@ -357,3 +357,40 @@ def nginx_subject_alt_names(names, ip_addresses=()):
         if entry not in out:
             out.append(entry)
     return out
+
+
+def nginx_internal_ca_due(cert_info, found, ca_dir, files, names, ip_addresses, ca_common_name):
+    """Why the internal CA's community.crypto steps must run on this host: [] when nothing is due.
+
+    ``cert_info`` is community.crypto.x509_certificate_info's result for ``<ca_dir>/server.crt`` with
+    ``valid_at: {renewal: ...}`` (a failed read has no ``valid_at``); ``found`` is ansible.builtin.find's result for
+    ``ca_dir``; ``files`` maps each of the CA's file names to the mode its task gives it (owner and group root). Due:
+    a file missing or with another mode or owner, a certificate that cannot be read, expires within the renewal
+    window, names another host first, has other names or addresses than ``names`` and ``ip_addresses``, or was issued
+    by a CA of another name than ``ca_common_name``."""
+    reasons = []
+    have = dict((item.get("path"), item) for item in (found or {}).get("files") or [])
+    for name, mode in sorted(files.items()):
+        item = have.get("%s/%s" % (ca_dir.rstrip("/"), name))
+        if not item or not item.get("isreg"):
+            reasons.append("%s is missing" % name)
+        elif (item.get("mode"), item.get("pw_name"), item.get("gr_name")) != (mode, "root", "root"):
+            reasons.append("%s is %s %s:%s, not %s root:root" % (
+                name, item.get("mode"), item.get("pw_name"), item.get("gr_name"), mode))
+    valid_at = (cert_info or {}).get("valid_at")
+    if not valid_at:
+        reasons.append("server.crt cannot be read")
+        return reasons
+    if not all(valid_at.values()):
+        reasons.append("server.crt is due for renewal")
+    subject = (cert_info.get("subject") or {}).get("commonName")
+    if subject != names[0]:
+        reasons.append("server.crt is for %s, not %s" % (subject, names[0]))
+    wanted = nginx_subject_alt_names(names, ip_addresses)
+    if sorted(cert_info.get("subject_alt_name") or []) != sorted(wanted):
+        reasons.append("server.crt names %s, not %s" % (
+            ", ".join(cert_info.get("subject_alt_name") or []), ", ".join(wanted)))
+    issuer = (cert_info.get("issuer") or {}).get("commonName")
+    if issuer != ca_common_name:
+        reasons.append("server.crt was issued by %s, not %s" % (issuer, ca_common_name))
+    return reasons

@@ -110,7 +110,7 @@ def test_bad_input_is_named_with_its_value(overrides, expected):
 def test_subject_alt_names_split_names_and_addresses():
     assert nginx_subject_alt_names(["emr.clinic.example", "192.168.1.10", "emr.clinic.example"], ["::1"]) == [
         "DNS:emr.clinic.example", "IP:192.168.1.10", "IP:::1"]
-    assert set(FilterModule().filters()) == {"nginx_input_errors", "nginx_subject_alt_names"}
+    assert set(FilterModule().filters()) == {"nginx_input_errors", "nginx_subject_alt_names", "nginx_internal_ca_due"}
 
 
 @pytest.mark.parametrize("ranges,expected", [

@@ -43,22 +43,18 @@ def test_every_task_that_handles_a_secret_hides_it():
         if any(secret in body for secret in SECRETS):
             handled.append(task["name"])
             assert task.get("no_log") is True, "%s: %r needs no_log: true" % (path, task["name"])
-            module = next(k for k in task if k.startswith("ansible.builtin."))
-            if module in ("ansible.builtin.copy", "ansible.builtin.template"):
-                assert task.get("diff") is False, "%s: %r needs diff: false" % (path, task["name"])
-    assert len(handled) == 3, handled  # token file, environment file, credentials
+            module = next(k for k in task if "." in k and k.split(".")[-1] in ("copy", "template", "place_files"))
+            assert task.get("diff") is False, "%s: %r (%s) needs diff: false" % (path, task["name"], module)
+    assert handled == ["Install the tunnel token and credentials (root-only or service user only)"], handled
 
 
 def test_secrets_are_root_only_or_service_user_only():
     tasks = {task["name"]: task for _path, task in all_tasks() if "name" in task}
-    token = tasks["Install the tunnel token, root-only, for systemd to hand over (LoadCredential=, --token-file)"]
-    env = tasks["Install the tunnel token as TUNNEL_TOKEN in a root-only environment file (cloudflared before 2025.4)"]
-    creds = tasks["Install the tunnel credentials (0600, owned by the service user)"]
-    for task in (token, env):
-        copy = task["ansible.builtin.copy"]
-        assert (copy["owner"], copy["group"], copy["mode"]) == ("root", "root", "0600")
-    copy = creds["ansible.builtin.copy"]
-    assert (copy["owner"], copy["group"], copy["mode"]) == ("{{ cloudflared_user }}", "{{ cloudflared_group }}", "0600")
+    files = tasks["Install the tunnel token and credentials (root-only or service user only)"]["vars"]
+    token, env, creds = (files["__cloudflared_%s_files" % kind] for kind in ("token", "env", "credential"))
+    for text in (token, env):
+        assert "'owner': 'root', 'group': 'root', 'mode': '0600'" in " ".join(text.split())
+    assert "'owner': cloudflared_user, 'group': cloudflared_group, 'mode': '0600'" in " ".join(creds.split())
 
 
 def render_unit(token_file, env_file, binary="/usr/bin/cloudflared", test_edge_option=""):
