@@ -49,7 +49,7 @@ def ssh(key, device, address, *command):
 
 def sshd_log(host, since):
     """sshd's journal on ``host`` since ``since`` (seconds since the epoch)."""
-    return host.check_output("journalctl -u ssh.service --no-pager -o cat --since @%d", int(since))
+    return host.check_output("journalctl -u ssh.service --no-pager -o cat --since %s", "@%d" % since)
 
 
 def accepted_from(log):
