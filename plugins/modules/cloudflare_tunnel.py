@@ -45,7 +45,7 @@ options:
   create:
     description:
       - V(false) fails, before any change, when no live tunnel has O(name), instead of creating one. For a run that
-        must act on the clinic's existing tunnel, such as the lockdown's rotation of its secret: a new, unused tunnel
+        must act on the clinic's existing tunnel, such as the lockdown's rotation of its secret. A new, unused tunnel
         would hide a misspelt name while the old token stays valid.
     type: bool
     default: true

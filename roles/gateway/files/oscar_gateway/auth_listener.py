@@ -100,8 +100,8 @@ def response_bytes(status, headers, keep_alive):
     joined = "".join(lines)
     if "\r" in joined or "\n" in joined or "\x00" in joined:
         return response_bytes(403, [("Cache-Control", "no-store"), ("X-Accel-Expires", "0")], keep_alive)
-    return "\r\n".join(["HTTP/1.1 " + web.STATUS[status], *lines, "Content-Length: 0",
-                         "\r\n" if keep_alive else "Connection: close\r\n\r\n"]).encode("latin-1")
+    ending = "\r\n" if keep_alive else "Connection: close\r\n\r\n"
+    return "\r\n".join(["HTTP/1.1 " + web.STATUS[status], *lines, "Content-Length: 0", ending]).encode("latin-1")
 
 
 class AuthListener:
