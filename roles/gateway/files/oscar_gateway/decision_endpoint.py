@@ -15,6 +15,7 @@ import traceback
 from urllib.parse import urlsplit
 
 from . import _shared, front_door, paths, web
+from .remembered import Remembered
 
 _ap = _shared.access_policy_module()
 _METHOD_RE = re.compile(r"^[A-Z]{1,16}$")
@@ -30,9 +31,6 @@ BYPASS_EVENT = "access_bypass"
 # One record per way in, account, address and policy in this many seconds: an integration polling every few seconds
 # must not flood the audit store (nginx's decision cache already hides most repeats from the gateway).
 UNATTENDED_WINDOW_SECONDS = 300
-# Pure results remembered per decision's inputs (target URL, path and subject, person), at most this many of each;
-# then that memory starts over.
-REMEMBERED = 4096
 _subject_fields = operator.attrgetter(*_ap.Subject.__slots__)  # every field of a subject, as one tuple
 
 
@@ -80,9 +78,10 @@ class DecisionEndpoint:
         self.identities = identities
         self.ui = ui
         self.unattended = UnattendedAudit(store)
-        self._splits = {}
-        self._decisions = {}
-        self._identity_values = {}
+        # Pure results remembered per decision's inputs: the target URL, the path and subject, the person.
+        self._splits = Remembered()
+        self._decisions = Remembered()
+        self._identity_values = Remembered()
 
     def __call__(self, request):
         """(status, headers) with status 200, 401 or 403 only."""
@@ -132,10 +131,7 @@ class DecisionEndpoint:
         url = request.header("X-Original-URL")
         found = self._splits.get(url)
         if found is None:
-            found = self._split_original(request)
-            if len(self._splits) >= REMEMBERED:
-                self._splits = {}
-            self._splits[url] = found
+            found = self._splits.put(url, self._split_original(request))
         return found
 
     def _evaluate(self, path, subject):
@@ -145,10 +141,7 @@ class DecisionEndpoint:
         key = (path, _subject_fields(subject))
         found = self._decisions.get(key)
         if found is None:
-            found = self.evaluator.decide(path, subject)
-            if len(self._decisions) >= REMEMBERED:
-                self._decisions = {}
-            self._decisions[key] = found
+            found = self._decisions.put(key, self.evaluator.decide(path, subject))
         return found
 
     def _decide(self, request):
@@ -265,10 +258,7 @@ class DecisionEndpoint:
         if identity is None:  # each person's headers are worked out once
             values = (subject.username or subject.email, subject.email, subject.display_name or subject.username,
                       ",".join(sorted(subject.groups | subject.roles)))
-            identity = tuple((name, web.header_safe(value))
-                             for name, value in zip(front_door.IDENTITY_HEADERS, values))
-            if len(self._identity_values) >= REMEMBERED:
-                self._identity_values = {}
-            self._identity_values[key] = identity
+            identity = self._identity_values.put(key, tuple(
+                (name, web.header_safe(value)) for name, value in zip(front_door.IDENTITY_HEADERS, values)))
         headers.extend(identity)
         return headers

@@ -6,11 +6,10 @@ import json
 import time
 
 from . import _shared, cfaccess, security, web
+from .remembered import Remembered
 from .store import account_expired
 
 _ap = _shared.access_policy_module()
-# Values worked out once and remembered (session cookies' id hashes), at most this many; then the memory starts over.
-REMEMBERED = 4096
 
 
 @functools.lru_cache(maxsize=64)
@@ -71,7 +70,7 @@ class Identities:
         self.verifier = verifier
         self.service_token_ids = service_token_ids or {}
         self._memberships = {}
-        self._session_hashes = {}
+        self._session_hashes = Remembered()  # valid session cookies' id hashes
 
     # -- sessions ---------------------------------------------------------------------------------
 
@@ -94,10 +93,7 @@ class Identities:
             token = self.tokens.from_cookie(value, "session")
             if not token:
                 return None
-            id_hash = security.token_hash(token)
-            if len(self._session_hashes) >= REMEMBERED:
-                self._session_hashes = {}
-            self._session_hashes[value] = id_hash
+            id_hash = self._session_hashes.put(value, security.token_hash(token))
         return id_hash
 
     def load_session(self, request, ip="", path="", method=""):
