@@ -41,10 +41,10 @@ class _CompareFirst(object):
 
     def run(self, tmp=None, task_vars=None):
         with open(self.copy_action._task.args["src"], "rb") as rendered:
-            data = rendered.read()
-        self.reasons = differences(self.have, self.entry, checksum(data))
+            wanted = checksum(rendered.read())
+        self.reasons = differences(self.have, self.entry, wanted)
         if not self.reasons:
-            return {"changed": False, "dest": self.entry["dest"], "checksum": checksum(data)}
+            return {"changed": False, "dest": self.entry["dest"], "checksum": wanted}
         return self.copy_action.run(tmp=tmp, task_vars=task_vars)
 
 

@@ -18,6 +18,7 @@ import re
 
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils import _oscar_paths
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._access_policy import contains_loopback
+from ansible_collections.oscar_emr.remote_access.plugins.module_utils._file_placement import found_by_path
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._problems import (
     CidrError,
     Problems,
@@ -369,7 +370,7 @@ def nginx_internal_ca_due(cert_info, found, ca_dir, files, names, ip_addresses, 
     window, names another host first, has other names or addresses than ``names`` and ``ip_addresses``, or was issued
     by a CA of another name than ``ca_common_name``."""
     reasons = []
-    have = dict((item.get("path"), item) for item in (found or {}).get("files") or [])
+    have = found_by_path(found or {})
     for name, mode in sorted(files.items()):
         item = have.get("%s/%s" % (ca_dir.rstrip("/"), name))
         if not item or not item.get("isreg"):
