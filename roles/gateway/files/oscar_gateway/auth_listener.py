@@ -6,8 +6,8 @@ and the answer back through a wake-up pipe; on the 2-core test machine that hop 
 decision itself (``benchmarks/gateway_bench.py``). nginx keeps its few connections to this socket open (upstream
 ``keepalive``), so a thread per connection costs nothing per request.
 
-Only what nginx's auth subrequest sends is accepted: ``GET`` (or ``HEAD``) ``/auth`` over HTTP/1.x, header lines, no
-body. Anything else is answered 400 and the connection closed. Repeated header lines are joined with ``", "`` and
+Only what nginx's auth subrequest sends is accepted: ``GET`` (or ``HEAD``) ``/auth`` over HTTP/1.x, header lines
+ending in CRLF (as nginx writes them), no body. Anything else is answered 400 and the connection closed. Repeated header lines are joined with ``", "`` and
 names holding ``_`` are dropped, as waitress does, so the decision sees the same request on either socket (the
 access-token check refuses a joined pair of tokens).
 """
@@ -16,6 +16,7 @@ import io
 import os
 import re
 import socket
+import struct
 import threading
 
 from . import web
@@ -25,10 +26,11 @@ MAX_HEADER_BYTES = 65536  # as waitress's max_request_header_size
 # 8 per worker and closes them after 20 s idle, before this side's 30 s). The unit's TasksMax leaves room for these.
 MAX_CONNECTIONS = 128
 IDLE_SECONDS = 30  # as waitress's channel_timeout
-_REQUEST_LINE = re.compile(rb"\A(GET|HEAD) (/auth) (HTTP/1\.[01])\r?\n\Z")
+RECV_BYTES = 65536  # one read takes a whole head from nginx
+_REQUEST_LINE = re.compile(rb"(GET|HEAD) /auth (HTTP/1\.[01])")
 # Every header line at once: a name of RFC 9110 token characters, a colon, a value without CR or LF. (Names with "_"
 # are dropped below; nginx drops them too, underscores_in_headers off.)
-_HEADER_BLOCK = re.compile(rb"\A(?:[!#$%&'*+.^`|~0-9A-Za-z_-]+:[^\r\n]*\r?\n)*\Z")
+_HEADER_BLOCK = re.compile(rb"(?:[!#$%&'*+.^`|~0-9A-Za-z_-]+:[^\r\n]*\r\n)*")
 # Header name -> its environ key ("" for a name holding "_": dropped). nginx sends the same few names on every
 # subrequest, so each is worked out once; bounded, as the names are the browser's.
 _ENVIRON_KEYS = {}
@@ -54,44 +56,67 @@ def _environ_key(name):
     return key
 
 
-def read_request(stream):
-    """(method, protocol, WSGI-style environ) of the next request on ``stream``, or None at a clean end."""
-    line = stream.readline(MAX_HEADER_BYTES + 1)
-    if not line:
-        return None
-    match = _REQUEST_LINE.match(line)
+def parse_head(head):
+    """(method, protocol, WSGI-style environ) of one request's head: its request line and header lines, each ending in
+    CRLF, without the blank line that ends the head. Raises BadRequest for anything but nginx's auth subrequest."""
+    line_end = head.find(b"\r\n")
+    match = _REQUEST_LINE.fullmatch(head, 0, line_end) if line_end > 0 else None
     if not match:
         raise BadRequest("request line")
-    method, path, protocol = (part.decode("ascii") for part in match.groups())
-    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": "", "SERVER_PROTOCOL": protocol,
+    method, protocol = match.group(1).decode("ascii"), match.group(2).decode("ascii")
+    block = head[line_end + 2:]
+    if not _HEADER_BLOCK.fullmatch(block):
+        raise BadRequest("header line")  # no name, a bad name, a bare CR or LF, or an obsolete folded line
+    environ = {"REQUEST_METHOD": method, "PATH_INFO": "/auth", "QUERY_STRING": "", "SERVER_PROTOCOL": protocol,
                "wsgi.input": io.BytesIO(b"")}
-    size = len(line)
-    lines = []
-    readline = stream.readline
-    while True:
-        line = readline(MAX_HEADER_BYTES + 1)
-        size += len(line)
-        if size > MAX_HEADER_BYTES or not line:
-            raise BadRequest("header section too large or cut short")
-        if line in (b"\r\n", b"\n"):
-            break
-        lines.append(line)
-    block = b"".join(lines)
-    if not _HEADER_BLOCK.match(block):
-        raise BadRequest("header line")  # no name, a bad name, or an obsolete folded line
-    # split("\n"), never splitlines(): that would also break a value at \x85, \x0b or \x1c and make a header of it.
-    for line in block.decode("latin-1").split("\n")[:-1]:
+    # split("\r\n"), never splitlines(): that would also break a value at \x85, \x0b or \x1c and make a header of it.
+    for line in block.decode("latin-1").split("\r\n")[:-1]:
         name, _sep, value = line.partition(":")
         key = _ENVIRON_KEYS.get(name) or _environ_key(name)
         if not key:
             continue
-        value = value.strip(" \t\r")
+        value = value.strip(" \t")
         if key in environ and key not in _BODY_KEYS:
             value = environ[key] + ", " + value
         environ[key] = value
     if environ.get("CONTENT_LENGTH", "0") not in ("", "0") or "HTTP_TRANSFER_ENCODING" in environ:
         raise BadRequest("a body")  # nginx sends the auth subrequest without one
     return method, protocol, environ
+
+
+class HeadReader:
+    """The heads of the requests on one connection, read with as few system calls as the peer's writes allow (one
+    ``recv`` per request from nginx), never more than MAX_HEADER_BYTES buffered."""
+
+    def __init__(self, recv):
+        self.recv = recv
+        self.pending = b""
+
+    def next_head(self):
+        """The next request's head (see ``parse_head``), or None when the peer closed between requests."""
+        pending = self.pending
+        end = pending.find(b"\r\n\r\n")
+        while end < 0:
+            if len(pending) > MAX_HEADER_BYTES:
+                raise BadRequest("header section too large")
+            chunk = self.recv(RECV_BYTES)
+            if not chunk:
+                if pending:
+                    raise BadRequest("header section cut short")
+                return None
+            searched = max(0, len(pending) - 3)  # a CRLFCRLF split across two reads is still found
+            pending += chunk
+            end = pending.find(b"\r\n\r\n", searched)
+        if end + 4 > MAX_HEADER_BYTES:
+            raise BadRequest("header section too large")
+        self.pending = pending[end + 4:]
+        return pending[:end + 2]
+
+
+def read_request(reader):
+    """(method, protocol, environ) of the next request from a ``HeadReader``, or None at a clean end."""
+    head = reader.next_head()
+    return None if head is None else parse_head(head)
 
 
 def response_bytes(status, headers, keep_alive):
@@ -142,14 +167,19 @@ class AuthListener:
 
     def _serve(self, conn):
         try:
-            conn.settimeout(IDLE_SECONDS)
-            stream = conn.makefile("rb")
+            # The idle limit as the kernel's own socket timeouts: a blocking socket with settimeout() would poll()
+            # before every recv and send, a system call per request for nothing.
+            idle = struct.pack("ll", IDLE_SECONDS, 0)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, idle)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, idle)
+            reader = HeadReader(conn.recv)
+            send = conn.sendall
             while True:
                 try:
-                    request = read_request(stream)
+                    request = read_request(reader)
                 except BadRequest as exc:
                     self.log("auth socket: refused a request (%s)" % exc)
-                    conn.sendall(response_bytes(400, [], keep_alive=False))
+                    send(response_bytes(400, [], keep_alive=False))
                     return
                 if request is None:
                     return
@@ -157,11 +187,11 @@ class AuthListener:
                 connection = environ.get("HTTP_CONNECTION", "").lower()
                 keep_alive = "close" not in connection and (protocol == "HTTP/1.1" or "keep-alive" in connection)
                 status, headers = self.decide(web.Request(environ))
-                conn.sendall(response_bytes(status, headers, keep_alive))
+                send(response_bytes(status, headers, keep_alive))
                 if not keep_alive:
                     return
         except OSError:
-            pass  # the peer went away or stayed idle too long
+            pass  # the peer went away or stayed idle too long (EAGAIN from the socket timeouts)
         finally:
             conn.close()
             self._slots.release()
