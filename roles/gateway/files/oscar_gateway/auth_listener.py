@@ -27,12 +27,15 @@ MAX_HEADER_BYTES = 65536  # as waitress's max_request_header_size
 MAX_CONNECTIONS = 128
 IDLE_SECONDS = 30  # as waitress's channel_timeout
 RECV_BYTES = 65536  # one read takes a whole head from nginx
-_REQUEST_LINE = re.compile(rb"(GET|HEAD) /auth (HTTP/1\.[01])")
-# Every header line at once: a name of RFC 9110 token characters, a colon, a value without CR or LF. (Names with "_"
-# are dropped below; nginx drops them too, underscores_in_headers off.)
-_HEADER_BLOCK = re.compile(rb"(?:[!#$%&'*+.^`|~0-9A-Za-z_-]+:[^\r\n]*\r\n)*")
+# The only request lines nginx's auth subrequest sends here: (method, protocol) of each.
+_REQUEST_LINES = {"%s /auth %s" % (method, protocol): (method, protocol)
+                  for method in ("GET", "HEAD") for protocol in ("HTTP/1.0", "HTTP/1.1")}
+# A header name: RFC 9110 token characters. (Names with "_" are dropped below; nginx drops them too,
+# underscores_in_headers off.)
+_TOKEN = re.compile(r"[!#$%&'*+.^`|~0-9A-Za-z_-]+")
 # Header name -> its environ key ("" for a name holding "_": dropped). nginx sends the same few names on every
-# subrequest, so each is worked out once; bounded, as the names are the browser's.
+# subrequest, so each is checked and worked out once; bounded, as the names are the browser's. Only names that are
+# tokens are ever kept here.
 _ENVIRON_KEYS = {}
 _MAX_ENVIRON_KEYS = 1024
 _BODY_KEYS = ("CONTENT_LENGTH", "CONTENT_TYPE")  # WSGI's two keys without HTTP_; the last line counts
@@ -43,36 +46,47 @@ class BadRequest(Exception):
 
 
 def _environ_key(name):
-    key = _ENVIRON_KEYS.get(name)
-    if key is None:
-        if "_" in name:
-            key = ""
-        else:
-            key = name.upper().replace("-", "_")
-            if key not in _BODY_KEYS:
-                key = "HTTP_" + key
-        if len(_ENVIRON_KEYS) < _MAX_ENVIRON_KEYS:
-            _ENVIRON_KEYS[name] = key
+    """The environ key of a header name that is not remembered yet; BadRequest if it is no token."""
+    if not _TOKEN.fullmatch(name):
+        raise BadRequest("header name")  # none, a space in it, or an obsolete folded line
+    if "_" in name:
+        key = ""
+    else:
+        key = name.upper().replace("-", "_")
+        if key not in _BODY_KEYS:
+            key = "HTTP_" + key
+    if len(_ENVIRON_KEYS) < _MAX_ENVIRON_KEYS:
+        _ENVIRON_KEYS[name] = key
     return key
 
 
 def parse_head(head):
     """(method, protocol, WSGI-style environ) of one request's head: its request line and header lines, each ending in
-    CRLF, without the blank line that ends the head. Raises BadRequest for anything but nginx's auth subrequest."""
-    line_end = head.find(b"\r\n")
-    match = _REQUEST_LINE.fullmatch(head, 0, line_end) if line_end > 0 else None
-    if not match:
+    CRLF, without the blank line that ends the head. Raises BadRequest for anything but nginx's auth subrequest.
+
+    Every step is a C-level string method or a dict look-up, not a regular expression over the values: this runs for
+    every request to OSCAR."""
+    text = head.decode("latin-1")  # one byte, one character
+    # Every CR and every LF is part of a CRLF: no bare one anywhere (in a value it would start a header of its own).
+    crlf = text.count("\r\n")
+    if text.count("\r") != crlf or text.count("\n") != crlf:
+        raise BadRequest("a bare CR or LF")
+    # split("\r\n"), never splitlines(): that would also break a value at \x85, \x0b or \x1c and make a header of it.
+    lines = text.split("\r\n")
+    request_line = _REQUEST_LINES.get(lines[0])
+    if request_line is None:
         raise BadRequest("request line")
-    method, protocol = match.group(1).decode("ascii"), match.group(2).decode("ascii")
-    block = head[line_end + 2:]
-    if not _HEADER_BLOCK.fullmatch(block):
-        raise BadRequest("header line")  # no name, a bad name, a bare CR or LF, or an obsolete folded line
+    method, protocol = request_line
     environ = {"REQUEST_METHOD": method, "PATH_INFO": "/auth", "QUERY_STRING": "", "SERVER_PROTOCOL": protocol,
                "wsgi.input": io.BytesIO(b"")}
-    # split("\r\n"), never splitlines(): that would also break a value at \x85, \x0b or \x1c and make a header of it.
-    for line in block.decode("latin-1").split("\r\n")[:-1]:
-        name, _sep, value = line.partition(":")
-        key = _ENVIRON_KEYS.get(name) or _environ_key(name)
+    keys = _ENVIRON_KEYS
+    for index in range(1, len(lines) - 1):  # the last is the "" after the head's final CRLF
+        name, colon, value = lines[index].partition(":")
+        if not colon:
+            raise BadRequest("header line without a colon")
+        key = keys.get(name)
+        if key is None:
+            key = _environ_key(name)
         if not key:
             continue
         value = value.strip(" \t")

@@ -189,7 +189,23 @@ class StoreError(RuntimeError):
 def account_expired(expires, today=None):
     """Whether an account with this expiry date (the users row's ``expires``) no longer works today on this host: the
     collection's one rule (_expiry.py), the one the role's check and the fleet report use."""
-    return _account_expired(expires, today or datetime.date.today())
+    return _account_expired(expires, today or _today())
+
+
+_TODAY = (None, None)  # (the second of the clock it was read at, the local date then)
+
+
+def _today():
+    """``datetime.date.today()``, read at most once per second of the clock (every decision asks for it, and the
+    local date needs the time zone's rules each time)."""
+    global _TODAY  # noqa: PLW0603 - one pair, replaced whole: threads see the old pair or the new, never half
+    now = time.time()
+    second = int(now)
+    at, today = _TODAY
+    if at != second:
+        today = datetime.date.fromtimestamp(now)  # the date of that very second, even across midnight
+        _TODAY = (second, today)
+    return today
 
 
 @functools.lru_cache(maxsize=1024)
