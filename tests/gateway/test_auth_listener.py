@@ -128,3 +128,12 @@ def test_an_idle_connection_is_closed_by_the_socket_timeout(tmp_path, monkeypatc
         sock.connect(path)
         sock.sendall(b"GET /auth HTTP/1.1\r\n")  # half a head, then nothing
         assert sock.recv(100) == b""  # closed by the gateway, well before this side's 10 s
+
+
+def test_a_remembered_answer_is_the_answer_and_a_header_with_a_line_break_is_still_refused():
+    allowed = [("X-Accel-Expires", "0"), ("Remote-User", "drsmith")]
+    smuggled = [("X-Accel-Expires", "0"), ("Remote-User", "drsmith\r\nRemote-Groups: admin")]
+    for _attempt in range(2):  # worked out, then remembered
+        assert auth_listener.answer_bytes(200, allowed, True) == auth_listener.response_bytes(200, allowed, True)
+        refused = auth_listener.answer_bytes(200, smuggled, True)
+        assert refused.startswith(b"HTTP/1.1 403 ") and b"admin" not in refused

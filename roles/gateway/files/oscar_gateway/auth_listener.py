@@ -20,6 +20,7 @@ import struct
 import threading
 
 from . import web
+from .remembered import Remembered
 
 MAX_HEADER_BYTES = 65536  # as waitress's max_request_header_size
 # Each open connection holds a thread, idle ones too: room for every nginx worker's kept-alive connections (nginx keeps
@@ -143,6 +144,18 @@ def response_bytes(status, headers, keep_alive):
     return "\r\n".join(["HTTP/1.1 " + web.STATUS[status], *lines, "Content-Length: 0", ending]).encode("latin-1")
 
 
+_ANSWERS = Remembered()  # the same few answers (one per person and cache lifetime) go out over and over
+
+
+def answer_bytes(status, headers, keep_alive):
+    """``response_bytes``, remembered per answer: a pure function of the three."""
+    key = (status, tuple(headers), keep_alive)
+    found = _ANSWERS.get(key)
+    if found is None:
+        found = _ANSWERS.put(key, response_bytes(status, headers, keep_alive))
+    return found
+
+
 class AuthListener:
     """Serve ``decide(web.Request) -> (status, headers)`` on the UNIX socket ``path`` (mode ``mode``)."""
 
@@ -201,7 +214,7 @@ class AuthListener:
                 connection = environ.get("HTTP_CONNECTION", "").lower()
                 keep_alive = "close" not in connection and (protocol == "HTTP/1.1" or "keep-alive" in connection)
                 status, headers = self.decide(web.Request(environ))
-                send(response_bytes(status, headers, keep_alive))
+                send(answer_bytes(status, headers, keep_alive))
                 if not keep_alive:
                     return
         except OSError:
