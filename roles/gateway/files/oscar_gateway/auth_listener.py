@@ -7,9 +7,9 @@ decision itself (``benchmarks/gateway_bench.py``). nginx keeps its few connectio
 ``keepalive``), so a thread per connection costs nothing per request.
 
 Only what nginx's auth subrequest sends is accepted: ``GET`` (or ``HEAD``) ``/auth`` over HTTP/1.x, header lines
-ending in CRLF (as nginx writes them), no body. Anything else is answered 400 and the connection closed. Repeated header lines are joined with ``", "`` and
-names holding ``_`` are dropped, as waitress does, so the decision sees the same request on either socket (the
-access-token check refuses a joined pair of tokens).
+ending in CRLF (as nginx writes them), no body. Anything else is answered 400 and the connection closed. Repeated
+header lines are joined with ``", "`` and names holding ``_`` are dropped, as waitress does, so the decision sees the
+same request on either socket (the access-token check refuses a joined pair of tokens).
 """
 
 import io

@@ -202,7 +202,7 @@ _TODAY = (None, None)  # (the second of the clock it was read at, the local date
 def _today():
     """``datetime.date.today()``, read at most once per second of the clock (every decision asks for it, and the
     local date needs the time zone's rules each time)."""
-    global _TODAY  # noqa: PLW0603 - one pair, replaced whole: threads see the old pair or the new, never half
+    global _TODAY  # one pair, replaced whole: threads see the old pair or the new, never half
     now = time.time()
     second = int(now)
     at, today = _TODAY
@@ -311,7 +311,8 @@ class Store:
         if self.conn().execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
             return None
         try:
-            return open(self.path + "-shm", "rb", buffering=0)  # noqa: SIM115 - kept open, closed with the store
+            # Kept open for the store's life (closed with it), read with pread by every thread.
+            return open(self.path + "-shm", "rb", buffering=0)  # pylint: disable=consider-using-with
         except OSError:
             return None
 
