@@ -64,6 +64,7 @@ def test_anything_but_an_auth_subrequest_is_refused(raw):
 def test_a_head_split_across_reads_is_the_same_request_and_pipelined_heads_stay_apart():
     first = AUTH + b"X-Real-IP: 127.0.0.1\r\nCookie: a=1\r\n\r\n"
     second = AUTH + b"X-Real-IP: 127.0.0.2\r\n\r\n"
+
     def without_input(parsed):
         method, protocol, environ = parsed
         return method, protocol, {k: v for k, v in environ.items() if k != "wsgi.input"}

@@ -104,8 +104,8 @@ def test_an_unchanged_database_costs_the_decision_no_sql_statement(tmp_path):
 
 
 @pytest.mark.parametrize("wal_index", ["unreadable", "copies differ"])
-def test_without_a_consistent_wal_index_header_sqlite_is_asked_and_changes_still_count(tmp_path, monkeypatch,
-                                                                                        wal_index):
+def test_without_a_consistent_wal_index_header_sqlite_is_asked_and_changes_still_count(
+        tmp_path, monkeypatch, wal_index):
     db = store.Store(str(tmp_path / "gw.db"), str(tmp_path / "audit.jsonl"))
     if wal_index == "unreadable":
         db._wal_index = None  # no "-shm" file to be had (not WAL, or not openable)
