@@ -6,13 +6,16 @@ import socket
 
 import pytest
 from gwtest import Client, enroll_totp, login, make_gateway, set_password
-from oscar_gateway.auth_listener import AuthListener, BadRequest, read_request
+from oscar_gateway import auth_listener
+from oscar_gateway.auth_listener import AuthListener, BadRequest, HeadReader, read_request
 
 AUTH = b"GET /auth HTTP/1.1\r\nHost: gateway\r\n"
 
 
-def parse(raw):
-    return read_request(io.BytesIO(raw))
+def parse(raw, chunk=None):
+    """The first request in ``raw``, read ``chunk`` bytes at a time (all at once by default)."""
+    stream = io.BytesIO(raw)
+    return read_request(HeadReader(stream.read if chunk is None else lambda _size: stream.read(chunk)))
 
 
 def test_repeated_header_lines_are_joined_and_underscore_names_dropped():
@@ -42,11 +45,39 @@ def test_a_value_is_never_split_into_another_header(separator):
     AUTH + b"Bad Name: x\r\n\r\n",
     AUTH + b"X-Big: " + b"a" * 70000 + b"\r\n\r\n",
     AUTH + b"X-Cut: short",
+    AUTH + b"X-Cut: short\r\n",
+    b"GET /auth HTTP/1.1\nHost: gateway\n\n",
+    AUTH + b"X-Bare-LF: a\nX-Real-IP: 127.0.0.1\r\n\r\n",
+    AUTH + b"X-Bare-CR: a\rX-Real-IP: 127.0.0.1\r\n\r\n",
+    b"GET /auth HTTP/1.1 \r\n\r\n",
+    b"GET /authx HTTP/1.1\r\n\r\n",
 ], ids=["post", "other-path", "query", "http2", "body", "chunked", "folded", "no-colon", "space-in-name", "too-large",
-        "cut-short"])
+        "cut-short", "cut-after-a-line", "lf-only", "bare-lf-in-value", "bare-cr-in-value", "trailing-space",
+        "longer-path"])
 def test_anything_but_an_auth_subrequest_is_refused(raw):
     with pytest.raises(BadRequest):
         parse(raw)
+    with pytest.raises(BadRequest):
+        parse(raw, chunk=1)
+
+
+def test_a_head_split_across_reads_is_the_same_request_and_pipelined_heads_stay_apart():
+    first = AUTH + b"X-Real-IP: 127.0.0.1\r\nCookie: a=1\r\n\r\n"
+    second = AUTH + b"X-Real-IP: 127.0.0.2\r\n\r\n"
+
+    def without_input(parsed):
+        method, protocol, environ = parsed
+        return method, protocol, {k: v for k, v in environ.items() if k != "wsgi.input"}
+
+    whole = without_input(parse(first))
+    assert whole[2]["HTTP_COOKIE"] == "a=1" and whole[2]["HTTP_X_REAL_IP"] == "127.0.0.1"
+    for chunk in (1, 2, 3, 5, 7):
+        assert without_input(parse(first, chunk=chunk)) == whole
+    stream = io.BytesIO(first + second)
+    reader = HeadReader(stream.read)
+    assert read_request(reader)[2]["HTTP_X_REAL_IP"] == "127.0.0.1"
+    assert read_request(reader)[2]["HTTP_X_REAL_IP"] == "127.0.0.2"
+    assert read_request(reader) is None  # a clean end between requests
 
 
 def test_one_connection_carries_many_decisions_and_a_bad_request_closes_it(tmp_path):
@@ -86,3 +117,24 @@ def test_one_connection_carries_many_decisions_and_a_bad_request_closes_it(tmp_p
         status, headers = answer()
         assert status == b"400" and headers["connection"] == "close"
         assert stream.read() == b""  # closed
+
+
+def test_an_idle_connection_is_closed_by_the_socket_timeout(tmp_path, monkeypatch):
+    """The idle limit is the kernel's receive timeout (no poll per read): a peer that sends nothing is let go."""
+    monkeypatch.setattr(auth_listener, "IDLE_SECONDS", 1)
+    path = str(tmp_path / "auth.sock")
+    AuthListener(path, 0o660, lambda request: (200, [])).start()
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(10)
+        sock.connect(path)
+        sock.sendall(b"GET /auth HTTP/1.1\r\n")  # half a head, then nothing
+        assert sock.recv(100) == b""  # closed by the gateway, well before this side's 10 s
+
+
+def test_a_remembered_answer_is_the_answer_and_a_header_with_a_line_break_is_still_refused():
+    allowed = [("X-Accel-Expires", "0"), ("Remote-User", "drsmith")]
+    smuggled = [("X-Accel-Expires", "0"), ("Remote-User", "drsmith\r\nRemote-Groups: admin")]
+    for _attempt in range(2):  # worked out, then remembered
+        assert auth_listener.answer_bytes(200, allowed, True) == auth_listener.response_bytes(200, allowed, True)
+        refused = auth_listener.answer_bytes(200, smuggled, True)
+        assert refused.startswith(b"HTTP/1.1 403 ") and b"admin" not in refused

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 
+import pytest
 from gwtest import GATEWAY_FILES, Client, enroll_totp, login, make_gateway, set_password
 from oscar_gateway import store, web
 
@@ -89,3 +90,36 @@ def test_the_store_drops_remembered_rows_at_its_own_change_and_at_another_connec
         other.execute("UPDATE sessions SET last_activity = ?", (time.time(),))
     other.close()
     assert db.session("h")["last_activity"] > 0
+
+
+def test_an_unchanged_database_costs_the_decision_no_sql_statement(tmp_path):
+    """The remembered row is reused on the WAL-index header's word alone: no read transaction (PRAGMA data_version and
+    its locks were most of a socket decision's cost)."""
+    _gateway, client = signed_in(tmp_path)
+    warm(client)
+    statements = []
+    _gateway.store.conn().set_trace_callback(statements.append)
+    warm(client)
+    assert statements == []
+
+
+@pytest.mark.parametrize("wal_index", ["unreadable", "copies differ"])
+def test_without_a_consistent_wal_index_header_sqlite_is_asked_and_changes_still_count(
+        tmp_path, monkeypatch, wal_index):
+    db = store.Store(str(tmp_path / "gw.db"), str(tmp_path / "audit.jsonl"))
+    if wal_index == "unreadable":
+        db._wal_index = None  # no "-shm" file to be had (not WAL, or not openable)
+    else:  # a commit is writing the header: its two copies differ for the moment
+        monkeypatch.setattr(store.os, "pread", lambda _fd, size, _offset: b"\1" * (size // 2) + b"\2" * (size // 2))
+    db.execute("INSERT INTO sessions (id_hash, username, created, last_activity, expires) VALUES ('h', 'alice', 0, 0,"
+               " 9e9)")
+    assert db.session("h")["revoked_at"] is None
+    statements = []
+    db.conn().set_trace_callback(statements.append)
+    assert db.session("h")["revoked_at"] is None
+    assert statements == ["PRAGMA data_version"]
+    other = sqlite3.connect(str(tmp_path / "gw.db"))
+    with other:
+        other.execute("UPDATE sessions SET revoked_at = 1")
+    other.close()
+    assert db.session("h")["revoked_at"] == 1

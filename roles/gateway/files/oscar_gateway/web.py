@@ -57,7 +57,7 @@ class Request:
         self._form = None
 
     def header(self, name):
-        value = self.environ.get("HTTP_" + name.upper().replace("-", "_"))
+        value = self.environ.get(_environ_key(name))
         if value is None or len(value) > MAX_HEADER_VALUE:
             return None
         return value
@@ -167,6 +167,12 @@ def set_cookie(name, value, max_age=None, same_site="Lax"):
     if max_age is not None:
         parts.append("Max-Age=%d" % max_age)
     return ("Set-Cookie", "; ".join(parts))
+
+
+@functools.lru_cache(maxsize=256)
+def _environ_key(name):
+    """A header's WSGI environ key; the code asks for the same few names on every request."""
+    return "HTTP_" + name.upper().replace("-", "_")
 
 
 @functools.lru_cache(maxsize=4096)
