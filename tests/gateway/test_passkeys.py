@@ -291,3 +291,26 @@ def test_an_answer_is_used_once(gateway, tmp_path):
 def test_relying_party_is_the_public_host(gateway):
     assert isinstance(gateway.routes["/_gateway/passkey"].__self__.rp, webauthn.RelyingParty)
     assert gateway.routes["/_gateway/passkey"].__self__.rp.origin == ORIGIN
+
+
+def test_passkey_page_loads_cannot_grow_the_pending_table_without_bound(gateway, tmp_path, monkeypatch):
+    """Anyone may load the passkey page, and each load starts a challenge: only the newest few per address are kept,
+    and a bounded number in all; the flooding address's newest challenge still signs in."""
+    monkeypatch.setattr(store, "PENDING_PER_STAGE", 30)
+
+    def pending(*ip):
+        sql = "SELECT COUNT(*) FROM pending_logins WHERE stage = 'passkey'" + (" AND ip = ?" if ip else "")
+        return gateway.store.execute(sql, ip).fetchone()[0]
+
+    key = SoftAuthenticator(ORIGIN)
+    add_passkey(signed_in_with_totp(gateway), key)
+    run_admin(gateway, tmp_path, "passkey-sign-in", "drsmith", "on")
+    flood = Client(gateway, ip="198.51.100.70")
+    for _load in range(store.PENDING_PER_ADDRESS + 15):
+        assert flood.get("/_gateway/passkey").status == 200
+    assert pending("198.51.100.70") == store.PENDING_PER_ADDRESS
+    for index in range(20):  # many addresses: the stage's limit in all
+        assert Client(gateway, ip="198.51.100.%d" % (100 + index)).get("/_gateway/passkey").status == 200
+    assert pending() == 30
+    response = passkey_alone(flood, key)
+    assert response.status == 303 and flood.auth("/oscar/").status == 200

@@ -208,6 +208,23 @@ def test_a_password_typed_as_the_username_never_reaches_the_audit_log(gateway):
     assert lockouts == [failed[0]]
     # The fingerprint is keyed by the gateway's secret: the off-box copy cannot be searched for guesses.
     assert failed[0] != "unknown:" + __import__("hashlib").sha256(typed.lower().encode()).hexdigest()[:16]
+    # Nor in the regulation's tables: the name's failures and its ban are kept under the same fingerprint.
+    stored = [tuple(row) for table in ("login_failures", "bans")
+              for row in gateway.store.execute("SELECT * FROM %s" % table).fetchall()]
+    assert stored and not [row for row in stored if typed.lower() in json.dumps(row).lower()]
+    assert gateway.store.one("SELECT * FROM bans WHERE key = ?", ("user:" + failed[0],))
+
+
+def test_a_banned_sign_in_costs_no_password_hash(gateway, monkeypatch):
+    set_password(gateway, "drsmith")
+    client = Client(gateway, ip="198.51.100.60")
+    for _attempt in range(3):
+        client.post("/_gateway/login", {"username": "drsmith", "password": "wrong", "csrf": start_login(client)})
+    verified = []
+    monkeypatch.setattr(gateway.passwords, "verify", lambda *args: verified.append(args) or False)
+    client = Client(gateway, ip="198.51.100.61")
+    client.post("/_gateway/login", {"username": "drsmith", "password": "right", "csrf": start_login(client)})
+    assert events(gateway, "login_refused_locked") and verified == []
 
 
 def test_lockout_per_client_ip(gateway):

@@ -20,7 +20,7 @@ import json
 import time
 
 from . import pages, security, web, webauthn
-from .store import account_usable
+from .store import PENDING_PER_ADDRESS, account_usable
 
 AMR_SECOND_STEP = ["pwd", "hwk", "mfa"]
 AMR_PASSKEY_ALONE = ["hwk", "mfa"]
@@ -97,7 +97,8 @@ class Passkeys:
         token, cookie_value = self.sign_in.tokens.new("login")
         self.store.add_pending_login(security.token_hash(token), "", "passkey",
                                      self.cfg["sessions"]["pending_login_seconds"], request.client_ip() or "",
-                                     {"next": next_path, "webauthn": state})
+                                     {"next": next_path, "webauthn": state},
+                                     keep_per_address=PENDING_PER_ADDRESS)
         csrf, headers = self.ui.csrf.issue(request, "passkey")
         headers.append(web.set_cookie(self.sign_in.login_cookie, cookie_value, max_age=600, same_site="Strict"))
         body = pages.passkey_sign_in(request.path, csrf, next_path, options, error,

@@ -89,12 +89,16 @@ class SignIn:
         username = (form.get("username") or "").strip().lower()[:64]
         password = form.get("password") or ""
         next_path = self.ui.next_path(form.get("next"))
-        keys = self.regulation.keys(username, ip)
-        banned = self.regulation.banned(keys)
         user = self.store.user(username) if username else None
-        ok = self.passwords.verify(user["password_hash"] if user else None, password[:1024])
-        usable = bool(ok and user and account_usable(user))
         audited = self.audited_name(username, user)
+        # A name no account has is regulated under its fingerprint too: the bans and failures tables must not keep a
+        # password typed into the username field any more than the audit log may.
+        keys = self.regulation.keys(username if user is not None else audited, ip)
+        banned = self.regulation.banned(keys)
+        # Under a ban the answer is a refusal whatever the password: no argon2 work for it (a locked-out flood must
+        # not cost the host a hash per request).
+        ok = not banned and self.passwords.verify(user["password_hash"] if user else None, password[:1024])
+        usable = bool(ok and user and account_usable(user))
         if banned:
             self.store.audit("login_refused_locked", username=audited, ip=ip, method="POST", path=request.path,
                              key=banned.split(":", 1)[0])

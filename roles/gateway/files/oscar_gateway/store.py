@@ -27,6 +27,9 @@ from . import _shared
 
 # Session rows each thread's connection remembers while the database is unchanged (Store.session); then it starts over.
 SESSION_ROWS_REMEMBERED = 4096
+# Pending sign-ins anyone may start without a password (a passkey page's challenge): kept per address and in all.
+PENDING_PER_ADDRESS = 20
+PENDING_PER_STAGE = 5000
 # The two copies of SQLite's WAL-index header at the start of the "-shm" file (https://www.sqlite.org/walformat.html,
 # "The WAL-Index Header"): every commit rewrites them, the second copy first, so readers that see two equal copies see
 # a committed state. Byte 12 is isInit.
@@ -616,14 +619,25 @@ class Store:
 
     # -- sign-ins between password and second factor -------------------------------------------
 
-    def add_pending_login(self, id_hash, username, stage, lifetime, ip, data):
+    def add_pending_login(self, id_hash, username, stage, lifetime, ip, data, keep_per_address=None):
         """Remember for ``lifetime`` seconds a password that was right, until the second factor follows; drops
-        expired ones."""
+        expired ones. With ``keep_per_address``, only that many of this stage and address are kept, the newest, and
+        at most PENDING_PER_STAGE of the stage in all: for a stage anyone may start without a password (the passkey
+        page's challenge), so page loads cannot grow the table without bound."""
         now = time.time()
-        self.execute(
-            "INSERT INTO pending_logins (id_hash, username, stage, created, expires, ip, data) VALUES (?,?,?,?,?,?,?)",
-            (id_hash, username, stage, now, now + lifetime, ip, json.dumps(data)))
-        self.execute("DELETE FROM pending_logins WHERE expires < ?", (now,))
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO pending_logins (id_hash, username, stage, created, expires, ip, data)"
+                " VALUES (?,?,?,?,?,?,?)", (id_hash, username, stage, now, now + lifetime, ip, json.dumps(data)))
+            conn.execute("DELETE FROM pending_logins WHERE expires < ?", (now,))
+            if keep_per_address is not None:
+                conn.execute(
+                    "DELETE FROM pending_logins WHERE stage = ? AND ip = ? AND id_hash NOT IN (SELECT id_hash FROM"
+                    " pending_logins WHERE stage = ? AND ip = ? ORDER BY created DESC LIMIT ?)",
+                    (stage, ip, stage, ip, keep_per_address))
+                conn.execute(
+                    "DELETE FROM pending_logins WHERE stage = ? AND id_hash NOT IN (SELECT id_hash FROM pending_logins"
+                    " WHERE stage = ? ORDER BY created DESC LIMIT ?)", (stage, stage, PENDING_PER_STAGE))
 
     def pending_login(self, id_hash):
         return self.one("SELECT * FROM pending_logins WHERE id_hash = ?", (id_hash,))
