@@ -70,7 +70,8 @@ def check_entry(entry, index):
         raise PlacementError("%s: content must be a string" % where)
     template_vars = entry.get("template_vars")
     if template_vars is not None and (sources[0] != "template" or not isinstance(template_vars, dict)):
-        raise PlacementError("%s: template_vars %r must be a dictionary, and only with template" % (where, template_vars))
+        raise PlacementError("%s: template_vars %r must be a dictionary, and only with template"
+                             % (where, template_vars))
     remote_src = entry.get("remote_src", False)
     if remote_src not in (True, False) or (remote_src and sources[0] != "src"):
         raise PlacementError("%s: remote_src %r must be true or false, and true only with src" % (where, remote_src))

@@ -17,7 +17,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import re
-
 from shlex import quote
 
 # A plain package name (Debian policy 5.6.1): a version (name=1.2), a release (name/bookworm), an architecture
@@ -74,8 +73,8 @@ def read_command(wanted):
     fields = r"\t${binary:Package}\t${Status}\t${Version}\t${Architecture}\n"
     lines = ["printf 'now\\t%s\\n' \"$(date +%s)\"", "printf 'arch\\t%s\\n' \"$(dpkg --print-architecture)\""]
     if wanted["lists_valid"] is not None:
-        lines.append("for f in %s; do if [ -e \"$f\" ]; then printf 'lists\\t%%s\\n' \"$(stat -c %%Y \"$f\")\"; break; fi;"
-                     " done" % " ".join(quote(path) for path in LISTS_STAMPS))
+        lines.append("for f in %s; do if [ -e \"$f\" ]; then printf 'lists\\t%%s\\n' \"$(stat -c %%Y \"$f\")\"; "
+                     "break; fi; done" % " ".join(quote(path) for path in LISTS_STAMPS))
     if wanted["deb"] is not None:
         deb = quote(wanted["deb"])
         lines.append("if [ -f %s ]; then p=$(dpkg-deb --showformat='${Package}' --show %s) && "

@@ -50,8 +50,8 @@ def read_command(unit):
     """One shell command that prints the unit's LoadState and ActiveState (systemctl show, as the module reads them)
     and ``IsEnabled=`` what ``systemctl is-enabled`` says (as the module asks it)."""
     unit = quote(unit)
-    return ("systemctl show -p LoadState -p ActiveState -- %s; printf 'IsEnabled=%%s\\n' \"$(systemctl is-enabled -- %s)\""
-            % (unit, unit))
+    return ("systemctl show -p LoadState -p ActiveState -- %s; "
+            "printf 'IsEnabled=%%s\\n' \"$(systemctl is-enabled -- %s 2>/dev/null)\"" % (unit, unit))
 
 
 def parse(output):

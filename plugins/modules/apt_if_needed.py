@@ -52,7 +52,7 @@ options:
     type: str
     default: present
   update_cache:
-    description: As for the apt module; the lists are refreshed (by apt) only when they are older than O(cache_valid_time).
+    description: As for the apt module; apt refreshes the lists only when they are older than O(cache_valid_time).
     type: bool
     default: false
   cache_valid_time:

@@ -21,7 +21,7 @@ description:
     says; no Python runs on the host for it.
   - When the unit is loaded, running (C(active) or C(activating), as the module counts it) for O(state=started) and
     C(enabled) for O(enabled=true), the task is ok and the module does not run.
-  - Otherwise, and for anything else (O(daemon_reload=true), another O(state), O(enabled=false), O(masked), a user
+  - Otherwise, and for anything else (O(daemon_reload=true), another O(state), O(enabled=false), C(masked), a user
     O(scope), any other argument), the module runs with the same arguments, so check mode and its failures are its own.
   - The rules are in C(plugins/module_utils/_unit_state.py).
 author:
@@ -32,6 +32,7 @@ attributes:
     description: The read changes nothing; the module runs in check mode when it runs.
   diff_mode:
     support: none
+    description: The systemd_service module has no diff.
   platform:
     support: full
     platforms: posix
