@@ -4,18 +4,15 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 """ansible.builtin.systemd_service, run only when it would do something (documentation:
-plugins/modules/systemd_if_needed.py; rules: plugins/module_utils/_unit_state.py).
+plugins/modules/systemd_if_needed.py; rules: plugins/module_utils/_unit_state.py; the shape:
+plugins/plugin_utils/_module_if_needed.py).
 
-One shell command reads the unit's state (no Python started on the host); a unit to be started and enabled that is
-already running and enabled leaves the task ok without the module run. Otherwise the module runs with the same
-arguments, so starting, enabling, check mode and its failures are its own."""
+One shell command reads the unit's state; a unit to be started and enabled that is already running and enabled leaves
+the task ok without the module run."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
-
-from ansible.module_utils.common.text.converters import to_text
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.oscar_emr.remote_access.plugins.module_utils._unit_state import (
     nothing_to_do,
@@ -23,34 +20,26 @@ from ansible_collections.oscar_emr.remote_access.plugins.module_utils._unit_stat
     plan,
     read_command,
 )
+from ansible_collections.oscar_emr.remote_access.plugins.plugin_utils._module_if_needed import ModuleIfNeededAction
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _supports_check_mode = True
-    _supports_async = False
+class ActionModule(ModuleIfNeededAction):
+    MODULE = "ansible.legacy.systemd_service"
+    RAN = "module_run"
 
-    def run(self, tmp=None, task_vars=None):
-        task_vars = task_vars or {}
-        result = super(ActionModule, self).run(tmp, task_vars)
-        del tmp
-        args = dict(self._task.args)
+    def left_out(self, args):
         unit = plan(args)
-        if unit is not None:
-            read = self._low_level_execute_command(read_command(unit), sudoable=True)
-            state = parse(to_text(read.get("stdout", ""), errors="surrogate_or_replace"))
-            reason = nothing_to_do(args, state)
-            if reason:
-                result.update(changed=False, msg=reason, name=unit, status=state, module_run=False)
-                if args.get("state"):
-                    result["state"] = args["state"]
-                if args.get("enabled") is not None:
-                    result["enabled"] = True
-                return result
-        try:
-            result.update(self._execute_module(module_name="ansible.legacy.systemd_service", module_args=args,
-                                               task_vars=task_vars))
-        finally:
-            self._remove_tmp_path(self._connection._shell.tmpdir)
-        result["module_run"] = True
-        return result
+        if unit is None:
+            return None
+        _rc, output = self.read(read_command(unit))
+        state = parse(output)
+        reason = nothing_to_do(args, state)
+        if not reason:
+            return None
+        # As the module answers for a unit it left as it was
+        kept = {"msg": reason, "name": unit, "status": state}
+        if args.get("state"):
+            kept["state"] = args["state"]
+        if args.get("enabled") is not None:
+            kept["enabled"] = True
+        return kept
