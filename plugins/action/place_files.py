@@ -163,7 +163,7 @@ class ActionModule(ActionBase):
                 stand_ins.append(_CompareFirst(copy_action, have, entry))
                 return stand_ins[-1]
 
-            template_vars = dict(task_vars)
+            template_vars = dict(task_vars, **entry["template_vars"])
             template_vars["ansible_search_path"] = list(task_vars.get("ansible_search_path") or [])
             placed = self._builtin_action("ansible.legacy.template", module_args,
                                           _SharedLoaderProxy(self._shared_loader_obj, compare_first)).run(

@@ -38,7 +38,8 @@ def check_entry(entry, index):
     where = "files[%d]" % index
     if not isinstance(entry, dict):
         raise PlacementError("%s: %r must be a dictionary" % (where, entry))
-    unknown = sorted(set(entry) - set(SOURCES) - {"dest", "owner", "group", "mode", "validate", "state", "remote_src"})
+    unknown = sorted(set(entry) - set(SOURCES) - {"dest", "owner", "group", "mode", "validate", "state", "remote_src",
+                                                  "template_vars"})
     if unknown:
         raise PlacementError("%s: unknown keys %s" % (where, ", ".join(unknown)))
     dest = entry.get("dest")
@@ -67,6 +68,10 @@ def check_entry(entry, index):
                              % (where, ", ".join(sources) or "none"))
     if sources[0] == "content" and not isinstance(entry["content"], str):
         raise PlacementError("%s: content must be a string" % where)
+    template_vars = entry.get("template_vars")
+    if template_vars is not None and (sources[0] != "template" or not isinstance(template_vars, dict)):
+        raise PlacementError("%s: template_vars %r must be a dictionary, and only with template"
+                             % (where, template_vars))
     remote_src = entry.get("remote_src", False)
     if remote_src not in (True, False) or (remote_src and sources[0] != "src"):
         raise PlacementError("%s: remote_src %r must be true or false, and true only with src" % (where, remote_src))
@@ -75,7 +80,8 @@ def check_entry(entry, index):
     _check_accounts(entry, where)
     value = os.path.normpath(entry["src"]) if remote_src else entry[sources[0]]
     checked.update(source=sources[0], value=value, owner=entry["owner"], group=entry["group"],
-                   mode=parse_mode(entry.get("mode"), where), validate=entry.get("validate"), remote_src=remote_src)
+                   mode=parse_mode(entry.get("mode"), where), validate=entry.get("validate"), remote_src=remote_src,
+                   template_vars=template_vars or {})
     return checked
 
 

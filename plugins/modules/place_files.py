@@ -50,7 +50,9 @@ options:
       - The files, each a dictionary. A file to put in place has C(dest), exactly one of C(template) (a template
         under the role's C(templates/), as for the template module), C(src) (a file under the role's C(files/)) or
         C(content) (a string), and C(owner), C(group) and C(mode) (an octal string such as C("0644")), and may have
-        C(validate) (a command with C(%s), as for the copy module).
+        C(validate) (a command with C(%s), as for the copy module). A template entry may have C(template_vars), a
+        dictionary of variables for that template alone (as the template lookup's), such as C(item) for a template
+        written once per interface.
       - A file to remove has C(dest) and C(state=absent).
       - A directory has C(dest), C(state=directory), C(owner), C(group) and C(mode); give it before the files in it
         (entries are placed in the order given).

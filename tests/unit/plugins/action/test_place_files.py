@@ -66,6 +66,19 @@ TASKS = """
         mode: "0640"
       - dest: "{{ where }}/stale"
         state: absent
+      # One template, a file per interface: each with its own item.
+      - template: per-interface.j2
+        template_vars: {item: {name: wg0}}
+        dest: "{{ where }}/wg0.conf"
+        owner: %(owner)s
+        group: %(group)s
+        mode: "0644"
+      - template: per-interface.j2
+        template_vars: {item: {name: wg1}}
+        dest: "{{ where }}/wg1.conf"
+        owner: %(owner)s
+        group: %(group)s
+        mode: "0644"
   register: placed
 
 - name: Tell the app handler about app.conf only
@@ -101,6 +114,7 @@ def role(tmp_path):
     (base / "tasks" / "main.yml").write_text(TASKS)
     (base / "handlers" / "main.yml").write_text(HANDLERS)
     (base / "templates" / "conf.j2").write_text("{{ first }}\nword={{ word }}\n")
+    (base / "templates" / "per-interface.j2").write_text("interface={{ item.name }} word={{ word }}\n")
     (base / "files" / "unit.service").write_text("[Unit]\nDescription=demo\n")
     (tmp_path / "site.yml").write_text(PLAY)
     (tmp_path / "target").mkdir()
@@ -142,6 +156,8 @@ def test_only_what_differs_is_written_with_the_builtins_validate_diff_check_mode
     assert oct((target / "private").stat().st_mode & 0o777) == "0o750"
     assert (target / "copied.pem").read_text() == "CA one\n"
     assert not (target / "stale").exists()
+    assert (target / "wg0.conf").read_text() == "interface=wg0 word=one\n"
+    assert (target / "wg1.conf").read_text() == "interface=wg1 word=one\n"
     assert "APP-HANDLER-RAN" in first.stdout and "UNIT-HANDLER-RAN" in first.stdout
 
     # Nothing differs: one module run (find), nothing changed, no handler.
@@ -157,12 +173,14 @@ def test_only_what_differs_is_written_with_the_builtins_validate_diff_check_mode
     assert "-word=one" in checked.stdout and "+word=two" in checked.stdout
     assert (target / "app.conf").read_text() == "valid\nword=one\n"
 
-    # A change to two files writes those two (the builtin copy: stat, then copy) and notifies only their handler.
+    # A change to the word writes the four files that use it (the builtin copy: stat, then copy) and notifies only
+    # their handler.
     changed = play(role, word="two")
     assert changed.returncode == 0, changed.stdout[-3000:]
     assert (target / "app.conf").read_text() == "valid\nword=two\n"
     assert (target / "private" / "note").read_text() == "token=two\n"
-    assert sorted(module_runs(changed)) == ["copy", "copy", "find", "stat", "stat"]
+    assert sorted(module_runs(changed)) == ["copy"] * 4 + ["find"] + ["stat"] * 4
+    assert (target / "wg1.conf").read_text() == "interface=wg1 word=two\n"
     assert "APP-HANDLER-RAN" in changed.stdout and "UNIT-HANDLER-RAN" not in changed.stdout
 
     # A source on the host that changed is copied again (remote_src), and only it.
@@ -189,6 +207,10 @@ def test_only_what_differs_is_written_with_the_builtins_validate_diff_check_mode
 
 
 @pytest.mark.parametrize("entry, message", [
+    ({"dest": "/a", "content": "x", "template_vars": {"a": 1}, "owner": "root", "group": "root", "mode": "0644"},
+     "only with template"),
+    ({"dest": "/a", "template": "t.j2", "template_vars": ["a"], "owner": "root", "group": "root", "mode": "0644"},
+     "must be a dictionary"),
     ({"dest": "relative", "content": "x", "owner": "root", "group": "root", "mode": "0644"}, "absolute path"),
     ({"dest": "/a", "content": "x", "src": "y", "owner": "root", "group": "root", "mode": "0644"}, "exactly one"),
     ({"dest": "/a", "content": "x", "owner": "root", "group": "root", "mode": 420}, "octal string"),
