@@ -95,10 +95,10 @@ def test_the_store_drops_remembered_rows_at_its_own_change_and_at_another_connec
 def test_an_unchanged_database_costs_the_decision_no_sql_statement(tmp_path):
     """The remembered row is reused on the WAL-index header's word alone: no read transaction (PRAGMA data_version and
     its locks were most of a socket decision's cost)."""
-    _gateway, client = signed_in(tmp_path)
+    gateway, client = signed_in(tmp_path)
     warm(client)
     statements = []
-    _gateway.store.conn().set_trace_callback(statements.append)
+    gateway.store.conn().set_trace_callback(statements.append)
     warm(client)
     assert statements == []
 

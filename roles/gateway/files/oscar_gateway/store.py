@@ -323,7 +323,8 @@ class Store:
         """A value that changes with every commit to the database, by any connection in any process, read without a
         read transaction where possible: the WAL-index header's two copies (one ``pread``, no locks). When they cannot
         be read or differ (a commit is writing them), SQLite's own ``PRAGMA data_version`` (a read transaction, its
-        locks and their system calls: most of a decision's cost over the socket before)."""
+        locks and their system calls: about 20 of a socket decision's 55 us before, timed in the listener's
+        thread)."""
         if self._wal_index is not None:
             try:
                 header = os.pread(self._wal_index.fileno(), WAL_INDEX_HEADER_BYTES, 0)
